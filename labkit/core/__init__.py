@@ -1,0 +1,41 @@
+"""Domain-free foundations: configs, randomness, devices, atomic files, integration.
+
+``labkit.core`` imports no other labkit sub-package and no UI library. Names are loaded
+on first use, so ``from labkit.core import atomic_write`` does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_WHERE = {
+    "atomic_open": "cache", "atomic_write": "cache", "default_cache_dir": "cache",
+    "FileCache": "cache", "stable_hash": "cache",
+    "Config": "config", "check_in": "config", "check_positive": "config", "check_range": "config",
+    "default_device": "device", "describe_device": "device", "resolve_device": "device",
+    "DEFAULT_BOUND": "integrate", "Trajectory": "integrate", "rk4": "integrate",
+    "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"labkit.core.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'labkit.core' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from labkit.core.cache import FileCache, atomic_open, atomic_write, default_cache_dir, stable_hash
+    from labkit.core.config import Config, check_in, check_positive, check_range
+    from labkit.core.device import default_device, describe_device, resolve_device
+    from labkit.core.integrate import DEFAULT_BOUND, Trajectory, rk4
+    from labkit.core.rng import make_generator, numpy_rng, spawn_seeds

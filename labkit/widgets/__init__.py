@@ -1,0 +1,9 @@
+"""Python side of labkit's views: plotly figures and (browser side in ``widgets/``) widgets.
+
+This is the only layer of labkit that imports UI libraries.
+"""
+
+from labkit.widgets._assets import widget_asset
+from labkit.widgets._plots import growth_figure, trajectories_figure
+
+__all__ = ["growth_figure", "trajectories_figure", "widget_asset"]
