@@ -18,7 +18,26 @@ _WHERE = {
     "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Config",
+    "DEFAULT_BOUND",
+    "FileCache",
+    "Trajectory",
+    "atomic_open",
+    "atomic_write",
+    "check_in",
+    "check_positive",
+    "check_range",
+    "default_cache_dir",
+    "default_device",
+    "describe_device",
+    "make_generator",
+    "numpy_rng",
+    "resolve_device",
+    "rk4",
+    "spawn_seeds",
+    "stable_hash",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -34,7 +53,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from labkit.core.cache import FileCache, atomic_open, atomic_write, default_cache_dir, stable_hash
+    from labkit.core.cache import (
+        FileCache,
+        atomic_open,
+        atomic_write,
+        default_cache_dir,
+        stable_hash,
+    )
     from labkit.core.config import Config, check_in, check_positive, check_range
     from labkit.core.device import default_device, describe_device, resolve_device
     from labkit.core.integrate import DEFAULT_BOUND, Trajectory, rk4

@@ -58,7 +58,7 @@ class Trajectory:
             times = [float(self.diverged_at[tuple(i)]) for i in idx]
             raise DivergenceError(
                 f"{self.n_diverged} of {self.diverged.numel()} trajectories diverged; "
-                f"first at batch index/time {list(zip(idx, times))}"
+                f"first at batch index/time {list(zip(idx, times, strict=True))}"
             )
         return self
 

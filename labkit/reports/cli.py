@@ -1,0 +1,139 @@
+"""The ``labkit`` command.
+
+::
+
+    labkit run NOTEBOOK [-p NAME VALUE]... [-f params.yaml] [--out DIR] [--timeout S]
+    labkit sweep NOTEBOOK --grid grid.yaml [--workers N] [--scheduler ADDRESS] [--out DIR]
+    labkit list [FOLDER_OR_NOTEBOOK]...
+
+Exit status: 0 on success, 1 when a run (or any run of a sweep) failed, 2 for bad
+input (unknown parameters, missing files), which is reported before anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from labkit.errors import LabkitError, RunFailedError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="labkit", description="Run labkit notebooks headlessly as parameterized reports."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute a notebook and write a report folder")
+    run.add_argument("notebook", type=Path)
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                     metavar=("NAME", "VALUE"),
+                     help="set a parameter; VALUE is read as YAML (3, 0.5, true, [1, 2], text)")
+    run.add_argument("-f", "--parameters-file", type=Path,
+                     help="a YAML mapping of parameters (-p values win)")
+    run.add_argument("--out", type=Path, help="run folder (default reports/<notebook stem>)")
+    run.add_argument("--timeout", type=float, help="limit in seconds for any one cell")
+    run.add_argument("--quiet", action="store_true", help="no cell-by-cell progress bar")
+
+    sw = sub.add_parser("sweep", help="run a notebook over a grid of parameters on dask")
+    sw.add_argument("notebook", type=Path)
+    sw.add_argument("--grid", type=Path, required=True,
+                    help="YAML: parameter name -> list of values (a single value is fixed)")
+    sw.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    sw.add_argument("--scheduler", help="address of an existing dask scheduler")
+    sw.add_argument("--out", type=Path, help="sweep folder (default reports/<stem>-sweep)")
+    sw.add_argument("--timeout", type=float, help="limit in seconds for any one cell")
+
+    ls = sub.add_parser("list", help="show notebooks with their parameters and defaults")
+    ls.add_argument("paths", nargs="*", type=Path, default=[Path("notebooks")])
+    return parser
+
+
+def _parameters(args: argparse.Namespace) -> dict[str, Any]:
+    from labkit.reports._params import parse_value
+
+    values: dict[str, Any] = {}
+    if args.parameters_file is not None:
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(args.parameters_file.read_text())
+        except FileNotFoundError:
+            raise LabkitError(
+                f"parameters file {str(args.parameters_file)!r} does not exist") from None
+        if not isinstance(loaded, dict):
+            raise LabkitError(f"parameters file {str(args.parameters_file)!r} must be a mapping,"
+                              f" got {loaded!r}")
+        values.update(loaded)
+    for name, text in args.parameter:
+        values[name] = parse_value(text)
+    return values
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from labkit.reports._run import run_notebook
+
+    result = run_notebook(args.notebook, _parameters(args), out_dir=args.out,
+                          timeout=args.timeout, progress=not args.quiet)
+    print(f"completed in {result.duration_s:.1f} s: {result.report}")
+    for name, value in result.records.items():
+        print(f"  {name} = {value!r}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from labkit.reports._sweep import sweep
+
+    result = sweep(args.notebook, args.grid, out_dir=args.out, workers=args.workers,
+                   scheduler=args.scheduler, timeout=args.timeout, progress=True)
+    print(f"{len(result.ran)} run(s) executed, {len(result.skipped)} already complete, "
+          f"{len(result.failed)} failed; results in {result.out_dir / 'results.nc'}")
+    return 1 if result.failed else 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from labkit.reports._params import notebook_parameters
+
+    found = []
+    for path in args.paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise LabkitError(f"{str(path)!r} is neither a notebook nor a folder")
+    if not found:
+        print("no notebooks found")
+    for nb in found:
+        print(nb)
+        try:
+            params = notebook_parameters(nb)
+        except LabkitError as exc:
+            print(f"  ({exc})")
+            continue
+        for p in params.values():
+            print(f"  {p.describe()}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``labkit`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    commands = {"run": _cmd_run, "sweep": _cmd_sweep, "list": _cmd_list}
+    try:
+        return commands[args.command](args)
+    except RunFailedError as exc:
+        print(f"labkit: run failed: {exc}", file=sys.stderr)
+        return 1
+    except LabkitError as exc:
+        print(f"labkit: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

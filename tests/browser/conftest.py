@@ -1,0 +1,251 @@
+"""Browser test harness: JupyterLab on 127.0.0.1 driven by Playwright on Debian's Chromium.
+
+Fixtures:
+    lab_server  (session) a JupyterLab server with a token, on a free port, serving a
+                temporary copy of tests/browser/notebooks and notebooks/.
+    browser     (session) Chromium launched with the flags of ../shared/FIELD-NOTES.md.
+    page        (test)    a fresh page whose console errors are collected; a screenshot is
+                saved to test-artifacts/<test>.png when the test ends.
+    lab         (test)    a :class:`Lab` helper bound to ``page`` and ``lab_server``.
+
+Every widget test of labkit reuses these.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = os.environ.get("LABKIT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+#: Console messages that say nothing about labkit's pages (none are known so far).
+BENIGN_CONSOLE: tuple[str, ...] = ()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if str(item.path).startswith(str(Path(__file__).parent)):
+            item.add_marker(pytest.mark.browser)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LabServer:
+    url: str
+    token: str
+    root: Path
+    runtime_dir: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def api(self, path: str) -> Any:
+        req = urllib.request.Request(f"{self.url}/api/{path}",
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    base = tmp_path_factory.mktemp("jupyterlab")
+    root, config, runtime = base / "root", base / "config", base / "runtime"
+    shutil.copytree(Path(__file__).parent / "notebooks", root / "browser")
+    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    (config / "labconfig").mkdir(parents=True)
+    # No "would you like news?" prompt: it would cover the notebook.
+    (config / "labconfig" / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    port, token = _free_port(), secrets.token_hex(16)
+    env = os.environ | {
+        "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(runtime),
+        "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"), "JUPYTER_PLATFORM_DIRS": "1",
+    }
+    log = base / "server.log"
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+           "--LabApp.news_url=None", "--ServerApp.port_retries=0", "--allow-root"]
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    server = LabServer(f"http://127.0.0.1:{port}", token, root, runtime, proc, log)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            server.api("status")
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"JupyterLab did not start:\n{log.read_text()[-3000:]}") from None
+            time.sleep(0.5)
+    yield server
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"Chromium not found at {CHROMIUM}: run 'make browser' "
+                           "(apt-get install chromium)")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Console:
+    """Console errors and uncaught page errors seen by a page."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def attach(self, page: Any) -> None:
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+
+    def real_errors(self) -> list[str]:
+        return [e for e in self.errors if not any(b in e for b in BENIGN_CONSOLE)]
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.console = Console()
+    pg.console.attach(pg)
+    yield pg
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+    try:
+        pg.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    finally:
+        context.close()
+
+
+def nonblank(png: bytes, min_colours: int = 8) -> bool:
+    """True when a screenshot holds a picture: several colours, not one flat fill."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 16)
+    return colours is None or len(colours) >= min_colours
+
+
+_STATE_JS = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  if (!w || !w.content || !w.sessionContext) return null;
+  const kernel = w.sessionContext.session && w.sessionContext.session.kernel;
+  const cells = w.content.widgets.filter(c => c.model.type === 'code');
+  return {status: kernel ? kernel.status : null, id: kernel ? kernel.id : null,
+          counts: cells.map(c => c.model.executionCount)};
+}"""
+
+
+@dataclass
+class Lab:
+    """Drive JupyterLab in ``page``: open a notebook, run it, find outputs, ask the kernel."""
+
+    page: Any
+    server: LabServer
+
+    def open(self, path: str) -> None:
+        """Open ``path`` (relative to the server root) and wait for an idle kernel."""
+        self.page.goto(f"{self.server.url}/lab/tree/{path}?token={self.server.token}")
+        self.page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
+        self.page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        self.page.wait_for_function(
+            f"() => {{ const s = ({_STATE_JS})(); return s && s.status === 'idle'; }}",
+            timeout=90_000)
+
+    def run_all(self, timeout_s: float = 120) -> None:
+        """Run every cell and wait until each code cell has executed and the kernel is idle."""
+        self.page.evaluate(
+            "() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        self.page.wait_for_function(
+            f"""() => {{ const s = ({_STATE_JS})();
+                 return s && s.status === 'idle' && s.counts.every(c => c !== null); }}""",
+            timeout=timeout_s * 1000)
+
+    def state(self) -> dict[str, Any]:
+        return self.page.evaluate(_STATE_JS)
+
+    def widget_outputs(self, selector: str = ".jupyter-widgets") -> Any:
+        """A locator of the rendered widget views in the notebook's outputs."""
+        return self.page.locator(f".jp-OutputArea {selector}")
+
+    def kernel_eval(self, expression: str, timeout_s: float = 30) -> Any:
+        """Evaluate ``expression`` in the notebook's own kernel (a second client on its
+        connection file) and return the value parsed from its ``repr``."""
+        import ast
+
+        from jupyter_client import BlockingKernelClient
+
+        kernel_id = self.state()["id"]
+        client = BlockingKernelClient()
+        client.load_connection_file(str(self.server.runtime_dir / f"kernel-{kernel_id}.json"))
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=timeout_s)
+            reply = client.execute_interactive(
+                "", user_expressions={"v": expression}, timeout=timeout_s,
+                output_hook=lambda msg: None)
+            value = reply["content"]["user_expressions"]["v"]
+            if value["status"] != "ok":
+                raise RuntimeError(f"{expression!r} raised {value.get('ename')}: "
+                                   f"{value.get('evalue')}")
+            return ast.literal_eval(value["data"]["text/plain"])
+        finally:
+            client.stop_channels()
+
+    def wait_for_kernel_value(self, expression: str, expected: Any, timeout_s: float = 20) -> Any:
+        """Poll :meth:`kernel_eval` until it returns ``expected``; return the last value."""
+        deadline = time.monotonic() + timeout_s
+        value = self.kernel_eval(expression)
+        while value != expected and time.monotonic() < deadline:
+            time.sleep(0.25)
+            value = self.kernel_eval(expression)
+        return value
+
+    def shutdown_kernel(self) -> None:
+        self.page.evaluate(
+            "() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+
+
+@pytest.fixture
+def lab(page: Any, lab_server: LabServer) -> Iterator[Lab]:
+    helper = Lab(page, lab_server)
+    yield helper
+    try:
+        helper.shutdown_kernel()
+    except Exception:  # the page may already be gone; the server stops at session end
+        pass

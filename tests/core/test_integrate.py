@@ -1,0 +1,106 @@
+"""RK4 against exact solutions, its measured order, and scipy at tight tolerance."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import solve_ivp
+
+from labkit.core import rk4
+from labkit.dynamics import lorenz, system_info
+from labkit.errors import ConfigError, DivergenceError
+
+
+def oscillator(t, y):
+    return torch.stack((y[..., 1], -y[..., 0]), dim=-1)
+
+
+def test_harmonic_oscillator_exact_solution_batched():
+    y0 = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, -1.0]], dtype=torch.float64)
+    traj = rk4(oscillator, y0, (0.0, 2 * math.pi), 2 * math.pi / 2000)
+    t = traj.t
+    exact_x = y0[:, :1] * torch.cos(t) + y0[:, 1:] * torch.sin(t)
+    assert traj.y.shape == (3, 2001, 2)
+    torch.testing.assert_close(traj.y[..., 0], exact_x, atol=1e-11, rtol=0)
+    assert traj.n_diverged == 0
+
+
+def test_measured_order_is_four():
+    y0 = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    errors = []
+    for n in (50, 100, 200, 400):
+        y = rk4(oscillator, y0, (0.0, 5.0), 5.0 / n).y[-1]
+        errors.append(float((y - torch.tensor([math.cos(5.0), -math.sin(5.0)])).norm()))
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(np.abs(orders - 4.0) < 0.1), orders
+
+
+def test_lorenz_matches_scipy_at_tight_tolerance():
+    info = system_info("lorenz")
+    p = info["parameters"]
+    y0 = np.array(info["initial_condition"])
+
+    def f(t, y):
+        return [p["sigma"] * (y[1] - y[0]), y[0] * (p["rho"] - y[2]) - y[1],
+                y[0] * y[1] - p["beta"] * y[2]]
+
+    ref = solve_ivp(f, (0, 2.0), y0, method="DOP853", rtol=1e-13, atol=1e-13,
+                    t_eval=np.linspace(0, 2.0, 11))
+    traj = rk4(lambda t, y: lorenz(t, y, **p), torch.tensor(y0), (0.0, 2.0), 1e-4,
+               save_every=2000)
+    np.testing.assert_allclose(traj.y.numpy(), ref.y.T, rtol=0, atol=1e-8)
+
+
+def test_parameter_batch_broadcasts():
+    rho = torch.tensor([10.0, 28.0, 99.0], dtype=torch.float64)
+    y0 = torch.tensor([1.0, 1.0, 1.0], dtype=torch.float64).expand(3, 3)
+    batch = rk4(lambda t, y: lorenz(t, y, rho=rho), y0, (0.0, 1.0), 0.01).y
+    for i, r in enumerate(rho.tolist()):
+        single = rk4(lambda t, y, r=r: lorenz(t, y, rho=r), y0[i], (0.0, 1.0), 0.01).y
+        torch.testing.assert_close(batch[i], single, rtol=0, atol=1e-12)
+
+
+def test_divergence_is_flagged_with_time_and_not_silent():
+    blowup = lambda t, y: y**2  # noqa: E731 - y' = y^2 blows up at t = 1/y0
+    y0 = torch.tensor([[0.5], [2.0], [-1.0]], dtype=torch.float64)
+    traj = rk4(blowup, y0, (0.0, 3.0), 1e-3, bound=1e6)
+    assert traj.diverged.tolist() == [True, True, False]
+    # exact blow-up times 2.0 and 0.5; the bound 1e6 is reached just before
+    assert traj.diverged_at[0] == pytest.approx(2.0, abs=1e-3)
+    assert traj.diverged_at[1] == pytest.approx(0.5, abs=1e-3)
+    assert math.isnan(float(traj.diverged_at[2]))
+    assert torch.isnan(traj.y[0, -1]).all() and torch.isfinite(traj.y[2]).all()
+    with pytest.raises(DivergenceError, match="2 of 3 trajectories diverged"):
+        traj.raise_if_diverged()
+    with pytest.raises(DivergenceError):
+        rk4(blowup, y0, (0.0, 3.0), 1e-3, on_divergence="raise")
+
+
+def test_to_xarray_named_dims():
+    y0 = torch.zeros(4, 2, dtype=torch.float64) + 1
+    ds = rk4(oscillator, y0, (0.0, 1.0), 0.1).to_xarray(var_names=["x", "v"])
+    assert ds["y"].dims == ("ic", "time", "var")
+    assert list(ds["var"].values) == ["x", "v"]
+    assert ds.sizes == {"ic": 4, "time": 11, "var": 2}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dt": 0.0}, "dt must be a finite number > 0, got 0.0"),
+        ({"dt": 0.3}, "whole number of steps"),
+        ({"t_span": (1.0, 0.0)}, "t_span must be increasing"),
+        ({"save_every": 0}, "save_every must be an int >= 1, got 0"),
+        ({"on_divergence": "ignore"}, "on_divergence must be 'flag' or 'raise', got 'ignore'"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    args = {"dt": 0.1, "t_span": (0.0, 1.0)} | kwargs
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        rk4(oscillator, torch.ones(2, dtype=torch.float64), **args)
+
+
+def test_non_finite_initial_state():
+    with pytest.raises(ConfigError, match="non-finite"):
+        rk4(oscillator, torch.tensor([float("nan"), 0.0]), (0.0, 1.0), 0.1)
