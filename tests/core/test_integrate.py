@@ -22,7 +22,8 @@ def test_harmonic_oscillator_exact_solution_batched():
     t = traj.t
     exact_x = y0[:, :1] * torch.cos(t) + y0[:, 1:] * torch.sin(t)
     assert traj.y.shape == (3, 2001, 2)
-    torch.testing.assert_close(traj.y[..., 0], exact_x, atol=1e-11, rtol=0)
+    # RK4's global error on this oscillator is about T h^4 / 120 |y0| = 1.6e-11 here.
+    torch.testing.assert_close(traj.y[..., 0], exact_x, atol=2e-11, rtol=0)
     assert traj.n_diverged == 0
 
 
@@ -31,7 +32,8 @@ def test_measured_order_is_four():
     errors = []
     for n in (50, 100, 200, 400):
         y = rk4(oscillator, y0, (0.0, 5.0), 5.0 / n).y[-1]
-        errors.append(float((y - torch.tensor([math.cos(5.0), -math.sin(5.0)])).norm()))
+        exact = torch.tensor([math.cos(5.0), -math.sin(5.0)], dtype=torch.float64)
+        errors.append(float((y - exact).norm()))
     orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
     assert np.all(np.abs(orders - 4.0) < 0.1), orders
 
@@ -66,9 +68,10 @@ def test_divergence_is_flagged_with_time_and_not_silent():
     y0 = torch.tensor([[0.5], [2.0], [-1.0]], dtype=torch.float64)
     traj = rk4(blowup, y0, (0.0, 3.0), 1e-3, bound=1e6)
     assert traj.diverged.tolist() == [True, True, False]
-    # exact blow-up times 2.0 and 0.5; the bound 1e6 is reached just before
-    assert traj.diverged_at[0] == pytest.approx(2.0, abs=1e-3)
-    assert traj.diverged_at[1] == pytest.approx(0.5, abs=1e-3)
+    # Exact blow-up times 2.0 and 0.5. Near the singularity RK4 lags the true solution,
+    # so the bound 1e6 is crossed within a step or two after it: flagged in [t*, t* + 2 dt].
+    assert 2.0 <= float(traj.diverged_at[0]) <= 2.002
+    assert 0.5 <= float(traj.diverged_at[1]) <= 0.502
     assert math.isnan(float(traj.diverged_at[2]))
     assert torch.isnan(traj.y[0, -1]).all() and torch.isfinite(traj.y[2]).all()
     with pytest.raises(DivergenceError, match="2 of 3 trajectories diverged"):

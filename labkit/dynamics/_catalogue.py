@@ -1,0 +1,285 @@
+"""The catalogue of chaotic flows: dysts' systems as batched torch vector fields.
+
+The data (parameters, initial conditions, time steps, periods, reference invariants,
+citations) are dysts' metadata, read from the installed ``dysts`` package. The vector
+fields are dysts' own right-hand sides, executed with :data:`torch_numpy` standing in
+for NumPy so that they act on torch tensors batched over any leading axes (and over
+parameter batches); the few that need more than that are ported by hand in
+:mod:`labkit.dynamics._ports`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import importlib
+import importlib.util
+import inspect
+import json
+import types
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from labkit.dynamics._torchnp import torch_numpy
+from labkit.errors import ConfigError
+
+__all__ = ["System", "get_system", "list_systems"]
+
+Field = Callable[..., torch.Tensor]
+
+
+@functools.cache
+def _dysts_data() -> Path:
+    spec = importlib.util.find_spec("dysts")
+    if spec is None or spec.origin is None:  # pragma: no cover - dysts is a dependency
+        raise ConfigError("the dysts package is not installed: pip install dysts")
+    return Path(spec.origin).parent / "data"
+
+
+@functools.cache
+def _metadata() -> dict[str, dict[str, Any]]:
+    return json.loads((_dysts_data() / "chaotic_attractors.json").read_text())
+
+
+def _resolve(name: str, names: list[str]) -> str:
+    if not isinstance(name, str):
+        raise ConfigError(f"system name must be a string, got {name!r}")
+    by_lower = {n.lower(): n for n in names}
+    if name in names:
+        return name
+    if name.lower() in by_lower:
+        return by_lower[name.lower()]
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=5, cutoff=0.5)
+    hint = ", ".join(by_lower[c] for c in close) or "none"
+    raise ConfigError(f"unknown system {name!r}; closest names: {hint} "
+                      f"(labkit.dynamics.list_systems() lists all {len(names)})")
+
+
+def _max(*args: Any, **kwargs: Any) -> Any:
+    if len(args) == 2 and any(isinstance(a, torch.Tensor) for a in args):
+        return torch_numpy.maximum(*args)
+    return max(*args, **kwargs)
+
+
+def _min(*args: Any, **kwargs: Any) -> Any:
+    if len(args) == 2 and any(isinstance(a, torch.Tensor) for a in args):
+        return torch_numpy.minimum(*args)
+    return min(*args, **kwargs)
+
+
+def _shimmed(func: Any) -> types.FunctionType:
+    """``func`` with ``np`` bound to the torch stand-in (and the builtins ``max``/``min``
+    made elementwise for tensors) in its globals."""
+    while isinstance(func, staticmethod):
+        func = func.__func__
+    func = getattr(func, "py_func", func)  # a numba dispatcher, when numba is installed
+    namespace = dict(func.__globals__)
+    namespace.update(np=torch_numpy, max=_max, min=_min)
+    return types.FunctionType(func.__code__, namespace, func.__name__, func.__defaults__,
+                              func.__closure__)
+
+
+def _dysts(module: str) -> types.ModuleType:
+    """Import ``dysts.<module>`` without its warning that numba (optional) is missing."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Numba not installed")
+        return importlib.import_module(f"dysts.{module}")
+
+
+def _own_members(cls: type) -> dict[str, Any]:
+    """Functions defined on ``cls`` and its bases below dysts' base classes, shimmed."""
+    base = _dysts("base")
+    stop = {object, *(getattr(base, n) for n in ("BaseDyn", "DynSys", "DynSysDelay")
+                      if hasattr(base, n))}
+    members: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        if klass in stop:
+            continue
+        for key, value in vars(klass).items():
+            if isinstance(value, staticmethod):
+                members[key] = staticmethod(_shimmed(value.__func__))
+            elif isinstance(value, types.FunctionType):
+                members[key] = _shimmed(value)
+    return members
+
+
+def _adapt(name: str) -> Field:
+    """A batched torch vector field ``f(t, y, params)`` running dysts' code for ``name``."""
+    flows = _dysts("flows")
+    cls = getattr(flows, name)
+    members = _own_members(cls)
+    if "rhs" not in members:  # dysts' DynSys.rhs calls the static _rhs(*X.T, t, *params)
+        rhs = members["_rhs"].__func__
+        arg_names = list(inspect.signature(rhs).parameters)
+        t_index = arg_names.index("t")
+        param_names = arg_names[t_index + 1:]
+
+        def static_field(t: torch.Tensor, y: torch.Tensor, params: Mapping[str, Any]):
+            args = [params[p] for p in param_names]
+            return rhs(*y.unbind(-1), t, *args)
+
+        return static_field
+    proxy_type = type(f"{name}OnTorch", (), members)
+    meta = _metadata()[name]["parameters"]
+    vectors = {k for k, v in meta.items() if isinstance(v, list) and not isinstance(v[0], list)}
+
+    def method_field(t: torch.Tensor, y: torch.Tensor, params: Mapping[str, Any]):
+        # The state arrives as [state, *batch]; vector parameters line up with its first axis.
+        lift = (1,) * (y.ndim - 1)
+        proxy = proxy_type.__new__(proxy_type)
+        proxy.__dict__.update({k: v.reshape(v.shape + lift) if k in vectors else v
+                               for k, v in params.items()})
+        return proxy.rhs(y.movedim(-1, 0), t)
+
+    return method_field
+
+
+def _as_state(out: Any, y: torch.Tensor) -> torch.Tensor:
+    """A vector field's output (a tensor ``[state, *batch]`` or a tuple of components)
+    as ``[*batch, state]``."""
+    batch = y.shape[:-1]
+    if isinstance(out, torch.Tensor) and out.ndim >= 1 and out.shape[0] == y.shape[-1]:
+        out = out.unbind(0)
+    parts = [torch.as_tensor(o, dtype=y.dtype, device=y.device) for o in out]
+    shape = torch.broadcast_shapes(batch, *(p.shape for p in parts))
+    return torch.stack([p.expand(shape) for p in parts], dim=-1)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class System:
+    """One chaotic flow of the catalogue.
+
+    Attributes:
+        name: dysts' name (``"Lorenz"``); lookups ignore case.
+        dim: dimension of the state.
+        parameters: default parameter values (floats, or tuples for vector parameters).
+        initial_condition: dysts' default initial state.
+        dt: dysts' integration time step (resolves the fastest time scale).
+        period: dysts' dominant period (time units per oscillation).
+        reference: dysts' stored invariants (``maximum_lyapunov_estimated``,
+            ``lyapunov_spectrum_estimated``, ``kaplan_yorke_dimension``,
+            ``correlation_dimension``, ...), as dysts publishes them.
+        citation, description: from dysts' metadata.
+        nonautonomous: the field depends on time explicitly.
+    """
+
+    name: str
+    dim: int
+    parameters: Mapping[str, Any]
+    initial_condition: tuple[float, ...]
+    dt: float
+    period: float | None
+    reference: Mapping[str, Any]
+    citation: str
+    description: str
+    nonautonomous: bool
+    _field: Field = dataclasses.field(repr=False)
+
+    def params(self, overrides: Mapping[str, Any] | None = None, *,
+               like: torch.Tensor | None = None) -> dict[str, Any]:
+        """Default parameters with ``overrides``; vector values and tensors are put on
+        ``like``'s dtype and device. Unknown names are an error listing the valid ones."""
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(self.parameters))
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {unknown} for {self.name}; "
+                              f"parameters: {dict(self.parameters)}")
+        merged = dict(self.parameters) | overrides
+        if like is not None:
+            for key, value in merged.items():
+                if isinstance(value, torch.Tensor | tuple | list):
+                    merged[key] = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+        return merged
+
+    def _check_state(self, y: Any) -> torch.Tensor:
+        if not isinstance(y, torch.Tensor):
+            raise ConfigError(f"{self.name}: the state must be a torch tensor [*batch, "
+                              f"{self.dim}], got {type(y).__name__}")
+        if y.ndim < 1 or y.shape[-1] != self.dim:
+            raise ConfigError(f"{self.name}: the state must have shape [*batch, {self.dim}], "
+                              f"got {tuple(y.shape)}")
+        return y
+
+    def rhs(self, t: torch.Tensor | float, y: torch.Tensor, **params: Any) -> torch.Tensor:
+        """The vector field ``dy/dt`` at ``y`` (``[*batch, dim]``), shape ``[*batch, dim]``.
+
+        Parameters default to :attr:`parameters`; any may be a tensor broadcasting
+        against ``y[..., 0]``, for a parameter batch (e.g. 512 values of ``rho``).
+        """
+        y = self._check_state(y)
+        t = torch.as_tensor(t, dtype=y.dtype, device=y.device)
+        return _as_state(self._field(t, y, self.params(params, like=y)), y)
+
+    def vector_field(self, **params: Any) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """``f(t, y)`` with the parameters bound, for :func:`labkit.core.rk4` and friends."""
+        self.params(params)  # fail now for unknown names
+
+        def field(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return self.rhs(t, y, **params)
+
+        return field
+
+    def jacobian(self, t: torch.Tensor | float, y: torch.Tensor, **params: Any) -> torch.Tensor:
+        """``d f_i / d y_j`` at each state, ``[*batch, dim, dim]``, by forward-mode autograd
+        (exact to rounding; checked against finite differences in the tests)."""
+        y = self._check_state(y)
+        eye = torch.eye(self.dim, dtype=y.dtype, device=y.device)
+        cols = []
+        for j in range(self.dim):
+            tangent = eye[j].expand_as(y)
+            _, col = torch.func.jvp(lambda s: self.rhs(t, s, **params), (y,), (tangent,))
+            cols.append(col)
+        return torch.stack(cols, dim=-1)
+
+    def default_state(self, *, dtype: torch.dtype = torch.float64,
+                      device: torch.device | str = "cpu") -> torch.Tensor:
+        """:attr:`initial_condition` as a tensor ``[dim]``."""
+        return torch.tensor(self.initial_condition, dtype=dtype, device=device)
+
+
+def _build(name: str) -> System:
+    from labkit.dynamics._ports import PORTED
+
+    meta = _metadata()[name]
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["parameters"].items()}
+    field = PORTED.get(name) or _adapt(name)
+    ref_keys = ("maximum_lyapunov_estimated", "lyapunov_spectrum_estimated",
+                "kaplan_yorke_dimension", "correlation_dimension", "pesin_entropy",
+                "multiscale_entropy")
+    return System(
+        name=name, dim=len(meta["initial_conditions"]), parameters=params,
+        initial_condition=tuple(float(v) for v in meta["initial_conditions"]),
+        dt=float(meta["dt"]), period=meta.get("period"),
+        reference={k: meta.get(k) for k in ref_keys},
+        citation=meta.get("citation") or "", description=meta.get("description") or "",
+        nonautonomous=bool(meta.get("nonautonomous")), _field=field,
+    )
+
+
+def list_systems(kind: str = "flow") -> list[str]:
+    """Names of the catalogue's systems: ``"flow"`` (ODEs) or ``"delay"`` (delay equations)."""
+    meta = _metadata()
+    if kind == "flow":
+        return sorted(n for n, m in meta.items() if not m.get("delay"))
+    if kind == "delay":
+        return sorted(n for n, m in meta.items() if m.get("delay"))
+    raise ConfigError(f"kind must be 'flow' or 'delay', got {kind!r}")
+
+
+@functools.cache
+def _get(name: str) -> System:
+    return _build(name)
+
+
+def get_system(name: str) -> System:
+    """The flow ``name`` (case-insensitive). Unknown names raise an error that lists the
+    closest names."""
+    canonical = _resolve(name, list_systems("flow") + list_systems("delay"))
+    if canonical in list_systems("delay"):
+        raise ConfigError(f"{canonical} is a delay equation: not a flow of this catalogue yet")
+    return _get(canonical)

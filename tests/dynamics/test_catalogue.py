@@ -1,0 +1,156 @@
+"""The catalogue: every dysts flow on batched torch tensors, against dysts, scipy and
+finite differences; parameter batches; bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import solve_ivp
+
+from labkit.core import rk4
+from labkit.dynamics import get_system, list_systems
+from labkit.errors import ConfigError
+
+FLOWS = list_systems("flow")
+#: Steps of the scipy comparison are capped so the whole catalogue runs in about a minute.
+MAX_STEPS = 2000
+
+
+def dysts_model(name):
+    import dysts.flows
+
+    return getattr(dysts.flows, name)()
+
+
+def test_the_whole_catalogue_is_there():
+    assert len(FLOWS) == 129 and len(list_systems("delay")) == 6
+    assert {"Lorenz", "Rossler", "Lorenz96", "MackeyGlass"} <= set(FLOWS + list_systems("delay"))
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_rhs_matches_dysts_on_a_batch(name):
+    system, model = get_system(name), dysts_model(name)
+    rng = np.random.default_rng(0)
+    states = np.asarray(system.initial_condition) * (1 + 0.01 * rng.standard_normal((3, 4, system.dim)))
+    expected = np.array([[np.asarray(model.rhs(s, 0.3), float).ravel() for s in row]
+                         for row in states])
+    got = system.rhs(0.3, torch.tensor(states))
+    assert got.shape == (3, 4, system.dim)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def _horizon(system):
+    """Steps of dysts' dt covering about one Lyapunov time (dysts' estimate), capped at
+    MAX_STEPS (then the horizon is shorter: 2000 steps of dysts' dt)."""
+    lam = system.reference["maximum_lyapunov_estimated"] or 0.0
+    t_end = 1.0 / lam if lam > 0 else (system.period or 1.0)
+    return min(MAX_STEPS, max(1, math.ceil(t_end / system.dt)))
+
+
+#: Relative to the trajectory's largest coordinate. Measured worst case over the whole
+#: catalogue at a full Lyapunov time: 4.8e-6 (AtmosphericRegime); median 7e-11.
+RK4_TOLERANCE = 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FLOWS)
+def test_trajectory_matches_scipy_dop853_over_one_lyapunov_time(name):
+    system, model = get_system(name), dysts_model(name)
+    steps = _horizon(system)
+    t_end = steps * system.dt
+    y0 = np.asarray(system.initial_condition)
+    ref = solve_ivp(lambda t, y: np.asarray(model.rhs(y, t), float).ravel(), (0, t_end), y0,
+                    method="DOP853", rtol=1e-10, atol=1e-10, dense_output=True)
+    traj = rk4(system.vector_field(), torch.tensor(y0), (0.0, t_end), system.dt,
+               save_every=max(1, steps // 10))
+    expected = ref.sol(traj.t.numpy()).T
+    scale = np.abs(ref.y).max()
+    np.testing.assert_allclose(traj.y.numpy(), expected, rtol=0, atol=RK4_TOLERANCE * scale)
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_jacobian_matches_central_differences(name):
+    system = get_system(name)
+    rng = np.random.default_rng(1)
+    y = torch.tensor(np.asarray(system.initial_condition)
+                     * (1 + 0.01 * rng.standard_normal((2, system.dim))))
+    jac = system.jacobian(0.2, y)
+    assert jac.shape == (2, system.dim, system.dim)
+    h = 1e-6 * (1 + y.abs())
+    cols = []
+    for j in range(system.dim):
+        step = torch.zeros_like(y)
+        step[..., j] = h[..., j]
+        cols.append((system.rhs(0.2, y + step) - system.rhs(0.2, y - step)) / (2 * h[..., j:j + 1]))
+    fd = torch.stack(cols, dim=-1)
+    scale = fd.abs().amax(dim=(-1, -2), keepdim=True) + 1e-12
+    assert ((jac - fd).abs() / scale).max() < 1e-5
+
+
+def test_parameter_batch_equals_one_call_per_value():
+    lorenz = get_system("lorenz")
+    rho = torch.linspace(10.0, 99.0, 512, dtype=torch.float64)
+    y = lorenz.default_state().expand(512, 3)
+    batched = lorenz.rhs(0.0, y, rho=rho)
+    for i in (0, 100, 511):
+        single = lorenz.rhs(0.0, y[i], rho=float(rho[i]))
+        torch.testing.assert_close(batched[i], single, rtol=0, atol=1e-12)
+
+
+def test_parameter_batch_times_initial_conditions_in_one_integration():
+    lorenz = get_system("Lorenz")
+    rho = torch.tensor([20.0, 28.0, 35.0], dtype=torch.float64)[:, None]  # [param, 1]
+    y0 = lorenz.default_state() + 0.1 * torch.randn(
+        3, 5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    traj = rk4(lorenz.vector_field(rho=rho), y0, (0.0, 0.5), 0.01)
+    assert traj.y.shape == (3, 5, 51, 3)
+    alone = rk4(lorenz.vector_field(rho=35.0), y0[2, 4], (0.0, 0.5), 0.01)
+    torch.testing.assert_close(traj.y[2, 4], alone.y, rtol=0, atol=1e-12)
+
+
+def test_a_diverging_parameter_value_is_flagged():
+    lorenz = get_system("Lorenz")
+    beta = torch.tensor([8.0 / 3.0, -1.0], dtype=torch.float64)  # beta < 0: z grows without bound
+    traj = rk4(lorenz.vector_field(beta=beta), lorenz.default_state().expand(2, 3),
+               (0.0, 20.0), 0.001)
+    assert traj.diverged.tolist() == [False, True]
+    assert 0 < float(traj.diverged_at[1]) < 20.0
+    assert torch.isfinite(traj.y[0]).all()
+
+
+def test_unknown_name_lists_the_closest_names():
+    with pytest.raises(ConfigError, match=r"unknown system 'Lorenz63'; closest names: .*Lorenz"):
+        get_system("Lorenz63")
+    with pytest.raises(ConfigError, match="closest names: .*Rossler"):
+        get_system("rosler")
+
+
+def test_names_ignore_case_and_delay_equations_say_so():
+    assert get_system("lorenz") is get_system("LORENZ")
+    with pytest.raises(ConfigError, match="MackeyGlass is a delay equation"):
+        get_system("mackeyglass")
+
+
+def test_wrong_shaped_state_names_the_expected_shape():
+    with pytest.raises(ConfigError, match=r"Lorenz: the state must have shape \[\*batch, 3\], "
+                                          r"got \(4, 2\)"):
+        get_system("Lorenz").rhs(0.0, torch.zeros(4, 2))
+    with pytest.raises(ConfigError, match="must be a torch tensor"):
+        get_system("Lorenz").rhs(0.0, [1.0, 2.0, 3.0])
+
+
+def test_unknown_parameter_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) \['r'\] for Lorenz; "
+                                          r"parameters: \{'beta'"):
+        get_system("Lorenz").vector_field(r=28.0)
+
+
+def test_metadata_is_dysts_and_cited():
+    lorenz = get_system("Lorenz")
+    assert lorenz.parameters == {"beta": 2.667, "rho": 28, "sigma": 10}
+    assert lorenz.initial_condition == (-9.7869288, -15.03852, 20.533978)
+    assert "Lorenz" in lorenz.citation and lorenz.dt > 0 and lorenz.period > 0
+    assert lorenz.reference["maximum_lyapunov_estimated"] == pytest.approx(0.8917, abs=1e-4)
