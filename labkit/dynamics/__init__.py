@@ -3,14 +3,18 @@ cited parameters and reference invariants, and the divergence of neighbours."""
 
 from labkit.dynamics._catalogue import System, get_system, list_systems
 from labkit.dynamics._divergence import log_separation, separation_rate
+from labkit.dynamics._lyapunov import LyapunovResult, kaplan_yorke_dimension, lyapunov_spectrum
 from labkit.dynamics._systems import lorenz, system_info
 
 __all__ = [
+    "LyapunovResult",
     "System",
     "get_system",
+    "kaplan_yorke_dimension",
     "list_systems",
     "log_separation",
     "lorenz",
+    "lyapunov_spectrum",
     "separation_rate",
     "system_info",
 ]
