@@ -15,7 +15,7 @@ _WHERE = {
     "Config": "config", "check_in": "config", "check_positive": "config", "check_range": "config",
     "default_device": "device", "describe_device": "device", "resolve_device": "device",
     "DEFAULT_BOUND": "integrate", "Trajectory": "integrate", "rk4": "integrate",
-    "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
+    "dopri5": "dopri5", "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
 }
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "check_range",
     "default_cache_dir",
     "default_device",
+    "dopri5",
     "describe_device",
     "make_generator",
     "numpy_rng",
@@ -62,5 +63,6 @@ if TYPE_CHECKING:
     )
     from labkit.core.config import Config, check_in, check_positive, check_range
     from labkit.core.device import default_device, describe_device, resolve_device
+    from labkit.core.dopri5 import dopri5
     from labkit.core.integrate import DEFAULT_BOUND, Trajectory, rk4
     from labkit.core.rng import make_generator, numpy_rng, spawn_seeds

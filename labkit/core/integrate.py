@@ -39,12 +39,14 @@ class Trajectory:
         y: states, ``[*batch, time, state]``; NaN after a trajectory diverged.
         diverged: ``[*batch]`` bool, True where the trajectory diverged.
         diverged_at: ``[*batch]`` time of divergence (NaN where it did not diverge).
+        n_steps: ``[*batch]`` accepted steps per trajectory (adaptive solvers), else None.
     """
 
     t: torch.Tensor
     y: torch.Tensor
     diverged: torch.Tensor
     diverged_at: torch.Tensor
+    n_steps: torch.Tensor | None = None
 
     @property
     def n_diverged(self) -> int:
