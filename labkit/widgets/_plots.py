@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from labkit.core.integrate import Trajectory
 from labkit.errors import ConfigError
 
-__all__ = ["growth_figure", "trajectories_figure"]
+__all__ = ["growth_figure", "spectrum_figure", "trajectories_figure"]
 
 
 def trajectories_figure(
@@ -59,4 +59,25 @@ def growth_figure(
                                  line={"dash": "dot"}, name=f"reference {reference:.4f}"))
     fig.update_layout(xaxis_title="time", yaxis_title="log |δ(t)|", height=360,
                       margin={"t": 30})
+    return fig
+
+
+def spectrum_figure(
+    mean: Sequence[float], stderr: Sequence[float] | None = None, *,
+    reference: Sequence[float] | None = None, title: str = "Lyapunov spectrum",
+) -> go.Figure:
+    """Bars of Lyapunov exponents with error bars, and reference values as markers."""
+    mean = np.asarray(mean, dtype=float)
+    if mean.ndim != 1 or mean.size == 0:
+        raise ConfigError(f"mean must be a non-empty 1-D spectrum, got shape {mean.shape}")
+    labels = [f"λ{i + 1}" for i in range(mean.size)]
+    error = None if stderr is None else {"type": "data", "array": np.asarray(stderr, float)}
+    fig = go.Figure(go.Bar(x=labels, y=mean, error_y=error, name="labkit (mean ± s.e.)",
+                           text=[f"{v:.4f}" for v in mean], textposition="outside"))
+    if reference is not None:
+        fig.add_trace(go.Scatter(x=labels[: len(reference)], y=list(reference), mode="markers",
+                                 marker={"symbol": "line-ew-open", "size": 28,
+                                         "line": {"width": 3}}, name="reference"))
+    fig.update_layout(title=title, yaxis_title="exponent (1 / time)", height=360,
+                      margin={"t": 40})
     return fig
