@@ -17,6 +17,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import math
 import types
 import warnings
 from collections.abc import Callable, Mapping
@@ -28,7 +29,13 @@ import torch
 from labkit.dynamics._torchnp import torch_numpy
 from labkit.errors import ConfigError
 
-__all__ = ["System", "get_system", "list_systems"]
+__all__ = ["UNSUPPORTED", "System", "get_system", "list_systems"]
+
+#: Systems of dysts' catalogue that labkit lists but cannot run yet, and why.
+UNSUPPORTED = {
+    "BlinkingVortexMap": "each iteration solves a scalar root-finding problem with scipy's "
+                         "fsolve, point by point; it needs a batched Newton solver",
+}
 
 Field = Callable[..., torch.Tensor]
 
@@ -43,7 +50,17 @@ def _dysts_data() -> Path:
 
 @functools.cache
 def _metadata() -> dict[str, dict[str, Any]]:
-    return json.loads((_dysts_data() / "chaotic_attractors.json").read_text())
+    """dysts' metadata of flows, delay equations and maps (maps marked ``"map": True``)."""
+    flows = json.loads((_dysts_data() / "chaotic_attractors.json").read_text())
+    maps = json.loads((_dysts_data() / "discrete_maps.json").read_text())
+    # dysts 0.96 lists three maps (EndCap, Zaslavskii, ZeraouliaSprott) without code.
+    implemented = vars(_dysts("maps"))
+    merged = dict(flows)
+    for name, meta in maps.items():
+        if name in implemented:  # a map named like a flow (Duffing) becomes DuffingMap
+            merged[f"{name}Map" if name in flows else name] = meta | {"map": True,
+                                                                      "dysts_name": name}
+    return merged
 
 
 def _resolve(name: str, names: list[str]) -> str:
@@ -94,7 +111,7 @@ def _dysts(module: str) -> types.ModuleType:
 def _own_members(cls: type) -> dict[str, Any]:
     """Functions defined on ``cls`` and its bases below dysts' base classes, shimmed."""
     base = _dysts("base")
-    stop = {object, *(getattr(base, n) for n in ("BaseDyn", "DynSys", "DynSysDelay")
+    stop = {object, *(getattr(base, n) for n in ("BaseDyn", "DynSys", "DynSysDelay", "DynMap")
                       if hasattr(base, n))}
     members: dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
@@ -109,24 +126,27 @@ def _own_members(cls: type) -> dict[str, Any]:
 
 
 def _adapt(name: str) -> Field:
-    """A batched torch vector field ``f(t, y, params)`` running dysts' code for ``name``."""
-    flows = _dysts("flows")
-    cls = getattr(flows, name)
+    """A batched torch ``f(t, y, params)`` running dysts' code for ``name``: the vector
+    field of a flow, or the map itself (``t`` unused) for a map."""
+    meta = _metadata()[name]
+    is_map = bool(meta.get("map"))
+    cls = getattr(_dysts("maps" if is_map else "flows"), meta.get("dysts_name", name))
     members = _own_members(cls)
-    if "rhs" not in members:  # dysts' DynSys.rhs calls the static _rhs(*X.T, t, *params)
+    if "rhs" not in members:  # dysts' rhs calls the static _rhs(*X.T, [t,] *params)
         rhs = members["_rhs"].__func__
         arg_names = list(inspect.signature(rhs).parameters)
-        t_index = arg_names.index("t")
-        param_names = arg_names[t_index + 1:]
+        dim = len(meta["initial_conditions"])
+        param_names = arg_names[dim:] if is_map else arg_names[arg_names.index("t") + 1:]
 
         def static_field(t: torch.Tensor, y: torch.Tensor, params: Mapping[str, Any]):
             args = [params[p] for p in param_names]
-            return rhs(*y.unbind(-1), t, *args)
+            out = rhs(*y.unbind(-1), *args) if is_map else rhs(*y.unbind(-1), t, *args)
+            return out if isinstance(out, tuple | list) else (out,)  # one-dimensional systems
 
         return static_field
     proxy_type = type(f"{name}OnTorch", (), members)
-    meta = _metadata()[name]["parameters"]
-    vectors = {k for k, v in meta.items() if isinstance(v, list) and not isinstance(v[0], list)}
+    vectors = {k for k, v in meta["parameters"].items()
+               if isinstance(v, list) and not isinstance(v[0], list)}
 
     def method_field(t: torch.Tensor, y: torch.Tensor, params: Mapping[str, Any]):
         # The state arrives as [state, *batch]; vector parameters line up with its first axis.
@@ -134,7 +154,8 @@ def _adapt(name: str) -> Field:
         proxy = proxy_type.__new__(proxy_type)
         proxy.__dict__.update({k: v.reshape(v.shape + lift) if k in vectors else v
                                for k, v in params.items()})
-        return proxy.rhs(y.movedim(-1, 0), t)
+        state = y.movedim(-1, 0)
+        return proxy.rhs(state) if is_map else proxy.rhs(state, t)
 
     return method_field
 
@@ -152,10 +173,14 @@ def _as_state(out: Any, y: torch.Tensor) -> torch.Tensor:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class System:
-    """One chaotic flow of the catalogue.
+    """One system of the catalogue: a flow (an ODE) or a map.
+
+    For a flow, :meth:`rhs` is the vector field; for a map it is the map itself (the next
+    state; ``t`` is ignored) and :meth:`iterate` runs it.
 
     Attributes:
-        name: dysts' name (``"Lorenz"``); lookups ignore case.
+        name: dysts' name (``"Lorenz"``, ``"Henon"``); lookups ignore case.
+        kind: ``"flow"`` or ``"map"``.
         dim: dimension of the state.
         parameters: default parameter values (floats, or tuples for vector parameters).
         initial_condition: dysts' default initial state.
@@ -169,6 +194,7 @@ class System:
     """
 
     name: str
+    kind: str
     dim: int
     parameters: Mapping[str, Any]
     initial_condition: tuple[float, ...]
@@ -224,17 +250,70 @@ class System:
 
         return field
 
-    def jacobian(self, t: torch.Tensor | float, y: torch.Tensor, **params: Any) -> torch.Tensor:
-        """``d f_i / d y_j`` at each state, ``[*batch, dim, dim]``, by forward-mode autograd
-        (exact to rounding; checked against finite differences in the tests)."""
+    def jacobian(self, t: torch.Tensor | float, y: torch.Tensor, *, method: str = "auto",
+                 **params: Any) -> torch.Tensor:
+        """``d f_i / d y_j`` at each state, ``[*batch, dim, dim]``.
+
+        ``method="autograd"`` is forward-mode autograd (exact to rounding; checked against
+        finite differences for the whole catalogue in the tests); ``"difference"`` is a
+        central difference with steps of ``1e-6 (1 + |y_j|)``; ``"auto"`` uses autograd
+        and falls back to differences for the few systems whose code uses operations
+        torch cannot differentiate (the floor in the Baker map).
+        """
         y = self._check_state(y)
+        if method not in ("auto", "autograd", "difference"):
+            raise ConfigError(f"method must be 'auto', 'autograd' or 'difference', got {method!r}")
         eye = torch.eye(self.dim, dtype=y.dtype, device=y.device)
+        if method != "difference":
+            try:
+                cols = [torch.func.jvp(lambda s: self.rhs(t, s, **params), (y,),
+                                       (eye[j].expand_as(y),))[1] for j in range(self.dim)]
+                return torch.stack(cols, dim=-1)
+            except NotImplementedError:
+                if method == "autograd":
+                    raise
+        h = 1e-6 * (1 + y.abs())
         cols = []
         for j in range(self.dim):
-            tangent = eye[j].expand_as(y)
-            _, col = torch.func.jvp(lambda s: self.rhs(t, s, **params), (y,), (tangent,))
-            cols.append(col)
+            step = eye[j] * h
+            cols.append((self.rhs(t, y + step, **params) - self.rhs(t, y - step, **params))
+                        / (2 * h[..., j:j + 1]))
         return torch.stack(cols, dim=-1)
+
+    def iterate(self, y0: torch.Tensor, n_steps: int, *, bound: float | None = None,
+                **params: Any) -> Any:
+        """Iterate a map ``n_steps`` times from ``y0`` (``[*batch, dim]``).
+
+        Returns a :class:`~labkit.core.Trajectory` with ``t = 0..n_steps`` (iterations),
+        ``y`` ``[*batch, n_steps + 1, dim]``; orbits that leave ``bound`` or become
+        non-finite are flagged with the iteration and NaN afterwards.
+        """
+        from labkit.core.integrate import DEFAULT_BOUND, Trajectory
+
+        if self.kind != "map":
+            raise ConfigError(f"{self.name} is a flow: integrate it (labkit.core.rk4 or "
+                              "dopri5 with its vector_field()) instead of iterating it")
+        if not isinstance(n_steps, int) or n_steps < 1:
+            raise ConfigError(f"n_steps must be an int >= 1, got {n_steps!r}")
+        y = self._check_state(y0)
+        bound = DEFAULT_BOUND if bound is None else bound
+        merged = self.params(params, like=y)
+        t0 = torch.zeros((), dtype=y.dtype, device=y.device)
+        out = torch.empty((*y.shape[:-1], n_steps + 1, self.dim), dtype=y.dtype, device=y.device)
+        out[..., 0, :] = y
+        diverged = torch.zeros(y.shape[:-1], dtype=torch.bool, device=y.device)
+        diverged_at = torch.full(y.shape[:-1], math.nan, dtype=y.dtype, device=y.device)
+        with torch.no_grad():
+            for i in range(1, n_steps + 1):
+                y = _as_state(self._field(t0, y, merged), y)
+                bad = (~torch.isfinite(y).all(-1) | (y.abs() > bound).any(-1)) & ~diverged
+                if bad.any():
+                    diverged_at[bad] = float(i)
+                    diverged |= bad
+                y = torch.where(diverged[..., None], torch.nan, y)
+                out[..., i, :] = y
+        steps = torch.arange(n_steps + 1, dtype=y.dtype, device=y.device)
+        return Trajectory(t=steps, y=out, diverged=diverged, diverged_at=diverged_at)
 
     def default_state(self, *, dtype: torch.dtype = torch.float64,
                       device: torch.device | str = "cpu") -> torch.Tensor:
@@ -247,14 +326,15 @@ def _build(name: str) -> System:
 
     meta = _metadata()[name]
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["parameters"].items()}
+    is_map = bool(meta.get("map"))
     field = PORTED.get(name) or _adapt(name)
     ref_keys = ("maximum_lyapunov_estimated", "lyapunov_spectrum_estimated",
                 "kaplan_yorke_dimension", "correlation_dimension", "pesin_entropy",
                 "multiscale_entropy")
     return System(
-        name=name, dim=len(meta["initial_conditions"]), parameters=params,
-        initial_condition=tuple(float(v) for v in meta["initial_conditions"]),
-        dt=float(meta["dt"]), period=meta.get("period"),
+        name=name, kind="map" if is_map else "flow", dim=len(meta["initial_conditions"]),
+        parameters=params, initial_condition=tuple(float(v) for v in meta["initial_conditions"]),
+        dt=1.0 if is_map else float(meta["dt"]), period=meta.get("period"),
         reference={k: meta.get(k) for k in ref_keys},
         citation=meta.get("citation") or "", description=meta.get("description") or "",
         nonautonomous=bool(meta.get("nonautonomous")), _field=field,
@@ -262,13 +342,17 @@ def _build(name: str) -> System:
 
 
 def list_systems(kind: str = "flow") -> list[str]:
-    """Names of the catalogue's systems: ``"flow"`` (ODEs) or ``"delay"`` (delay equations)."""
+    """Names of the catalogue's systems of one kind: ``"flow"`` (ODEs), ``"map"``, or
+    ``"delay"`` (delay equations, listed; integration of them is not available yet)."""
     meta = _metadata()
-    if kind == "flow":
-        return sorted(n for n, m in meta.items() if not m.get("delay"))
-    if kind == "delay":
-        return sorted(n for n, m in meta.items() if m.get("delay"))
-    raise ConfigError(f"kind must be 'flow' or 'delay', got {kind!r}")
+    kinds = {
+        "flow": lambda m: not m.get("delay") and not m.get("map"),
+        "delay": lambda m: bool(m.get("delay")),
+        "map": lambda m: bool(m.get("map")),
+    }
+    if kind not in kinds:
+        raise ConfigError(f"kind must be 'flow', 'map' or 'delay', got {kind!r}")
+    return sorted(n for n, m in meta.items() if kinds[kind](m))
 
 
 @functools.cache
@@ -277,9 +361,11 @@ def _get(name: str) -> System:
 
 
 def get_system(name: str) -> System:
-    """The flow ``name`` (case-insensitive). Unknown names raise an error that lists the
+    """The flow or map ``name`` (case-insensitive). Unknown names raise an error that lists the
     closest names."""
-    canonical = _resolve(name, list_systems("flow") + list_systems("delay"))
+    canonical = _resolve(name, list(_metadata()))
+    if canonical in UNSUPPORTED:
+        raise ConfigError(f"{canonical} is not available on torch yet: {UNSUPPORTED[canonical]}")
     if canonical in list_systems("delay"):
         raise ConfigError(f"{canonical} is a delay equation: not a flow of this catalogue yet")
     return _get(canonical)

@@ -12,9 +12,11 @@ from scipy.integrate import solve_ivp
 
 from labkit.core import rk4
 from labkit.dynamics import get_system, list_systems
+from labkit.dynamics._catalogue import UNSUPPORTED
 from labkit.errors import ConfigError
 
 FLOWS = list_systems("flow")
+MAPS = [m for m in list_systems("map") if m not in UNSUPPORTED]
 #: Steps of the scipy comparison are capped so the whole catalogue runs in about a minute.
 MAX_STEPS = 2000
 
@@ -27,7 +29,70 @@ def dysts_model(name):
 
 def test_the_whole_catalogue_is_there():
     assert len(FLOWS) == 129 and len(list_systems("delay")) == 6
-    assert {"Lorenz", "Rossler", "Lorenz96", "MackeyGlass"} <= set(FLOWS + list_systems("delay"))
+    assert len(list_systems("map")) == 23 and len(MAPS) == 22
+    assert get_system("Duffing").kind == "flow" and get_system("DuffingMap").kind == "map"
+    assert {"Lorenz", "Rossler", "Lorenz96", "MackeyGlass", "Henon"} <= set(
+        FLOWS + list_systems("delay") + list_systems("map"))
+
+
+def test_unsupported_systems_say_why():
+    with pytest.raises(ConfigError, match="BlinkingVortexMap is not available on torch yet: .*fsolve"):
+        get_system("BlinkingVortexMap")
+
+
+def _dysts_map(name):
+    import inspect
+
+    import dysts.maps
+
+    model = getattr(dysts.maps, name.removesuffix("Map") if name == "DuffingMap" else name)()
+    if len(model.ic) > 1:
+        return lambda v: np.asarray(model.rhs(v), float).ravel()
+    # dysts' DynMap.rhs does not accept one-dimensional states; call its _rhs directly.
+    names = [k for k in inspect.signature(model._rhs).parameters if k in model.parameters]
+    return lambda v: np.atleast_1d(model._rhs(*v, *[model.parameters[k] for k in names]))
+
+
+@pytest.mark.parametrize("name", MAPS)
+def test_map_matches_dysts_on_a_batch(name):
+    system, step = get_system(name), _dysts_map(name)
+    assert system.kind == "map"
+    rng = np.random.default_rng(0)
+    states = np.asarray(system.initial_condition) * (1 + 0.01 * rng.standard_normal((3, 4, system.dim)))
+    expected = np.array([[step(s) for s in row] for row in states])
+    np.testing.assert_allclose(system.rhs(0.0, torch.tensor(states)).numpy(), expected,
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_henon_iteration_equals_a_plain_loop():
+    henon = get_system("Henon")
+    # 20 iterations: rounding differences grow like exp(0.42 n), still ~1e-12 here.
+    traj = henon.iterate(henon.default_state().expand(2, 2).clone(), 20)
+    x, y = henon.initial_condition
+    for _ in range(20):
+        x, y = 1 - 1.4 * x**2 + y, 0.3 * x
+    assert traj.y.shape == (2, 21, 2) and traj.t[-1] == 20
+    np.testing.assert_allclose(traj.y[0, -1].numpy(), [x, y], rtol=0, atol=1e-9)
+
+
+def test_escaping_map_orbits_are_flagged_with_the_iteration():
+    henon = get_system("Henon")
+    start = torch.tensor([[0.1, 0.1], [3.0, 3.0]], dtype=torch.float64)
+    traj = henon.iterate(start, 50)
+    assert traj.diverged.tolist() == [False, True]
+    assert 1 <= float(traj.diverged_at[1]) <= 10 and torch.isnan(traj.y[1, -1]).all()
+    with pytest.raises(ConfigError, match="Lorenz is a flow"):
+        get_system("Lorenz").iterate(torch.zeros(3), 10)
+
+
+def test_logistic_map_parameter_batch_is_one_dimensional():
+    logistic = get_system("Logistic")
+    r = torch.tensor([2.5, 3.2, 4.0], dtype=torch.float64)[:, None]
+    traj = logistic.iterate(torch.full((3, 1, 1), 0.2, dtype=torch.float64), 500, r=r)
+    assert traj.y.shape == (3, 1, 501, 1)
+    assert float(traj.y[0, 0, -1, 0]) == pytest.approx(1 - 1 / 2.5, abs=1e-9)  # fixed point
+    cycle = traj.y[1, 0, -2:, 0].sort().values  # period-2 orbit of r = 3.2
+    np.testing.assert_allclose(cycle.numpy(), [0.5130445, 0.7994555], atol=1e-6)
 
 
 @pytest.mark.parametrize("name", FLOWS)
@@ -71,13 +136,23 @@ def test_trajectory_matches_scipy_dop853_over_one_lyapunov_time(name):
     np.testing.assert_allclose(traj.y.numpy(), expected, rtol=0, atol=RK4_TOLERANCE * scale)
 
 
-@pytest.mark.parametrize("name", FLOWS)
+def test_baker_map_jacobian_falls_back_to_differences_and_is_exact():
+    baker = get_system("Baker")
+    y = torch.tensor([[0.3, 0.6], [0.8, 0.1]], dtype=torch.float64)
+    expected = torch.diag(torch.tensor([2.0 - 1e-10, baker.parameters["a"] / 2],
+                                       dtype=torch.float64)).expand(2, 2, 2)
+    torch.testing.assert_close(baker.jacobian(0.0, y), expected, rtol=0, atol=1e-8)
+    with pytest.raises(NotImplementedError):
+        baker.jacobian(0.0, y, method="autograd")
+
+
+@pytest.mark.parametrize("name", FLOWS + [m for m in MAPS if m != "Baker"])
 def test_jacobian_matches_central_differences(name):
     system = get_system(name)
     rng = np.random.default_rng(1)
     y = torch.tensor(np.asarray(system.initial_condition)
                      * (1 + 0.01 * rng.standard_normal((2, system.dim))))
-    jac = system.jacobian(0.2, y)
+    jac = system.jacobian(0.2, y, method="autograd")
     assert jac.shape == (2, system.dim, system.dim)
     h = 1e-6 * (1 + y.abs())
     cols = []
