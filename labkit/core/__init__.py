@@ -14,7 +14,7 @@ _WHERE = {
     "FileCache": "cache", "stable_hash": "cache",
     "Config": "config", "check_in": "config", "check_positive": "config", "check_range": "config",
     "default_device": "device", "describe_device": "device", "resolve_device": "device",
-    "DEFAULT_BOUND": "integrate", "Trajectory": "integrate", "rk4": "integrate",
+    "DEFAULT_BOUND": "integrate", "Trajectory": "integrate", "rk4": "integrate", "rk4_step": "integrate",
     "dopri5": "dopri5", "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
 }
 
@@ -36,6 +36,7 @@ __all__ = [
     "numpy_rng",
     "resolve_device",
     "rk4",
+    "rk4_step",
     "spawn_seeds",
     "stable_hash",
 ]
@@ -64,5 +65,5 @@ if TYPE_CHECKING:
     from labkit.core.config import Config, check_in, check_positive, check_range
     from labkit.core.device import default_device, describe_device, resolve_device
     from labkit.core.dopri5 import dopri5
-    from labkit.core.integrate import DEFAULT_BOUND, Trajectory, rk4
+    from labkit.core.integrate import DEFAULT_BOUND, Trajectory, rk4, rk4_step
     from labkit.core.rng import make_generator, numpy_rng, spawn_seeds

@@ -22,7 +22,7 @@ from labkit.errors import ConfigError, DivergenceError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["DEFAULT_BOUND", "Trajectory", "rk4"]
+__all__ = ["DEFAULT_BOUND", "Trajectory", "rk4", "rk4_step"]
 
 #: Magnitude (in the state's own units) beyond which a trajectory counts as diverged.
 DEFAULT_BOUND = 1.0e6
@@ -99,7 +99,8 @@ class Trajectory:
         )
 
 
-def _rk4_step(f: VectorField, t: torch.Tensor, y: torch.Tensor, dt: float) -> torch.Tensor:
+def rk4_step(f: VectorField, t: torch.Tensor, y: torch.Tensor, dt: float) -> torch.Tensor:
+    """One classical RK4 step of size ``dt`` from ``(t, y)`` (batched like ``f``)."""
     k1 = f(t, y)
     k2 = f(t + dt / 2, y + (dt / 2) * k1)
     k3 = f(t + dt / 2, y + (dt / 2) * k2)
@@ -167,7 +168,7 @@ def rk4(
     with torch.no_grad():
         for step in range(1, n_steps + 1):
             t = torch.tensor(t0 + (step - 1) * dt, dtype=y0.dtype, device=y0.device)
-            y = _rk4_step(f, t, y, dt)
+            y = rk4_step(f, t, y, dt)
             if step == save_at[next_save]:
                 bad = ~torch.isfinite(y).all(-1) | (y.abs() > bound).any(-1)
                 new = bad & ~diverged

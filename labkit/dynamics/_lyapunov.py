@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from labkit.core.integrate import DEFAULT_BOUND
+from labkit.core.integrate import DEFAULT_BOUND, rk4_step
 from labkit.errors import ConfigError, DivergenceError
 
 __all__ = ["LyapunovResult", "kaplan_yorke_dimension", "lyapunov_spectrum"]
@@ -81,14 +81,6 @@ def kaplan_yorke_dimension(exponents: torch.Tensor) -> torch.Tensor:
     nxt = lam.gather(-1, k_c[..., None])[..., 0].abs()
     value = k.to(lam.dtype) + partial / nxt
     return torch.where(k >= dim, torch.full_like(value, float(dim)), value)
-
-
-def _rk4_step(f: Field, t: torch.Tensor, y: torch.Tensor, dt: float) -> torch.Tensor:
-    k1 = f(t, y)
-    k2 = f(t + dt / 2, y + (dt / 2) * k1)
-    k3 = f(t + dt / 2, y + (dt / 2) * k2)
-    k4 = f(t + dt, y + dt * k3)
-    return y + (dt / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
 def lyapunov_spectrum(
@@ -156,7 +148,7 @@ def lyapunov_spectrum(
     y = y0.clone()
     with torch.no_grad():
         for _ in range(round(transient / dt)):
-            y = _rk4_step(field, t, y, dt)
+            y = rk4_step(field, t, y, dt)
             t = t + dt
     check(y, float(t))
 
@@ -169,7 +161,7 @@ def lyapunov_spectrum(
     log_growth = torch.zeros(*y.shape[:-1], m, dtype=y.dtype, device=y.device)
 
     def step(state: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
-        return _rk4_step(field, tt, state, dt)
+        return rk4_step(field, tt, state, dt)
 
     for i in range(1, n_steps + 1):
         with torch.no_grad():
