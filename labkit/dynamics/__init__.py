@@ -2,6 +2,7 @@
 cited parameters and reference invariants, and the divergence of neighbours."""
 
 from labkit.dynamics._catalogue import System, get_system, list_systems
+from labkit.dynamics._delay import integrate_delay, list_delay_systems
 from labkit.dynamics._divergence import log_separation, separation_rate
 from labkit.dynamics._lyapunov import LyapunovResult, kaplan_yorke_dimension, lyapunov_spectrum
 from labkit.dynamics._systems import lorenz, system_info
@@ -10,7 +11,9 @@ __all__ = [
     "LyapunovResult",
     "System",
     "get_system",
+    "integrate_delay",
     "kaplan_yorke_dimension",
+    "list_delay_systems",
     "list_systems",
     "log_separation",
     "lorenz",

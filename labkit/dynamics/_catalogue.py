@@ -343,7 +343,7 @@ def _build(name: str) -> System:
 
 def list_systems(kind: str = "flow") -> list[str]:
     """Names of the catalogue's systems of one kind: ``"flow"`` (ODEs), ``"map"``, or
-    ``"delay"`` (delay equations, listed; integration of them is not available yet)."""
+    ``"delay"`` (delay equations: see :func:`labkit.dynamics.integrate_delay`)."""
     meta = _metadata()
     kinds = {
         "flow": lambda m: not m.get("delay") and not m.get("map"),
@@ -367,5 +367,6 @@ def get_system(name: str) -> System:
     if canonical in UNSUPPORTED:
         raise ConfigError(f"{canonical} is not available on torch yet: {UNSUPPORTED[canonical]}")
     if canonical in list_systems("delay"):
-        raise ConfigError(f"{canonical} is a delay equation: not a flow of this catalogue yet")
+        raise ConfigError(f"{canonical} is a delay equation: integrate it with "
+                          f"labkit.dynamics.integrate_delay({canonical!r}, history, t_end, dt)")
     return _get(canonical)

@@ -205,7 +205,7 @@ def test_unknown_name_lists_the_closest_names():
 
 def test_names_ignore_case_and_delay_equations_say_so():
     assert get_system("lorenz") is get_system("LORENZ")
-    with pytest.raises(ConfigError, match="MackeyGlass is a delay equation"):
+    with pytest.raises(ConfigError, match="MackeyGlass is a delay equation: integrate it with"):
         get_system("mackeyglass")
 
 
