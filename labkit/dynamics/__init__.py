@@ -4,12 +4,22 @@ cited parameters and reference invariants, and the divergence of neighbours."""
 from labkit.dynamics._catalogue import System, get_system, list_systems
 from labkit.dynamics._delay import integrate_delay, list_delay_systems
 from labkit.dynamics._divergence import log_separation, separation_rate
+from labkit.dynamics._invariants import (
+    PoincareSection,
+    correlation_dimension,
+    correlation_sum,
+    poincare_section,
+    power_spectrum,
+)
 from labkit.dynamics._lyapunov import LyapunovResult, kaplan_yorke_dimension, lyapunov_spectrum
 from labkit.dynamics._systems import lorenz, system_info
 
 __all__ = [
     "LyapunovResult",
+    "PoincareSection",
     "System",
+    "correlation_dimension",
+    "correlation_sum",
     "get_system",
     "integrate_delay",
     "kaplan_yorke_dimension",
@@ -18,6 +28,8 @@ __all__ = [
     "log_separation",
     "lorenz",
     "lyapunov_spectrum",
+    "poincare_section",
+    "power_spectrum",
     "separation_rate",
     "system_info",
 ]

@@ -1,0 +1,142 @@
+"""Invariants of trajectories: power spectra, correlation dimension, Poincare sections.
+
+All act on sampled trajectories ``[*batch, time, state]`` (``Trajectory.y``) on a
+uniform time grid, with torch, on the trajectories' device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from labkit.errors import ConfigError, DataError
+
+__all__ = ["PoincareSection", "correlation_dimension", "correlation_sum", "poincare_section",
+           "power_spectrum"]
+
+
+def _check_series(y: torch.Tensor, name: str = "y", min_len: int = 4) -> torch.Tensor:
+    if not isinstance(y, torch.Tensor) or y.ndim < 2:
+        raise ConfigError(f"{name} must be a tensor [*batch, time, state], got "
+                          f"{getattr(y, 'shape', type(y).__name__)}")
+    if y.shape[-2] < min_len:
+        raise DataError(f"{name} has {y.shape[-2]} samples; at least {min_len} are needed")
+    if not torch.isfinite(y).all():
+        raise DataError(f"{name} contains non-finite values (a diverged trajectory?)")
+    return y
+
+
+def power_spectrum(y: torch.Tensor, dt: float, *, detrend: bool = True,
+                   window: str = "hann") -> tuple[torch.Tensor, torch.Tensor]:
+    r"""One-sided power spectral density of each component, by a windowed periodogram.
+
+    Args:
+        y: samples ``[*batch, time, state]`` at spacing ``dt``.
+        dt: sampling interval (time units).
+        detrend: subtract each series' mean first.
+        window: ``"hann"`` or ``"boxcar"``.
+
+    Returns:
+        ``(freqs, psd)``: frequencies ``[n_freq]`` in cycles per time unit and the density
+        ``[*batch, n_freq, state]``, normalized so that
+        :math:`\sum_f \mathrm{psd}\,\Delta f` equals the variance of the (windowed) series.
+    """
+    y = _check_series(y)
+    if not (isinstance(dt, int | float) and dt > 0):
+        raise ConfigError(f"dt must be a number > 0, got {dt!r}")
+    n = y.shape[-2]
+    x = y - y.mean(dim=-2, keepdim=True) if detrend else y
+    if window == "hann":
+        w = torch.hann_window(n, periodic=False, dtype=y.dtype, device=y.device)
+    elif window == "boxcar":
+        w = torch.ones(n, dtype=y.dtype, device=y.device)
+    else:
+        raise ConfigError(f"window must be 'hann' or 'boxcar', got {window!r}")
+    spec = torch.fft.rfft(x * w[:, None], dim=-2)
+    psd = spec.abs() ** 2 * dt / (w**2).sum()
+    if n % 2 == 0:
+        psd[..., 1:-1, :] *= 2
+    else:
+        psd[..., 1:, :] *= 2
+    freqs = torch.fft.rfftfreq(n, d=dt, dtype=y.dtype, device=y.device)
+    return freqs, psd
+
+
+def correlation_sum(points: torch.Tensor, radii: torch.Tensor, *,
+                    theiler: int = 0) -> torch.Tensor:
+    """Fraction of distinct pairs closer than each radius, ``[*batch, n_radii]``.
+
+    ``points`` is ``[*batch, n, state]``; pairs closer than ``theiler`` in index (time)
+    are left out, so that neighbours along one trajectory do not count as recurrences.
+    """
+    points = _check_series(points, "points")
+    n = points.shape[-2]
+    dist = torch.cdist(points, points)
+    i = torch.arange(n, device=points.device)
+    keep = (i[None, :] - i[:, None]) > theiler
+    d = dist[..., keep]  # [*batch, n_pairs]
+    if d.shape[-1] == 0:
+        raise DataError(f"no pairs left: {n} points with a Theiler window of {theiler}")
+    return (d[..., None, :] < radii[:, None]).to(points.dtype).mean(-1)
+
+
+def correlation_dimension(points: torch.Tensor, *, r_min: float, r_max: float,
+                          n_radii: int = 12, theiler: int = 0) -> torch.Tensor:
+    r"""Grassberger-Procaccia correlation dimension: the slope of :math:`\log C(r)` against
+    :math:`\log r` over the scaling range ``[r_min, r_max]``, ``[*batch]``.
+
+    Reference: P. Grassberger and I. Procaccia, Characterization of strange attractors,
+    Phys. Rev. Lett. 50, 346 (1983) (Lorenz: 2.05 +- 0.01).
+    """
+    if not 0 < r_min < r_max:
+        raise ConfigError(f"need 0 < r_min < r_max, got r_min={r_min!r}, r_max={r_max!r}")
+    radii = torch.logspace(math.log10(r_min), math.log10(r_max), n_radii,
+                           dtype=points.dtype, device=points.device)
+    c = correlation_sum(points, radii, theiler=theiler)
+    if (c <= 0).any():
+        raise DataError(f"no pairs closer than r_min = {r_min}: raise r_min or add points")
+    x, yv = radii.log(), c.log()
+    xc = x - x.mean()
+    return ((yv - yv.mean(-1, keepdim=True)) * xc).sum(-1) / (xc * xc).sum()
+
+
+@dataclasses.dataclass(frozen=True)
+class PoincareSection:
+    """Crossings of a hyperplane, one batch member at a time (counts differ).
+
+    Attributes:
+        points: per batch member (flattened order), a tensor ``[n_crossings, state]``.
+        times: the matching crossing times ``[n_crossings]``.
+    """
+
+    points: list[torch.Tensor]
+    times: list[torch.Tensor]
+
+
+def poincare_section(y: torch.Tensor, t: torch.Tensor, normal: torch.Tensor | list[float],
+                     offset: float = 0.0, *, direction: int = 1) -> PoincareSection:
+    """Where trajectories cross the plane ``normal . y = offset`` (linear interpolation
+    between samples). ``direction`` 1 keeps upward crossings, -1 downward, 0 both."""
+    y = _check_series(y, min_len=2)
+    normal = torch.as_tensor(normal, dtype=y.dtype, device=y.device)
+    if normal.shape != (y.shape[-1],) or not bool(normal.abs().sum() > 0):
+        raise ConfigError(f"normal must be a non-zero vector of length {y.shape[-1]}, "
+                          f"got {normal.tolist()}")
+    if direction not in (-1, 0, 1):
+        raise ConfigError(f"direction must be -1, 0 or 1, got {direction!r}")
+    s = y @ normal - offset  # [*batch, time]
+    a, b = s[..., :-1], s[..., 1:]
+    up, down = (a < 0) & (b >= 0), (a > 0) & (b <= 0)
+    cross = up if direction == 1 else down if direction == -1 else up | down
+    frac = a / (a - b).where(cross, torch.ones_like(a))
+    flat_y = y.reshape(-1, *y.shape[-2:])
+    flat_c, flat_f = cross.reshape(-1, cross.shape[-1]), frac.reshape(-1, frac.shape[-1])
+    points, times = [], []
+    for yy, cc, ff in zip(flat_y, flat_c, flat_f, strict=True):
+        idx = torch.nonzero(cc)[:, 0]
+        w = ff[idx][:, None]
+        points.append(yy[idx] + w * (yy[idx + 1] - yy[idx]))
+        times.append(t[idx] + w[:, 0] * (t[idx + 1] - t[idx]))
+    return PoincareSection(points, times)
