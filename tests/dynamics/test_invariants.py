@@ -11,6 +11,8 @@ from labkit.core import rk4
 from labkit.dynamics import (
     correlation_dimension,
     get_system,
+    local_maxima,
+    orbit_diagram,
     poincare_section,
     power_spectrum,
 )
@@ -88,3 +90,22 @@ def test_bad_series_are_reported():
         poincare_section(torch.zeros(5, 2), torch.arange(5.0), normal=[0.0, 0.0, 1.0])
     with pytest.raises(DataError, match="no pairs closer than r_min"):
         correlation_dimension(torch.rand(50, 2, generator=G) * 100, r_min=1e-6, r_max=1e-5)
+
+
+def test_local_maxima_are_refined_between_samples():
+    t = torch.linspace(0, 4 * math.pi, 60, dtype=torch.float64)  # coarse: ~0.2 per sample
+    peaks = local_maxima(torch.sin(t)[None])[0]
+    assert peaks.shape == (2,)
+    torch.testing.assert_close(peaks, torch.ones(2, dtype=torch.float64), rtol=0, atol=2e-3)
+
+
+def test_rossler_orbit_diagram_shows_period_doubling():
+    rossler = get_system("Rossler")
+    values = torch.tensor([2.5, 3.5, 4.0, 5.7], dtype=torch.float64)
+    diagram = orbit_diagram(rossler, "c", values, n_ics=2, t_transient=300.0, t_record=100.0,
+                            dt=0.02, variable=0)
+    distinct = [len(torch.unique((m * 100).round())) for m in diagram.maxima]
+    assert distinct[:3] == [1, 2, 4]  # period 1, 2, 4 (maxima of x, to 0.01)
+    assert distinct[3] > 10  # c = 5.7: chaos
+    with pytest.raises(ConfigError, match="Rossler has no parameter 'rho'"):
+        orbit_diagram(rossler, "rho", values, t_transient=1.0, t_record=1.0, dt=0.1)
