@@ -225,6 +225,8 @@ def run_notebook(
     import papermill
 
     # The kernel inherits this: plotly figures carry their own plotly.js into the report.
+    # The caller's environment is restored afterwards.
+    previous = os.environ.get("PLOTLY_RENDERER")
     os.environ["PLOTLY_RENDERER"] = REPORT_PLOTLY_RENDERER
     start = time.perf_counter()
     error: dict[str, Any] | None = None
@@ -236,6 +238,11 @@ def run_notebook(
         )
     except Exception as exc:  # a failing cell, a dead kernel, a timeout
         error = _error_from(exc)
+    finally:
+        if previous is None:
+            os.environ.pop("PLOTLY_RENDERER", None)
+        else:
+            os.environ["PLOTLY_RENDERER"] = previous
     duration = time.perf_counter() - start
 
     if partial.exists():

@@ -94,6 +94,15 @@ def test_api_raises_run_failed_with_the_run_folder(tmp_path):
     assert result.status == "failed" and result.error["ename"] == "ValueError"
 
 
+def test_the_callers_environment_is_left_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLOTLY_RENDERER", "browser")
+    run_notebook(NOTEBOOKS / "square.ipynb", out_dir=tmp_path / "r")
+    assert os.environ["PLOTLY_RENDERER"] == "browser"
+    monkeypatch.delenv("PLOTLY_RENDERER")
+    run_notebook(NOTEBOOKS / "square.ipynb", out_dir=tmp_path / "r2")
+    assert "PLOTLY_RENDERER" not in os.environ
+
+
 def test_cell_timeout_is_a_failed_run(tmp_path):
     result = run_notebook(NOTEBOOKS / "square.ipynb", {"sleep_s": 30.0}, out_dir=tmp_path / "r",
                           timeout=3, raise_on_failure=False)
