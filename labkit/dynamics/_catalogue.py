@@ -5,7 +5,9 @@ citations) are dysts' metadata, read from the installed ``dysts`` package. The v
 fields are dysts' own right-hand sides, executed with :data:`torch_numpy` standing in
 for NumPy so that they act on torch tensors batched over any leading axes (and over
 parameter batches); the few that need more than that are ported by hand in
-:mod:`labkit.dynamics._ports`.
+:mod:`labkit.dynamics._ports`. Where dysts writes a flow's Jacobian by hand (``_jac``),
+that code runs the same way and serves :meth:`System.jacobian`, once the tests have
+checked it against autograd and finite differences.
 """
 
 from __future__ import annotations
@@ -29,13 +31,23 @@ import torch
 from labkit.dynamics._torchnp import torch_numpy
 from labkit.errors import ConfigError
 
-__all__ = ["UNSUPPORTED", "System", "get_system", "list_systems"]
+__all__ = ["ANALYTIC_JACOBIAN_EXCLUDED", "JACOBIAN_METHODS", "UNSUPPORTED", "System",
+           "get_system", "list_systems"]
 
-#: Systems of dysts' catalogue that labkit lists but cannot run yet, and why.
-UNSUPPORTED = {
-    "BlinkingVortexMap": "each iteration solves a scalar root-finding problem with scipy's "
-                         "fsolve, point by point; it needs a batched Newton solver",
-}
+#: Systems of dysts' catalogue that labkit lists but cannot run yet, and why (none at
+#: present: BlinkingVortexMap, which needs a root solve per point, is ported by hand).
+UNSUPPORTED: dict[str, str] = {}
+
+#: dysts flows whose hand-written Jacobian (``_jac``) disagrees with their right-hand side,
+#: with the measured discrepancy: labkit does not use these (``"auto"`` takes autograd).
+#: tests/dynamics/test_jacobians.py checks every dysts Jacobian against forward-mode
+#: autograd and central differences along a trajectory, at the default and perturbed
+#: parameters, and asserts that this is exactly the set that fails. With dysts 0.96 all
+#: 60 agree (worst relative difference from autograd 2e-16, from differences 7e-10).
+ANALYTIC_JACOBIAN_EXCLUDED: dict[str, str] = {}
+
+#: The values of ``method`` that :meth:`System.jacobian` accepts.
+JACOBIAN_METHODS = ("auto", "analytic", "autograd", "difference")
 
 Field = Callable[..., torch.Tensor]
 
@@ -160,6 +172,32 @@ def _adapt(name: str) -> Field:
     return method_field
 
 
+def _dysts_jacobian(name: str) -> Field | None:
+    """A batched torch ``J(t, y, params)`` running dysts' hand-written Jacobian of the flow
+    ``name`` (its static ``_jac(*state, t, *params)``, rows of entries), or ``None`` when
+    dysts has none (maps, hand-ported flows, and flows without ``_jac``).
+
+    This is dysts' code as it stands, whether or not it is right: :func:`_build` leaves
+    out the systems in :data:`ANALYTIC_JACOBIAN_EXCLUDED`.
+    """
+    from labkit.dynamics._ports import PORTED
+
+    meta = _metadata()[name]
+    if meta.get("map") or meta.get("delay") or name in PORTED:
+        return None
+    members = _own_members(getattr(_dysts("flows"), name))
+    if "_jac" not in members or not isinstance(members["_jac"], staticmethod):
+        return None
+    jac = members["_jac"].__func__
+    arg_names = list(inspect.signature(jac).parameters)
+    param_names = arg_names[arg_names.index("t") + 1:]
+
+    def jacobian(t: torch.Tensor, y: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
+        return _as_matrix(jac(*y.unbind(-1), t, *[params[p] for p in param_names]), y)
+
+    return jacobian
+
+
 def _as_state(out: Any, y: torch.Tensor) -> torch.Tensor:
     """A vector field's output (a tensor ``[state, *batch]`` or a tuple of components)
     as ``[*batch, state]``."""
@@ -169,6 +207,13 @@ def _as_state(out: Any, y: torch.Tensor) -> torch.Tensor:
     parts = [torch.as_tensor(o, dtype=y.dtype, device=y.device) for o in out]
     shape = torch.broadcast_shapes(batch, *(p.shape for p in parts))
     return torch.stack([p.expand(shape) for p in parts], dim=-1)
+
+
+def _as_matrix(out: Any, y: torch.Tensor) -> torch.Tensor:
+    """A Jacobian written as dysts writes it (a sequence of rows of entries, or a tensor
+    ``[dim, dim, *batch]`` from ``np.array`` of rows) as ``[*batch, dim, dim]``."""
+    rows = out.unbind(0) if isinstance(out, torch.Tensor) else out
+    return torch.stack([_as_state(row, y) for row in rows], dim=-2)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -191,6 +236,7 @@ class System:
             ``correlation_dimension``, ...), as dysts publishes them.
         citation, description: from dysts' metadata.
         nonautonomous: the field depends on time explicitly.
+        has_analytic_jacobian: :meth:`jacobian` can use dysts' hand-written Jacobian.
     """
 
     name: str
@@ -205,6 +251,13 @@ class System:
     description: str
     nonautonomous: bool
     _field: Field = dataclasses.field(repr=False)
+    _jacobian: Field | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def has_analytic_jacobian(self) -> bool:
+        """Whether dysts writes this system's Jacobian by hand and it passed labkit's check
+        (see :data:`ANALYTIC_JACOBIAN_EXCLUDED`); then ``jacobian(method="auto")`` uses it."""
+        return self._jacobian is not None
 
     def params(self, overrides: Mapping[str, Any] | None = None, *,
                like: torch.Tensor | None = None) -> dict[str, Any]:
@@ -231,11 +284,12 @@ class System:
                               f"got {tuple(y.shape)}")
         return y
 
-    def rhs(self, t: torch.Tensor | float, y: torch.Tensor, **params: Any) -> torch.Tensor:
+    def rhs(self, t: torch.Tensor | float, y: torch.Tensor, /, **params: Any) -> torch.Tensor:
         """The vector field ``dy/dt`` at ``y`` (``[*batch, dim]``), shape ``[*batch, dim]``.
 
         Parameters default to :attr:`parameters`; any may be a tensor broadcasting
-        against ``y[..., 0]``, for a parameter batch (e.g. 512 values of ``rho``).
+        against ``y[..., 0]``, for a parameter batch (e.g. 512 values of ``rho``). ``t`` and
+        ``y`` are positional, so a parameter may be called ``t`` (BlinkingVortexMap's).
         """
         y = self._check_state(y)
         t = torch.as_tensor(t, dtype=y.dtype, device=y.device)
@@ -250,21 +304,48 @@ class System:
 
         return field
 
-    def jacobian(self, t: torch.Tensor | float, y: torch.Tensor, *, method: str = "auto",
+    def jacobian(self, t: torch.Tensor | float, y: torch.Tensor, /, *, method: str = "auto",
                  **params: Any) -> torch.Tensor:
-        """``d f_i / d y_j`` at each state, ``[*batch, dim, dim]``.
+        r"""The Jacobian :math:`J_{ij} = \partial f_i / \partial y_j` at each state ``y``
+        (``[*batch, dim]``), shape ``[*batch, dim, dim]``; parameters as in :meth:`rhs`.
 
-        ``method="autograd"`` is forward-mode autograd (exact to rounding; checked against
-        finite differences for the whole catalogue in the tests); ``"difference"`` is a
-        central difference with steps of ``1e-6 (1 + |y_j|)``; ``"auto"`` uses autograd
-        and falls back to differences for the few systems whose code uses operations
-        torch cannot differentiate (the floor in the Baker map).
+        Args:
+            method: ``"analytic"``: dysts' hand-written Jacobian (when
+                :attr:`has_analytic_jacobian`; checked against autograd and differences for
+                every flow that has one). ``"autograd"``: forward-mode autograd, one
+                Jacobian-vector product per column (exact to rounding; checked against
+                finite differences for the whole catalogue). ``"difference"``: central
+                differences with steps :math:`10^{-6} (1 + |y_j|)`. ``"auto"``: analytic
+                where available, else autograd, else differences (for the few systems whose
+                code torch cannot differentiate, such as the floor in the Baker map).
+
+        Raises:
+            ConfigError: an unknown ``method``, or ``"analytic"`` for a system without a
+                usable analytic Jacobian.
+            NotImplementedError: ``"autograd"`` for code torch cannot differentiate.
+
+        Example:
+            >>> import torch
+            >>> from labkit.dynamics import get_system
+            >>> lorenz = get_system("Lorenz")
+            >>> lorenz.jacobian(0.0, torch.zeros(5, 3), method="analytic").shape
+            torch.Size([5, 3, 3])
         """
         y = self._check_state(y)
-        if method not in ("auto", "autograd", "difference"):
-            raise ConfigError(f"method must be 'auto', 'autograd' or 'difference', got {method!r}")
+        if method not in JACOBIAN_METHODS:
+            raise ConfigError(f"method must be one of {JACOBIAN_METHODS}, got {method!r}")
+        if method == "analytic" and self._jacobian is None:
+            why = ANALYTIC_JACOBIAN_EXCLUDED.get(self.name)
+            raise ConfigError(
+                f"{self.name} has no usable analytic Jacobian ("
+                + (f"dysts' is wrong: {why}" if why else "dysts does not write one")
+                + "); use method='auto', 'autograd' or 'difference'")
+        if self._jacobian is not None and method in ("auto", "analytic"):
+            t = torch.as_tensor(t, dtype=y.dtype, device=y.device)
+            return self._jacobian(t, y, self.params(params, like=y))
         eye = torch.eye(self.dim, dtype=y.dtype, device=y.device)
         if method != "difference":
+            y = y.contiguous()  # forward-mode AD refuses expanded (stride-0) primals
             try:
                 cols = [torch.func.jvp(lambda s: self.rhs(t, s, **params), (y,),
                                        (eye[j].expand_as(y),))[1] for j in range(self.dim)]
@@ -328,6 +409,7 @@ def _build(name: str) -> System:
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["parameters"].items()}
     is_map = bool(meta.get("map"))
     field = PORTED.get(name) or _adapt(name)
+    jacobian = None if name in ANALYTIC_JACOBIAN_EXCLUDED else _dysts_jacobian(name)
     ref_keys = ("maximum_lyapunov_estimated", "lyapunov_spectrum_estimated",
                 "kaplan_yorke_dimension", "correlation_dimension", "pesin_entropy",
                 "multiscale_entropy")
@@ -337,7 +419,7 @@ def _build(name: str) -> System:
         dt=1.0 if is_map else float(meta["dt"]), period=meta.get("period"),
         reference={k: meta.get(k) for k in ref_keys},
         citation=meta.get("citation") or "", description=meta.get("description") or "",
-        nonautonomous=bool(meta.get("nonautonomous")), _field=field,
+        nonautonomous=bool(meta.get("nonautonomous")), _field=field, _jacobian=jacobian,
     )
 
 

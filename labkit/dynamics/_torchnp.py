@@ -24,16 +24,38 @@ def _like(ref: Any, *values: Any) -> list[torch.Tensor]:
 
 
 def _stack(items: Any) -> Any:
+    """``items`` (a tensor, a number, or nested lists of them) as one tensor: nested
+    lists become leading component axes, and the entries' own (batch) axes follow."""
+    return _nest(items)[0]
+
+
+def _nest(items: Any) -> tuple[torch.Tensor, int]:
+    """:func:`_stack`, and how many leading axes of the result are component axes.
+
+    The entries of a nested list broadcast over their batch axes only, so a constant
+    row ``[0, 1]`` next to a batched row ``[x, y]`` (``x``, ``y`` of shape ``[B]``)
+    gives ``[2, 2, B]`` whatever ``B`` is (plain broadcasting of ``[2]`` against
+    ``[2, B]`` would pair the constant row with the batch axis when ``B == 2``).
+    """
     if isinstance(items, torch.Tensor):
-        return items
-    if isinstance(items, list | tuple):
-        parts = [_stack(i) for i in items]
-        if not any(isinstance(p, torch.Tensor) for p in parts):
-            return torch.tensor(parts, dtype=torch.float64)
-        parts = _like(*parts)
-        shape = torch.broadcast_shapes(*(p.shape for p in parts))
-        return torch.stack([p.expand(shape) for p in parts])
-    return torch.as_tensor(items, dtype=torch.float64)
+        return items, 0
+    if not isinstance(items, list | tuple):
+        return torch.as_tensor(items, dtype=torch.float64), 0
+    if not items:
+        return torch.tensor([], dtype=torch.float64), 1
+    parts = [_nest(i) for i in items]
+    tensors = _like(*(p for p, _ in parts))
+    depths = {d for _, d in parts}
+    components = {p.shape[:d] for p, d in zip(tensors, (d for _, d in parts), strict=True)}
+    if len(depths) == 1 and len(components) == 1:
+        depth, component = depths.pop(), components.pop()
+        batch = torch.broadcast_shapes(*(p.shape[depth:] for p in tensors))
+        lifted = [p.reshape((*component, *(1,) * (len(batch) + depth - p.ndim), *p.shape[depth:]))
+                  for p in tensors]
+        return torch.stack([p.expand((*component, *batch)) for p in lifted]), depth + 1
+    # Ragged nesting (NumPy would refuse it): broadcast the entries as they are.
+    shape = torch.broadcast_shapes(*(p.shape for p in tensors))
+    return torch.stack([p.expand(shape) for p in tensors]), 1
 
 
 class _TorchNumpy:
