@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", type=Path, help="sweep folder (default reports/<stem>-sweep)")
     sw.add_argument("--timeout", type=float, help="limit in seconds for any one cell")
 
+    serve = sub.add_parser("serve", help="serve a labkit app in the browser (Panel)")
+    serve.add_argument("app", choices=sorted(APPS), help="which app")
+    serve.add_argument("--port", type=int, default=5006, help="port (default 5006)")
+    serve.add_argument("--address", default="127.0.0.1", help="address (default 127.0.0.1)")
+    serve.add_argument("--show", action="store_true", help="open a browser tab")
+    serve.add_argument("--system", default=None, help="system shown first (default Lorenz)")
     ls = sub.add_parser("list", help="show notebooks with their parameters and defaults")
     ls.add_argument("paths", nargs="*", type=Path, default=[Path("notebooks")])
     return parser
@@ -96,6 +102,22 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+#: Apps of ``labkit serve``: name -> (module, function).
+APPS = {"attractors": ("labkit.widgets._attractor_panel", "serve_attractors")}
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import importlib
+
+    module, function = APPS[args.app]
+    serve = getattr(importlib.import_module(module), function)
+    options = {"system": args.system} if args.system else {}
+    print(f"labkit: serving {args.app} on http://{args.address}:{args.port}/{args.app} "
+          "(Ctrl-C stops)", flush=True)
+    serve(port=args.port, address=args.address, show=args.show, **options)
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from labkit.reports._params import notebook_parameters
 
@@ -124,7 +146,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``labkit`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
-    commands = {"run": _cmd_run, "sweep": _cmd_sweep, "list": _cmd_list}
+    commands = {"run": _cmd_run, "sweep": _cmd_sweep, "list": _cmd_list,
+                "serve": _cmd_serve}
     try:
         return commands[args.command](args)
     except RunFailedError as exc:

@@ -4,6 +4,39 @@ This is the only layer of labkit that imports UI libraries.
 """
 
 from labkit.widgets._assets import widget_asset
-from labkit.widgets._plots import growth_figure, spectrum_figure, trajectories_figure
+from labkit.widgets._attractor import AttractorViewer
+from labkit.widgets._attractor_data import (
+    AttractorData,
+    OrbitData,
+    SpectrumData,
+    attractor_view,
+    orbit_view,
+    parameter_specs,
+    spectrum_view,
+)
+from labkit.widgets._plots import (
+    attractor_figure,
+    gallery_figure,
+    growth_figure,
+    orbit_figure,
+    spectrum_figure,
+    trajectories_figure,
+)
 
-__all__ = ["growth_figure", "spectrum_figure", "trajectories_figure", "widget_asset"]
+__all__ = [
+    "AttractorData",
+    "AttractorViewer",
+    "OrbitData",
+    "SpectrumData",
+    "attractor_figure",
+    "attractor_view",
+    "gallery_figure",
+    "growth_figure",
+    "orbit_figure",
+    "orbit_view",
+    "parameter_specs",
+    "spectrum_figure",
+    "spectrum_view",
+    "trajectories_figure",
+    "widget_asset",
+]

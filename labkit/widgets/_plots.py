@@ -9,8 +9,9 @@ import plotly.graph_objects as go
 
 from labkit.core.integrate import Trajectory
 from labkit.errors import ConfigError
+from labkit.widgets._attractor_data import AttractorData, OrbitData
 
-__all__ = ["growth_figure", "spectrum_figure", "trajectories_figure"]
+__all__ = ["attractor_figure", "gallery_figure", "growth_figure", "orbit_figure", "spectrum_figure", "trajectories_figure"]
 
 
 def trajectories_figure(
@@ -80,4 +81,86 @@ def spectrum_figure(
                                          "line": {"width": 3}}, name="reference"))
     fig.update_layout(title=title, yaxis_title="exponent (1 / time)", height=360,
                       margin={"t": 40})
+    return fig
+
+
+def attractor_figure(data: AttractorData, *, max_lines: int = 64, title: str = "") -> go.Figure:
+    """The attractor viewer's picture as a static 3D plotly figure: up to ``max_lines``
+    whole trajectories coloured like the live view, diverged ones in red."""
+    if not isinstance(max_lines, int) or max_lines < 1:
+        raise ConfigError(f"max_lines must be an int >= 1, got {max_lines!r}")
+    fig = go.Figure()
+    n = min(max_lines, data.positions.shape[0])
+    mode = "markers" if data.kind == "map" else "lines"
+    for i in range(n):
+        k = int(data.valid[i])
+        if k < 1:
+            continue
+        xyz = data.positions[i, :k]
+        style: dict[str, object]
+        if data.diverged[i]:
+            style = {"color": "#d62728"}
+        else:
+            style = {"color": data.colors[i, :k], "colorscale": "Viridis", "cmin": 0, "cmax": 1}
+        if mode == "lines":
+            style["width"] = 2
+            extra = {"line": style}
+        else:
+            style["size"] = 2
+            extra = {"marker": style}
+        fig.add_trace(go.Scatter3d(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2], mode=mode,
+                                   showlegend=False, hoverinfo="skip", opacity=0.8, **extra))
+    params = ", ".join(f"{k}={v:.4g}" for k, v in data.parameters.items()
+                       if isinstance(v, int | float))
+    fig.update_layout(
+        title=title or f"{data.system} ({params}); {n} of {data.positions.shape[0]} "
+                       f"trajectories, colour: {data.color_by}",
+        scene={"xaxis_title": data.var_names[0], "yaxis_title": data.var_names[1],
+               "zaxis_title": data.var_names[2]},
+        margin={"l": 0, "r": 0, "t": 40, "b": 0}, height=520,
+    )
+    if data.message:
+        fig.add_annotation(text=data.message, xref="paper", yref="paper", x=0, y=0,
+                           showarrow=False, font={"color": "#d62728"}, align="left")
+    return fig
+
+
+def gallery_figure(views: Sequence[AttractorData], *, cols: int = 3,
+                   max_lines: int = 12) -> go.Figure:
+    """Several attractors side by side, one 3D scene each (a static gallery for reports)."""
+    from plotly.subplots import make_subplots
+
+    if not views:
+        raise ConfigError("views must hold at least one AttractorData")
+    if not isinstance(cols, int) or cols < 1:
+        raise ConfigError(f"cols must be an int >= 1, got {cols!r}")
+    rows = -(-len(views) // cols)
+    fig = make_subplots(rows=rows, cols=cols, specs=[[{"type": "scene"}] * cols] * rows,
+                        subplot_titles=[v.system for v in views],
+                        horizontal_spacing=0.01, vertical_spacing=0.04)
+    for k, view in enumerate(views):
+        single = attractor_figure(view, max_lines=max_lines)
+        for trace in single.data:
+            fig.add_trace(trace, row=k // cols + 1, col=k % cols + 1)
+    fig.update_scenes(xaxis_visible=False, yaxis_visible=False, zaxis_visible=False)
+    fig.update_layout(height=320 * rows, margin={"l": 0, "r": 0, "t": 30, "b": 0},
+                      showlegend=False)
+    return fig
+
+
+def orbit_figure(orbit: OrbitData, *, title: str = "") -> go.Figure:
+    """An orbit (bifurcation) diagram: maxima (flows) or iterates (maps) against the
+    parameter, with the current value marked and diverged values listed."""
+    pts = orbit.points
+    fig = go.Figure(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers",
+                                 marker={"size": 2, "color": "#1f3a68", "opacity": 0.5},
+                                 name="orbit", hoverinfo="skip"))
+    fig.add_vline(x=orbit.current, line={"color": "#d62728", "width": 2},
+                  annotation_text=f"{orbit.parameter} = {orbit.current:.4g}")
+    fig.update_layout(title=title or f"orbit diagram over {orbit.parameter}",
+                      xaxis_title=orbit.parameter, yaxis_title=f"x{orbit.variable}",
+                      height=380, margin={"t": 40}, showlegend=False)
+    if orbit.message:
+        fig.add_annotation(text=orbit.message, xref="paper", yref="paper", x=0, y=-0.2,
+                           showarrow=False, font={"color": "#d62728"})
     return fig

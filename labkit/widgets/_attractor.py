@@ -1,0 +1,305 @@
+"""AttractorViewer: thousands of trajectories of any catalogue system, live in the browser.
+
+The state is declared once (:data:`INPUTS`, :data:`OUTPUTS`); :class:`AttractorController`
+turns input changes into outputs by calling the pure functions of
+:mod:`labkit.widgets._attractor_data`; :class:`AttractorViewer` is the anywidget view
+(ES module ``widgets/attractor.js``) and :func:`attractor_app` the same module in a Panel
+app. The Lyapunov spectrum and orbit diagram panels are computed on a background thread,
+so the kernel stays responsive and a newer request supersedes an older one.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anywidget
+import traitlets
+
+from labkit.errors import ConfigError, LabkitError
+from labkit.widgets._assets import widget_asset
+from labkit.widgets._attractor_data import (
+    COLOR_MODES,
+    AttractorData,
+    attractor_view,
+    default_orbit_parameter,
+    orbit_view,
+    parameter_specs,
+    spectrum_view,
+    viewer_systems,
+)
+
+__all__ = ["INPUTS", "OUTPUTS", "AttractorController", "AttractorViewer"]
+
+#: Inputs (set by the browser or by Python) and their defaults. A change of any of the
+#: first group re-integrates; ``speed``, ``tail`` and ``playing`` only change the animation;
+#: ``orbit_parameter`` recomputes the orbit diagram.
+INPUTS: dict[str, Any] = {
+    "system": "Lorenz", "parameters": {}, "n_ic": 256, "periods": 10.0, "samples": 800,
+    "color_by": "time", "seed": 0, "device": "auto",
+    "speed": 1.0, "tail": 60, "playing": True,
+    "orbit_parameter": "", "panels": True,
+}
+REINTEGRATE = ("system", "parameters", "n_ic", "periods", "samples", "color_by", "seed", "device")
+#: Outputs (set by Python only).
+OUTPUTS: dict[str, Any] = {
+    "systems": [], "param_specs": [], "kind": "flow",
+    "positions": b"", "colors": b"", "valid": b"", "shape": [0, 0], "bounds": [0.0] * 6,
+    "var_names": ["x0", "x1", "x2"], "t_end": 0.0, "dt": 0.0, "color_range": [0.0, 1.0],
+    "color_label": "", "seconds": 0.0, "message": "", "busy": "", "version": 0,
+    "spectrum": {}, "orbit": {}, "orbit_points": b"",
+}
+
+
+class AttractorController:
+    """The viewer's behaviour, independent of the widget toolkit.
+
+    Subclasses provide ``_get(name)`` and ``_set(values)`` (set several state fields at
+    once; ``version`` last), and call :meth:`_start` once and :meth:`_changed` for each
+    changed input.
+    """
+
+    _get: Callable[[str], Any]
+    _set: Callable[[dict[str, Any]], None]
+
+    def _start(self) -> None:
+        self.data: AttractorData | None = None
+        self._cv = threading.Condition()
+        self._pending: tuple[int, dict[str, Any]] | None = None
+        self._generation = 0
+        self._working = False
+        self._quiet = False
+        self._thread: threading.Thread | None = None
+        system = self._get("system")
+        self._set({"systems": viewer_systems()})
+        self._load_system(system, keep_parameters=True)
+        self._integrate()
+        self._request_panels()
+
+    # ---- inputs -------------------------------------------------------------------------
+    def _changed(self, name: str, old: Any, new: Any) -> None:
+        if self._quiet:
+            return
+        if name == "system":
+            try:
+                self._load_system(new, keep_parameters=False)
+            except ConfigError as exc:
+                self._quiet = True
+                try:
+                    self._set({"system": old, "message": str(exc)})
+                finally:
+                    self._quiet = False
+                return
+        if name in REINTEGRATE:
+            self._integrate()
+            self._request_panels()
+        elif name == "orbit_parameter" or (name == "panels" and new):
+            self._request_panels()
+
+    def _load_system(self, name: str, *, keep_parameters: bool) -> None:
+        specs = parameter_specs(name)  # raises ConfigError for unknown names
+        from labkit.dynamics import get_system
+
+        canonical = get_system(name).name
+        given = dict(self._get("parameters") or {}) if keep_parameters else {}
+        values = {s["name"]: s["value"] for s in specs} | given
+        orbit = self._get("orbit_parameter") if keep_parameters else ""
+        if orbit not in values:
+            orbit = default_orbit_parameter(canonical)
+        self._quiet = True
+        try:
+            self._set({"system": canonical, "param_specs": specs, "parameters": values,
+                       "orbit_parameter": orbit})
+        finally:
+            self._quiet = False
+
+    def _settings(self) -> dict[str, Any]:
+        return {name: self._get(name) for name in INPUTS}
+
+    # ---- the main view ------------------------------------------------------------------
+    def _integrate(self) -> None:
+        s = self._settings()
+        self._set({"busy": "integrating…"})
+        try:
+            data = attractor_view(s["system"], parameters=s["parameters"], n_ic=s["n_ic"],
+                                  periods=s["periods"], samples=s["samples"],
+                                  color_by=s["color_by"], seed=s["seed"], device=s["device"])
+        except LabkitError as exc:
+            self._set({"busy": "", "message": str(exc)})
+            return
+        self.data = data
+        n, t = data.colors.shape
+        self._set({
+            "positions": data.positions.tobytes(), "colors": data.colors.tobytes(),
+            "valid": data.valid.tobytes(), "shape": [n, t], "kind": data.kind,
+            "bounds": [float(v) for v in data.bounds.flatten()],
+            "var_names": list(data.var_names), "t_end": float(data.t[-1]), "dt": data.dt,
+            "color_range": list(data.color_range), "color_label": data.color_by,
+            "seconds": round(data.seconds, 3), "message": data.message, "busy": "",
+            "version": self._get("version") + 1,
+        })
+
+    # ---- linked panels on a background thread ---------------------------------------------
+    def _request_panels(self) -> None:
+        if not self._get("panels"):
+            return
+        with self._cv:
+            self._generation += 1
+            self._pending = (self._generation, self._settings())
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="labkit-attractor",
+                                                daemon=True)
+                self._thread.start()
+            self._cv.notify_all()
+
+    def _stale(self, generation: int) -> bool:
+        with self._cv:
+            return generation != self._generation
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                if self._pending is None:
+                    self._working = False
+                    self._cv.notify_all()
+                    return
+                generation, s = self._pending
+                self._pending = None
+                self._working = True
+            self._panels(generation, s)
+
+    def _panels(self, generation: int, s: dict[str, Any]) -> None:
+        params = s["parameters"]
+        self._set({"spectrum": {}, "orbit": {}, "orbit_points": b""})
+        try:
+            spec = spectrum_view(s["system"], parameters=params, device=s["device"])
+            spectrum = {"exponents": spec.exponents, "stderr": spec.stderr,
+                        "kaplan_yorke": _finite_or_none(spec.kaplan_yorke), "time": spec.time,
+                        "n_ics": spec.n_ics, "message": spec.message}
+        except LabkitError as exc:
+            spectrum = {"exponents": [], "stderr": [], "message": str(exc)}
+        if self._stale(generation):
+            return
+        self._set({"spectrum": spectrum})
+        if not s["orbit_parameter"]:
+            self._set({"orbit": {"message": "this system has no scalar parameter"}})
+            return
+        try:
+            od = orbit_view(s["system"], s["orbit_parameter"], parameters=params,
+                            device=s["device"])
+            orbit = {"parameter": od.parameter, "variable": od.variable,
+                     "values": [float(v) for v in od.values], "current": od.current,
+                     "diverged_values": od.diverged_values, "message": od.message}
+            points = od.points.tobytes()
+        except LabkitError as exc:
+            orbit, points = {"parameter": s["orbit_parameter"], "message": str(exc)}, b""
+        if self._stale(generation):
+            return
+        self._set({"orbit_points": points, "orbit": orbit})
+
+    def wait(self, timeout: float = 120.0) -> bool:
+        """Block until the panels are computed (for scripts and tests); True when idle."""
+        with self._cv:
+            return self._cv.wait_for(lambda: self._pending is None and not self._working,
+                                     timeout=timeout)
+
+    # ---- static view ---------------------------------------------------------------------
+    def figure(self, *, max_lines: int = 64) -> Any:
+        """The current view as a static plotly figure (for papermill and HTML reports)."""
+        from labkit.widgets._plots import attractor_figure
+
+        if self.data is None:
+            raise LabkitError("nothing integrated yet")
+        return attractor_figure(self.data, max_lines=max_lines)
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN: a missing number travels as null."""
+    return value if math.isfinite(value) else None
+
+
+def _trait(default: Any) -> traitlets.TraitType:
+    if isinstance(default, bool):
+        return traitlets.Bool(default)
+    if isinstance(default, int):
+        return traitlets.Int(default)
+    if isinstance(default, float):
+        return traitlets.Float(default)
+    if isinstance(default, str):
+        return traitlets.Unicode(default)
+    if isinstance(default, bytes):
+        return traitlets.Bytes(default)
+    if isinstance(default, dict):
+        return traitlets.Dict(default)
+    return traitlets.List(default)
+
+
+class AttractorViewer(anywidget.AnyWidget, AttractorController):
+    """Live view of an ensemble of a catalogue flow or map (JupyterLab, Notebook, VS Code).
+
+    Thousands of trajectories are animated from float32 buffers with WebGL (fading comet
+    tails), coloured by time, speed or local expansion rate. The system (with search),
+    parameters, number of trajectories, length, speed and tail are controls; every change
+    re-integrates in the kernel (on CUDA when present). Linked panels show a time series,
+    the Lyapunov spectrum with error bars and an orbit diagram with the current value
+    marked. Diverged trajectories are drawn in red and named in a message.
+
+    Example::
+
+        from labkit.widgets import AttractorViewer
+        viewer = AttractorViewer(system="Lorenz", n_ic=512)
+        viewer  # in a notebook cell
+        viewer.parameters = {**viewer.parameters, "rho": 99.0}  # redraws
+        viewer.figure()  # the same view as a static plotly figure
+
+    Keyword arguments are the state fields of :data:`INPUTS`.
+    """
+
+    _esm = widget_asset("attractor.js")
+    _css = widget_asset("attractor.css")
+
+    locals().update({name: _trait(default).tag(sync=True) for name, default in INPUTS.items()})
+    locals().update({name: _trait(default).tag(sync=True) for name, default in OUTPUTS.items()})
+
+    def __init__(self, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs) - set(INPUTS))
+        if unknown:
+            raise ConfigError(f"unknown AttractorViewer option(s) {unknown}; options: "
+                              f"{sorted(INPUTS)}")
+        super().__init__(**kwargs)
+        self._start()
+        self.observe(lambda change: self._changed(change["name"], change["old"],
+                                                  change["new"]), names=list(INPUTS))
+
+    def _get(self, name: str) -> Any:
+        return getattr(self, name)
+
+    def _set(self, values: Mapping[str, Any]) -> None:
+        with self.hold_sync():
+            for key, value in values.items():
+                if key != "version":
+                    setattr(self, key, value)
+            if "version" in values:
+                self.version = values["version"]
+
+    @traitlets.validate("color_by")
+    def _check_color_by(self, proposal: Any) -> str:
+        if proposal["value"] not in COLOR_MODES:
+            raise traitlets.TraitError(f"color_by must be one of {COLOR_MODES}, "
+                                       f"got {proposal['value']!r}")
+        return proposal["value"]
+
+    @traitlets.validate("n_ic")
+    def _check_n_ic(self, proposal: Any) -> int:
+        if not 1 <= proposal["value"] <= 8192:
+            raise traitlets.TraitError(f"n_ic must be in [1, 8192], got {proposal['value']!r}")
+        return proposal["value"]
+
+    @traitlets.validate("periods")
+    def _check_periods(self, proposal: Any) -> float:
+        if not 0.01 <= proposal["value"] <= 1e4:
+            raise traitlets.TraitError(f"periods must be in [0.01, 1e4], got "
+                                       f"{proposal['value']!r}")
+        return proposal["value"]

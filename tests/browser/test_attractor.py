@@ -1,0 +1,147 @@
+"""The AttractorViewer in a real browser: in JupyterLab (renders, a slider reaches the
+kernel and changes the picture) and as the Panel app of ``labkit serve attractors``."""
+
+from __future__ import annotations
+
+import io
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import nonblank
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _pixels_changed(a: bytes, b: bytes) -> float:
+    """Fraction of pixels that differ between two same-size screenshots."""
+    from PIL import Image, ImageChops
+
+    ia = Image.open(io.BytesIO(a)).convert("RGB")
+    ib = Image.open(io.BytesIO(b)).convert("RGB")
+    assert ia.size == ib.size
+    diff = ImageChops.difference(ia, ib).convert("L").point(lambda v: 255 if v > 16 else 0)
+    return sum(diff.histogram()[255:]) / (ia.size[0] * ia.size[1])
+
+
+def _wait_attr(page, root: str, attr: str, predicate: str, timeout_ms: int = 60_000) -> None:
+    page.wait_for_function(
+        f"() => {{ const el = document.querySelector('{root}');"
+        f" if (!el) return false; const v = el.dataset['{attr}']; return {predicate}; }}",
+        timeout=timeout_ms)
+
+
+def test_viewer_renders_in_jupyterlab_and_a_parameter_slider_reaches_the_kernel(lab, page):
+    lab.open("browser/attractor.ipynb")
+    lab.run_all(timeout_s=180)
+    root = ".jp-OutputArea .lk-attractor"
+    canvas = page.locator(f"{root} canvas.lk-canvas")
+    canvas.wait_for(timeout=60_000)
+    _wait_attr(page, root, "version", "v !== undefined && Number(v) >= 1")
+    _wait_attr(page, root, "drawn", "Number(v) > 0")  # WebGL drew trajectories
+    assert page.locator(f"{root} select.lk-system option").count() > 150  # whole catalogue
+    assert page.locator(f"{root} input[data-param]").count() == 3  # beta, rho, sigma
+
+    # Pause the animation so two pictures can be compared, and check Python saw it.
+    page.locator(f"{root} button.lk-play").click()
+    assert lab.wait_for_kernel_value("viewer.playing", False) is False
+    _wait_attr(page, root, "playing", "v === 'false'")
+    page.wait_for_timeout(300)
+    before = canvas.screenshot()
+    assert nonblank(before)
+    version = int(page.locator(root).get_attribute("data-version"))
+
+    # Move rho to the end of its range with the keyboard (a real input + change event).
+    rho = page.locator(f"{root} input[data-param='rho']")
+    rho.focus()
+    page.keyboard.press("End")
+    expected = float(rho.get_attribute("max"))
+    assert lab.wait_for_kernel_value("viewer.parameters['rho']", expected, timeout_s=60) \
+        == pytest.approx(expected)
+    _wait_attr(page, root, "version", f"Number(v) > {version}")
+    page.wait_for_timeout(300)
+    after = canvas.screenshot()
+    assert nonblank(after)
+    assert _pixels_changed(before, after) > 0.01  # the attractor at rho = 56 looks different
+    assert lab.kernel_eval("viewer.version") > version
+
+    # The linked panels arrive from the background thread.
+    _wait_attr(page, root, "spectrum", "Number(v) === 3", timeout_ms=120_000)
+    _wait_attr(page, root, "orbit", "Number(v) > 10", timeout_ms=120_000)
+    assert lab.kernel_eval("len(viewer.spectrum['exponents'])") == 3
+
+    # Python -> browser: a system chosen in the kernel is drawn.
+    lab.kernel_eval("setattr(viewer, 'system', 'Rossler') or 1")
+    _wait_attr(page, root, "system", "v === 'Rossler'")
+    assert page.locator(f"{root} input[data-param]").count() == 3  # a, b, c
+    assert page.console.real_errors() == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def attractors_app():
+    port = _free_port()
+    log = (REPO / "test-artifacts")
+    log.mkdir(exist_ok=True)
+    out = open(log / "labkit-serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "labkit.reports.cli", "serve", "attractors",
+                             "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
+                            cwd=REPO)
+    url = f"http://127.0.0.1:{port}/attractors"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                out.close()
+                raise RuntimeError(f"labkit serve did not start: "
+                                   f"{(log / 'labkit-serve.log').read_text()}") from None
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    out.close()
+
+
+def test_panel_app_renders_in_chromium_and_a_slider_reaches_python(attractors_app, page):
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(attractors_app)
+    root = page.locator(".lk-attractor")  # Playwright locators pierce Panel's shadow DOM
+    root.wait_for(timeout=90_000)
+    canvas = root.locator("canvas.lk-canvas")
+    page.wait_for_function(
+        "() => { const find = (n) => n.querySelector('.lk-attractor') || [...n.querySelectorAll('*')]"
+        ".map(e => e.shadowRoot && find(e.shadowRoot)).find(Boolean);"
+        " const el = find(document); return el && Number(el.dataset.drawn) > 0; }",
+        timeout=90_000)
+    root.locator("button.lk-play").click()
+    page.wait_for_timeout(500)
+    assert nonblank(canvas.screenshot())
+    version = int(root.get_attribute("data-version"))
+    rho = root.locator("input[data-param='rho']")
+    rho.focus()
+    page.keyboard.press("Home")  # rho = 0: every trajectory falls to the origin
+    deadline = time.monotonic() + 60
+    while int(root.get_attribute("data-version")) <= version and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert int(root.get_attribute("data-version")) > version  # Python re-integrated
+    assert page.console.real_errors() == []
+    external = [u for u in requested if not u.startswith(("http://127.0.0.1", "data:", "blob:"))]
+    assert external == []  # nothing fetched from a CDN

@@ -1,0 +1,266 @@
+"""AttractorViewer without a browser: the data it sends are right, and state travels both
+ways (Python -> front end through comm messages; front end -> Python through the same
+``update`` messages a browser sends)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from labkit.core import rk4
+from labkit.dynamics import get_system
+from labkit.errors import ConfigError
+from labkit.widgets import (
+    AttractorViewer,
+    attractor_figure,
+    attractor_view,
+    orbit_view,
+    parameter_specs,
+    spectrum_view,
+)
+from labkit.widgets._attractor_data import integration_step
+
+
+@pytest.fixture(scope="module")
+def lorenz_view():
+    return attractor_view("Lorenz", n_ic=24, periods=3.0, samples=200, seed=3)
+
+
+def test_view_buffers_have_the_declared_shapes_and_types(lorenz_view):
+    d = lorenz_view
+    n, t = d.colors.shape
+    assert (n, t) == (24, len(d.t)) and d.positions.shape == (n, t, 3)
+    assert d.positions.dtype == np.float32 and d.colors.dtype == np.float32
+    assert d.valid.dtype == np.int32 and (d.valid == t).all() and d.n_diverged == 0
+    assert 0 <= d.colors.min() and d.colors.max() <= 1
+    assert (d.bounds[0] <= d.positions.min((0, 1))).all()
+    assert (d.positions.max((0, 1)) <= d.bounds[1]).all()
+    # On the Lorenz attractor (rho = 28): |x| < 25, 0 < z < 50.
+    assert np.abs(d.positions[..., 0]).max() < 25 and 0 < d.positions[..., 2].min()
+    assert d.positions[..., 2].max() < 50 and d.message == ""
+
+
+def test_view_samples_are_the_flow_of_the_system(lorenz_view):
+    """Each saved sample is the RK4 flow of the previous one (float32 rounding aside)."""
+    d = lorenz_view
+    lorenz = get_system("Lorenz")
+    y0 = torch.tensor(d.positions[:, 0], dtype=torch.float64)
+    gap = float(d.t[1] - d.t[0])
+    ref = rk4(lorenz.vector_field(), y0, (0.0, gap), d.dt, save_every=round(gap / d.dt))
+    np.testing.assert_allclose(ref.y[:, -1].numpy(), d.positions[:, 1], rtol=1e-4, atol=1e-4)
+
+
+def test_view_is_reproducible_with_a_seed_and_changes_with_a_parameter(lorenz_view):
+    again = attractor_view("Lorenz", n_ic=24, periods=3.0, samples=200, seed=3)
+    np.testing.assert_array_equal(again.positions, lorenz_view.positions)
+    other = attractor_view("Lorenz", parameters={"rho": 99.0}, n_ic=24, periods=3.0,
+                           samples=200, seed=3)
+    assert other.parameters["rho"] == 99.0
+    assert other.bounds[1, 2] > 80  # z grows with rho
+
+
+def test_speed_colours_follow_the_vector_field(lorenz_view):
+    d = attractor_view("Lorenz", n_ic=8, periods=2.0, samples=100, color_by="speed")
+    speed = get_system("Lorenz").rhs(0.0, torch.tensor(d.positions, dtype=torch.float64))
+    speed = speed.norm(dim=-1).numpy()
+    inside = (d.colors > 0.05) & (d.colors < 0.95)  # away from the clipped tails
+    lo, hi = d.color_range
+    np.testing.assert_allclose(d.colors[inside], (speed[inside] - lo) / (hi - lo), atol=1e-3)
+
+
+def test_expansion_colours_are_the_top_eigenvalue_of_the_symmetric_jacobian():
+    d = attractor_view("Lorenz", n_ic=4, periods=2.0, samples=50, color_by="expansion")
+    y = torch.tensor(d.positions, dtype=torch.float64)
+    jac = get_system("Lorenz").jacobian(0.0, y)
+    rate = torch.linalg.eigvalsh((jac + jac.transpose(-1, -2)) / 2)[..., -1].numpy()
+    inside = (d.colors > 0.05) & (d.colors < 0.95)
+    lo, hi = d.color_range
+    np.testing.assert_allclose(d.colors[inside], (rate[inside] - lo) / (hi - lo), atol=2e-3)
+
+
+def test_diverging_parameters_are_flagged_and_named():
+    d = attractor_view("Henon", parameters={"a": 2.5}, n_ic=16, periods=5.0)
+    assert d.n_diverged == 16 and (d.valid < d.positions.shape[1]).all()
+    assert np.isfinite(d.positions).all()  # held at the last finite sample, never NaN
+    assert "16 of 16 trajectories diverged" in d.message
+    assert "diverged with these parameters" in d.message  # even the reference orbit did
+
+
+def test_maps_are_shown_as_points_padded_to_three_dimensions():
+    d = attractor_view("Henon", n_ic=10, periods=3.0)
+    assert d.kind == "map" and d.positions.shape == (10, 31, 3)
+    assert (d.positions[..., 2] == 0).all() and d.var_names == ("x0", "x1", "0")
+    fig = attractor_figure(d)
+    assert fig.data[0].mode == "markers"
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"system": "Lorenzz"}, "closest names: Lorenz"),
+    ({"n_ic": 0}, "n_ic must be an int in \\[1, 8192\\], got 0"),
+    ({"samples": 1}, "samples must be an int in \\[2, 4000\\], got 1"),
+    ({"periods": -1.0}, "periods must be a number in .*got -1.0"),
+    ({"color_by": "mood"}, "color_by must be one of .*got 'mood'"),
+    ({"parameters": {"rh": 1.0}}, "unknown parameter\\(s\\) \\['rh'\\] for Lorenz"),
+])
+def test_bad_input_names_the_value(kwargs, match):
+    args = {"system": "Lorenz", "n_ic": 2, "periods": 1.0} | kwargs
+    system = args.pop("system")
+    with pytest.raises(ConfigError, match=match):
+        attractor_view(system, **args)
+
+
+def test_parameter_specs_bracket_the_defaults():
+    specs = {s["name"]: s for s in parameter_specs("Lorenz")}
+    assert specs["rho"] == {"name": "rho", "value": 28.0, "min": 0.0, "max": 56.0,
+                            "step": pytest.approx(0.28)}
+    neg = {s["name"]: s for s in parameter_specs("Chua")}["m0"]
+    assert neg["min"] < neg["value"] < neg["max"] == 0.0
+
+
+def test_integration_step_is_stable_and_no_finer_than_needed():
+    lorenz = get_system("Lorenz")
+    assert integration_step("lorenz") == pytest.approx(lorenz.period / 200)
+    assert integration_step("Henon") == 1.0
+
+
+def test_spectrum_panel_matches_the_literature_for_lorenz():
+    s = spectrum_view("Lorenz", n_ics=4, periods=15.0)
+    assert len(s.exponents) == 3 and s.message == ""
+    # Sprott's 0.9056 and the exact sum -(sigma + 1 + beta) = -13.667.
+    assert s.exponents[0] == pytest.approx(0.9056, abs=0.05 + 3 * s.stderr[0])
+    assert sum(s.exponents) == pytest.approx(-13.667, rel=0.01)
+    assert 2.0 < s.kaplan_yorke < 2.1
+
+
+def test_spectrum_panel_says_why_for_maps_and_divergence():
+    assert "flows" in spectrum_view("Henon").message
+    s = spectrum_view("Lorenz", parameters={"beta": -1.0}, n_ics=2, periods=10.0)
+    assert s.exponents == [] and "diverged" in s.message
+
+
+def test_orbit_panel_marks_the_current_value_and_lists_diverged_values():
+    od = orbit_view("Henon", "a", parameters={"a": 1.2}, n_values=16, periods=5.0)
+    assert od.current == 1.2 and od.points.shape[1] == 2
+    assert set(np.unique(od.points[:, 0])) <= {float(np.float32(v)) for v in od.values}
+    # Henon's orbits escape for a beyond ~1.43 (b = 0.3).
+    assert od.diverged_values and min(od.diverged_values) > 1.4
+    assert "left out" in od.message
+    with pytest.raises(ConfigError, match="no scalar parameter 'q'"):
+        orbit_view("Henon", "q")
+
+
+# ---- the widget -------------------------------------------------------------------------
+
+@pytest.fixture
+def viewer():
+    v = AttractorViewer(n_ic=12, periods=2.0, samples=120, panels=False)
+    sent: list[tuple[dict, list]] = []
+    v.comm.send = lambda data=None, metadata=None, buffers=None: sent.append((data, buffers))
+    v.sent = sent
+    return v
+
+
+def _front_end_update(widget, **state):
+    """What a browser sends when the user changes a control."""
+    widget._handle_msg({"content": {"data": {"method": "update", "state": state,
+                                             "buffer_paths": []}}, "buffers": []})
+
+
+def test_initial_state_matches_the_computed_view(viewer):
+    n, t = viewer.shape
+    assert viewer.system == "Lorenz" and viewer.kind == "flow" and viewer.version == 1
+    assert len(viewer.positions) == n * t * 3 * 4 and len(viewer.colors) == n * t * 4
+    assert np.frombuffer(viewer.valid, np.int32).tolist() == [t] * n
+    assert viewer.orbit_parameter == "rho"
+    assert {s["name"] for s in viewer.param_specs} == {"beta", "rho", "sigma"}
+    assert len(viewer.systems) > 150 and "BlinkingVortexMap" in viewer.systems
+    np.testing.assert_array_equal(np.frombuffer(viewer.positions, np.float32),
+                                  viewer.data.positions.ravel())
+
+
+def test_python_changes_reach_the_front_end_as_binary_buffers(viewer):
+    """A new view travels in one message: changed buffers as binary, ``version`` last."""
+    n, t = viewer.shape
+    viewer.parameters = {**viewer.parameters, "rho": 15.0}
+    data, buffers = viewer.sent[-1]
+    assert data["method"] == "update" and data["state"]["version"] == 2
+    assert data["buffer_paths"] == [["positions"]]  # colours by time and lengths unchanged
+    assert len(memoryview(buffers[0]).cast("B")) == n * t * 12
+    np.testing.assert_array_equal(np.frombuffer(buffers[0], np.float32),
+                                  viewer.data.positions.ravel())
+    viewer.color_by = "speed"
+    data, buffers = viewer.sent[-1]
+    assert data["state"]["version"] == 3 and data["state"]["color_label"] == "speed"
+    assert ["colors"] in data["buffer_paths"]
+
+
+def test_front_end_changes_reach_python_and_reintegrate(viewer):
+    before = viewer.positions
+    _front_end_update(viewer, parameters={**viewer.parameters, "rho": 20.0})
+    assert viewer.parameters["rho"] == 20.0 and viewer.version == 2
+    assert viewer.data.parameters["rho"] == 20.0 and viewer.positions != before
+    _front_end_update(viewer, n_ic=5)
+    assert viewer.shape[0] == 5 and viewer.version == 3
+    _front_end_update(viewer, speed=3.0, tail=10, playing=False)
+    assert viewer.version == 3  # animation settings do not re-integrate
+    assert (viewer.speed, viewer.tail, viewer.playing) == (3.0, 10, False)
+
+
+def test_choosing_a_system_resets_its_parameters_and_unknown_names_are_refused(viewer):
+    _front_end_update(viewer, system="henon")
+    assert viewer.system == "Henon" and viewer.kind == "map"
+    assert viewer.parameters == {"a": 1.4, "b": 0.3} and viewer.orbit_parameter == "a"
+    _front_end_update(viewer, system="Henonn")
+    assert viewer.system == "Henon" and "closest names: Henon" in viewer.message
+
+
+def test_a_diverging_parameter_is_reported_in_the_widget(viewer):
+    viewer.system = "Henon"
+    viewer.parameters = {"a": 2.5, "b": 0.3}
+    assert "diverged" in viewer.message
+    assert (np.frombuffer(viewer.valid, np.int32) < viewer.shape[1]).all()
+
+
+def test_panels_are_computed_in_the_background_and_newest_wins():
+    v = AttractorViewer(system="Rossler", n_ic=4, periods=2.0, samples=50)
+    v.parameters = {**v.parameters, "c": 4.0}  # supersedes the first request
+    assert v.wait(timeout=300)
+    assert len(v.spectrum["exponents"]) == 3 and v.spectrum["exponents"][0] > -0.1
+    assert v.orbit["parameter"] == "c" and v.orbit["current"] == 4.0
+    assert len(v.orbit_points) > 0 and len(v.orbit_points) % 8 == 0
+    assert v.spectrum["kaplan_yorke"] is None or math.isfinite(v.spectrum["kaplan_yorke"])
+
+
+def test_widget_options_are_checked():
+    with pytest.raises(ConfigError, match="unknown AttractorViewer option\\(s\\) \\['colour'\\]"):
+        AttractorViewer(colour="time")
+    v = AttractorViewer(n_ic=2, periods=1.0, samples=10, panels=False)
+    with pytest.raises(Exception, match="color_by must be one of"):
+        v.color_by = "mood"
+    with pytest.raises(Exception, match="n_ic must be in \\[1, 8192\\], got 0"):
+        v.n_ic = 0
+
+
+def test_static_figure_draws_what_the_widget_shows(viewer):
+    fig = viewer.figure(max_lines=5)
+    assert len(fig.data) == 5 and fig.data[0].mode == "lines"
+    np.testing.assert_allclose(fig.data[1].x, viewer.data.positions[1, :, 0])
+    assert "Lorenz" in fig.layout.title.text
+
+
+def test_the_panel_component_shares_the_state_and_behaviour():
+    from labkit.widgets._attractor_panel import attractor_app, attractor_panel_class
+
+    cls = attractor_panel_class()
+    p = cls(n_ic=6, periods=2.0, samples=60, panels=False)
+    assert p.version == 1 and p.shape[0] == 6
+    p.parameters = {**p.parameters, "rho": 10.0}
+    assert p.version == 2 and p.data.parameters["rho"] == 10.0
+    p.system = "Nope"
+    assert p.system == "Lorenz" and "closest names" in p.message
+    assert attractor_app(n_ic=2, periods=1.0, samples=10, panels=False) is not None
+    with pytest.raises(ConfigError, match="unknown AttractorPanel option"):
+        cls(colour="x")
