@@ -95,6 +95,7 @@ def lyapunov_spectrum(
     ic_axis: int = 0,
     bound: float = DEFAULT_BOUND,
     tangent: str = "difference",
+    observe: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
 ) -> LyapunovResult:
     """The Lyapunov spectrum of ``field`` from each initial state in ``y0``.
 
@@ -111,6 +112,9 @@ def lyapunov_spectrum(
         bound: a state beyond this magnitude counts as diverged.
         tangent: ``"difference"`` (central difference of the RK4 step) or ``"jvp"``
             (exact forward-mode derivative of the step; slower).
+        observe: called as ``observe(t, y)`` with the time and the states ``[*batch,
+            dim]`` after every step of the averaging phase (not the transient), e.g. to
+            average a quantity along the very trajectories whose exponents are measured.
 
     Returns:
         A :class:`LyapunovResult`.
@@ -173,10 +177,15 @@ def lyapunov_spectrum(
             else:
                 scale = _DIFF_EPS * (1 + y.abs().amax(-1, keepdim=True))
                 eps = scale / frame.norm(dim=-1, keepdim=True).clamp_min(1e-300)
-                plus, minus = step(y + eps * frame, t), step(y - eps * frame, t)
-                frame = (plus - minus) / (2 * eps)
-            y = step(y, t)
+                # One RK4 call for the state and both displaced copies of every vector.
+                moved = step(torch.cat([y[None], y + eps * frame, y - eps * frame]), t)
+                frame = (moved[1:m + 1] - moved[m + 1:]) / (2 * eps)
+                y = moved[0]
+            if tangent == "jvp":
+                y = step(y, t)
         t = t + dt
+        if observe is not None:
+            observe(t, y)
         if i % qr_every == 0 or i == n_steps:
             mat = frame.movedim(0, -1)  # [*batch, dim, m]: columns are tangent vectors
             q, r = torch.linalg.qr(mat)

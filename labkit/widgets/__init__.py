@@ -22,6 +22,7 @@ from labkit.widgets._plots import (
     spectrum_figure,
     trajectories_figure,
 )
+from labkit.widgets._table_plots import disagreement_table_figure, invariants_scatter_figure
 
 __all__ = [
     "AttractorData",
@@ -30,8 +31,10 @@ __all__ = [
     "SpectrumData",
     "attractor_figure",
     "attractor_view",
+    "disagreement_table_figure",
     "gallery_figure",
     "growth_figure",
+    "invariants_scatter_figure",
     "orbit_figure",
     "orbit_view",
     "parameter_specs",

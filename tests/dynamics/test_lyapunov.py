@@ -112,3 +112,19 @@ def test_error_bar_needs_two_initial_conditions():
     assert math.isfinite(float(res.mean[0]))
     with pytest.raises(ConfigError, match="at least 2 initial conditions"):
         res.stderr  # noqa: B018
+
+
+@pytest.mark.parametrize("tangent", ["difference", "jvp"])
+def test_observe_sees_the_measured_trajectory(tangent):
+    """``observe`` gets every state of the averaging phase: the plain RK4 trajectory."""
+    from labkit.core import rk4
+
+    lorenz = get_system("Lorenz")
+    y0 = lorenz.default_state().expand(2, 3).clone()
+    seen = []
+    lyapunov_spectrum(lorenz.vector_field(), y0, dt=0.01, time=0.5, tangent=tangent,
+                      observe=lambda t, y: seen.append((float(t), y.clone())))
+    traj = rk4(lorenz.vector_field(), y0, t_span=(0.0, 0.5), dt=0.01)
+    assert len(seen) == 50 and seen[-1][0] == pytest.approx(0.5)
+    torch.testing.assert_close(torch.stack([y for _, y in seen], dim=-2), traj.y[..., 1:, :],
+                               rtol=1e-12, atol=1e-12)
