@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -98,10 +97,12 @@ def attractors_app():
                              "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
                             cwd=REPO)
     url = f"http://127.0.0.1:{port}/attractors"
-    deadline = time.monotonic() + 90
+    # Wait for the port only: fetching the app page builds a session (an integration), so
+    # short-timeout retries would pile up sessions on a loaded machine.
+    deadline = time.monotonic() + 120
     while True:
         try:
-            urllib.request.urlopen(url, timeout=5).read()
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
             break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -122,7 +123,7 @@ def attractors_app():
 def test_panel_app_renders_in_chromium_and_a_slider_reaches_python(attractors_app, page):
     requested: list[str] = []
     page.on("request", lambda r: requested.append(r.url))
-    page.goto(attractors_app)
+    page.goto(attractors_app, timeout=120_000)
     root = page.locator(".lk-attractor")  # Playwright locators pierce Panel's shadow DOM
     root.wait_for(timeout=90_000)
     canvas = root.locator("canvas.lk-canvas")
