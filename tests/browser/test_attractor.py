@@ -12,9 +12,37 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import nonblank
+from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, Console, nonblank
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A Chromium of this module's own: software WebGL animating thousands of comets keeps
+    its GPU process busy, and the other browser tests must not queue behind it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.console = Console()
+    pg.console.attach(pg)
+    yield pg
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        # Stop every animation before the screenshot and the close.
+        pg.evaluate("() => { window.requestAnimationFrame = () => 0; }")
+        pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), timeout=60_000)
+    finally:
+        context.close()
 
 
 def _pixels_changed(a: bytes, b: bytes) -> float:
