@@ -15,7 +15,7 @@ _WHERE = {
     "Config": "config", "check_in": "config", "check_positive": "config", "check_range": "config",
     "default_device": "device", "describe_device": "device", "resolve_device": "device",
     "DEFAULT_BOUND": "integrate", "Trajectory": "integrate", "rk4": "integrate", "rk4_step": "integrate",
-    "dopri5": "dopri5", "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
+    "dopri5": "dopri5", "git_state": "provenance", "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
 }
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "default_device",
     "dopri5",
     "describe_device",
+    "git_state",
     "make_generator",
     "numpy_rng",
     "resolve_device",
@@ -66,4 +67,5 @@ if TYPE_CHECKING:
     from labkit.core.device import default_device, describe_device, resolve_device
     from labkit.core.dopri5 import dopri5
     from labkit.core.integrate import DEFAULT_BOUND, Trajectory, rk4, rk4_step
+    from labkit.core.provenance import git_state
     from labkit.core.rng import make_generator, numpy_rng, spawn_seeds

@@ -16,8 +16,6 @@ import json
 import math
 import os
 import platform
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -25,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from labkit.core.cache import atomic_write
+from labkit.core.provenance import git_state
 from labkit.dynamics._table import (
     DIVERGENCE_ATOL_PER_PERIOD,
     DIVERGENCE_RTOL,
@@ -47,8 +47,6 @@ __all__ = ["SHIPPED_TABLE", "InvariantsTable", "build_invariants_table", "invari
 
 #: The table shipped with labkit (regenerate with ``python -m labkit.dynamics.table``).
 SHIPPED_TABLE = Path(__file__).parent / "data" / "invariants.json"
-#: File mode of a written table: readable by everyone, like any data file of a package.
-TABLE_MODE = 0o644
 #: Version of the JSON layout of a table file.
 FORMAT_VERSION = 1
 
@@ -156,16 +154,11 @@ def invariants_table(path: str | os.PathLike[str] | None = None) -> InvariantsTa
 
 
 def _git_commit() -> str:
-    root = Path(__file__).resolve().parents[2]
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, timeout=10,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    """The checkout's commit, ``+dirty`` when tracked files have changes."""
+    state = git_state(Path(__file__).resolve().parents[2])
+    if state["commit"] is None:
         return "unknown"
-    return head + ("+dirty" if dirty else "")
+    return state["commit"] + ("+dirty" if state["dirty"] else "")
 
 
 def _machine() -> dict[str, Any]:
@@ -215,18 +208,7 @@ def _write_atomic(path: Path, header: Mapping[str, Any],
     ordered = sorted(rows.values(), key=lambda r: order.get(r.name, len(order)))
     text = json.dumps({"header": dict(header), "rows": [r.to_json() for r in ordered]},
                       indent=1, allow_nan=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, TABLE_MODE)  # mkstemp's files are private (0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text + "\n")
 
 
 def build_invariants_table(

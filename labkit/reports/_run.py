@@ -18,7 +18,6 @@ import dataclasses
 import datetime as _dt
 import os
 import platform
-import subprocess
 import time
 from collections.abc import Mapping
 from importlib import metadata
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.core.cache import atomic_write
+from labkit.core.provenance import git_state
 from labkit.errors import ConfigError, RunFailedError
 from labkit.reports._html import notebook_to_html
 from labkit.reports._params import check_parameters, notebook_parameters
@@ -77,19 +77,6 @@ class RunResult:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-def _git_commit(where: Path) -> dict[str, Any]:
-    """Commit and dirty flag of the git checkout holding ``where`` (empty when none)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=where, capture_output=True, text=True, timeout=10,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": head, "dirty": bool(dirty)}
 
 
 def _versions() -> dict[str, str | None]:
@@ -213,7 +200,7 @@ def run_notebook(
         "overrides": overrides,
         "status": "running",
         "started": _now(),
-        "git": _git_commit(nb_path.resolve().parent),
+        "git": git_state(nb_path.resolve().parent),
         "versions": _versions(),
         "device": _device(),
         "host": platform.node(),

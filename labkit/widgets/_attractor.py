@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import anywidget
@@ -31,7 +31,7 @@ from labkit.widgets._attractor_data import (
     viewer_systems,
 )
 
-__all__ = ["INPUTS", "OUTPUTS", "AttractorController", "AttractorViewer"]
+__all__ = ["INPUTS", "OUTPUTS", "AttractorController", "AttractorViewer", "state_fields"]
 
 #: Inputs (set by the browser or by Python) and their defaults. A change of any of the
 #: first group re-integrates; ``speed``, ``tail`` and ``playing`` only change the animation;
@@ -220,20 +220,18 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _trait(default: Any) -> traitlets.TraitType:
-    if isinstance(default, bool):
-        return traitlets.Bool(default)
-    if isinstance(default, int):
-        return traitlets.Int(default)
-    if isinstance(default, float):
-        return traitlets.Float(default)
-    if isinstance(default, str):
-        return traitlets.Unicode(default)
-    if isinstance(default, bytes):
-        return traitlets.Bytes(default)
-    if isinstance(default, dict):
-        return traitlets.Dict(default)
-    return traitlets.List(default)
+#: Python types of the state defaults, most specific first (a bool is also an int).
+_KINDS = (bool, int, float, str, bytes, dict, list)
+
+
+def state_fields(types: Sequence[Callable[[Any], Any]],
+                 wrap: Callable[[Any], Any] = lambda field: field) -> dict[str, Any]:
+    """Every field of :data:`INPUTS` and :data:`OUTPUTS` declared for one toolkit:
+    ``types`` are that toolkit's field types for :data:`_KINDS`, in order (traitlets,
+    ``param`` parameters), each built from its default and passed through ``wrap``."""
+    by_kind = dict(zip(_KINDS, types, strict=True))
+    return {name: wrap(by_kind[next(k for k in _KINDS if isinstance(default, k))](default))
+            for name, default in {**INPUTS, **OUTPUTS}.items()}
 
 
 class AttractorViewer(anywidget.AnyWidget, AttractorController):
@@ -260,8 +258,9 @@ class AttractorViewer(anywidget.AnyWidget, AttractorController):
     _esm = widget_asset("attractor.js")
     _css = widget_asset("attractor.css")
 
-    locals().update({name: _trait(default).tag(sync=True) for name, default in INPUTS.items()})
-    locals().update({name: _trait(default).tag(sync=True) for name, default in OUTPUTS.items()})
+    locals().update(state_fields(
+        (traitlets.Bool, traitlets.Int, traitlets.Float, traitlets.Unicode, traitlets.Bytes,
+         traitlets.Dict, traitlets.List), wrap=lambda trait: trait.tag(sync=True)))
 
     def __init__(self, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs) - set(INPUTS))

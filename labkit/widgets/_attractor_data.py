@@ -252,7 +252,7 @@ def _color_values(system: Any, params: dict[str, Any], y: torch.Tensor, mode: st
             step = torch.diff(finite, dim=-2, prepend=finite[..., :1, :])
             return step.norm(dim=-1), "distance per iteration"
         return system.rhs(0.0, finite, **params).norm(dim=-1), "speed |f(y)|"
-    jac = system.jacobian(0.0, finite, method="difference", **params)
+    jac = system.jacobian(0.0, finite, **params)  # analytic where dysts has one
     if system.kind == "map":
         return torch.log(torch.linalg.matrix_norm(jac, ord=2).clamp_min(1e-300)), \
             "log stretching of the map"

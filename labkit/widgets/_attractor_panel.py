@@ -15,27 +15,9 @@ from typing import Any
 
 from labkit.errors import ConfigError
 from labkit.widgets._assets import widget_asset
-from labkit.widgets._attractor import INPUTS, OUTPUTS, AttractorController
+from labkit.widgets._attractor import INPUTS, AttractorController, state_fields
 
 __all__ = ["attractor_app", "attractor_panel_class", "serve_attractors"]
-
-
-def _param(default: Any) -> Any:
-    import param
-
-    if isinstance(default, bool):
-        return param.Boolean(default)
-    if isinstance(default, int):
-        return param.Integer(default)
-    if isinstance(default, float):
-        return param.Number(default)
-    if isinstance(default, str):
-        return param.String(default)
-    if isinstance(default, bytes):
-        return param.Bytes(default)
-    if isinstance(default, dict):
-        return param.Dict(default)
-    return param.List(default)
 
 
 @functools.cache
@@ -43,6 +25,7 @@ def attractor_panel_class() -> type:
     """The Panel component class (built on first use, so importing labkit never imports
     Panel)."""
     import panel as pn
+    import param
 
     namespace: dict[str, Any] = {
         "__doc__": "AttractorViewer as a Panel component (same ES module and behaviour).",
@@ -50,7 +33,8 @@ def attractor_panel_class() -> type:
         "_esm": widget_asset("attractor.js"),
         "_stylesheets": [widget_asset("attractor.css").read_text()],
     }
-    namespace.update({name: _param(default) for name, default in {**INPUTS, **OUTPUTS}.items()})
+    namespace.update(state_fields((param.Boolean, param.Integer, param.Number, param.String,
+                                   param.Bytes, param.Dict, param.List)))
 
     def __init__(self: Any, **params: Any) -> None:
         unknown = sorted(set(params) - set(INPUTS) - {"sizing_mode", "width", "height",

@@ -13,6 +13,7 @@ Every widget test of labkit reuses these.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -110,8 +111,9 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         proc.kill()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+@contextlib.contextmanager
+def launch_chromium() -> Iterator[Any]:
+    """Debian's Chromium under Playwright with the flags of ../shared/FIELD-NOTES.md."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -121,6 +123,12 @@ def browser() -> Iterator[Any]:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    with launch_chromium() as chromium:
+        yield chromium
 
 
 @dataclass
@@ -137,19 +145,29 @@ class Console:
         return [e for e in self.errors if not any(b in e for b in BENIGN_CONSOLE)]
 
 
-@pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+@contextlib.contextmanager
+def open_page(browser: Any, name: str, *, before_close: str | None = None) -> Iterator[Any]:
+    """A fresh page whose console errors are collected; a screenshot goes to
+    test-artifacts/<name>.png when it closes (after running ``before_close`` in it)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     pg.console = Console()
     pg.console.attach(pg)
     yield pg
     ARTIFACTS.mkdir(exist_ok=True)
-    name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+    name = name.replace("/", "_").replace("[", "-").replace("]", "")
     try:
-        pg.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+        if before_close:
+            pg.evaluate(before_close)
+        pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), timeout=60_000)
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    with open_page(browser, request.node.name) as pg:
+        yield pg
 
 
 def nonblank(png: bytes, min_colours: int = 8) -> bool:

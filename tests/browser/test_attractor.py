@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, Console, nonblank
+from tests.browser.conftest import _free_port, launch_chromium, nonblank, open_page
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,28 +21,16 @@ REPO = Path(__file__).resolve().parents[2]
 def browser():
     """A Chromium of this module's own: software WebGL animating thousands of comets keeps
     its GPU process busy, and the other browser tests must not queue behind it."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    with launch_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
 def page(browser, request):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    pg.console = Console()
-    pg.console.attach(pg)
-    yield pg
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
-        # Stop every animation before the screenshot and the close.
-        pg.evaluate("() => { window.requestAnimationFrame = () => 0; }")
-        pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), timeout=60_000)
-    finally:
-        context.close()
+    # Stop every animation before the closing screenshot and the close.
+    with open_page(browser, request.node.name,
+                   before_close="() => { window.requestAnimationFrame = () => 0; }") as pg:
+        yield pg
 
 
 def _pixels_changed(a: bytes, b: bytes) -> float:
@@ -107,12 +95,6 @@ def test_viewer_renders_in_jupyterlab_and_a_parameter_slider_reaches_the_kernel(
     _wait_attr(page, root, "system", "v === 'Rossler'")
     assert page.locator(f"{root} input[data-param]").count() == 3  # a, b, c
     assert page.console.real_errors() == []
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
