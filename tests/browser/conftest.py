@@ -48,6 +48,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
+def stop_process(proc: subprocess.Popen[Any], grace_s: float = 10) -> None:
+    """SIGTERM, then SIGKILL if ``proc`` has not exited after ``grace_s`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -104,11 +113,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
                 raise RuntimeError(f"JupyterLab did not start:\n{log.read_text()[-3000:]}") from None
             time.sleep(0.5)
     yield server
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_process(proc, grace_s=20)
 
 
 @contextlib.contextmanager

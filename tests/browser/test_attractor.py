@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import _free_port, launch_chromium, nonblank, open_page
+from tests.browser.conftest import (
+    _free_port,
+    launch_chromium,
+    nonblank,
+    open_page,
+    stop_process,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -122,11 +128,7 @@ def attractors_app():
                                    f"{(log / 'labkit-serve.log').read_text()}") from None
             time.sleep(0.5)
     yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_process(proc)
     out.close()
 
 
