@@ -96,6 +96,8 @@ def test_to_xarray_named_dims():
         ({"t_span": (1.0, 0.0)}, "t_span must be increasing"),
         ({"save_every": 0}, "save_every must be an int >= 1, got 0"),
         ({"on_divergence": "ignore"}, "on_divergence must be 'flag' or 'raise', got 'ignore'"),
+        ({"fast": "jit"}, "fast must be 'auto', 'eager' or 'graph', got 'jit'"),
+        ({"fast": "graph"}, "fast='graph' needs a CUDA tensor, got y0 on cpu"),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -107,3 +109,54 @@ def test_bad_arguments(kwargs, message):
 def test_non_finite_initial_state():
     with pytest.raises(ConfigError, match="non-finite"):
         rk4(oscillator, torch.tensor([float("nan"), 0.0]), (0.0, 1.0), 0.1)
+
+
+def test_saved_samples_do_not_depend_on_save_every():
+    # The steps between two saved samples run as one segment; a last, shorter segment
+    # (10 steps saved every 3) must land on the same states as saving every step.
+    y0 = torch.tensor([[1.0, 1.0, 1.0], [-3.0, 2.0, 20.0]], dtype=torch.float64)
+    every = rk4(lorenz, y0, (0.0, 0.1), 0.01)
+    coarse = rk4(lorenz, y0, (0.0, 0.1), 0.01, save_every=3)
+    torch.testing.assert_close(coarse.t, every.t[[0, 3, 6, 9, 10]], rtol=0, atol=1e-15)
+    torch.testing.assert_close(coarse.y, every.y[:, [0, 3, 6, 9, 10]], rtol=0, atol=1e-13)
+
+
+def _lorenz_ensemble(n: int, device: str, dtype=torch.float32) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    return (torch.tensor([1.0, 1.0, 20.0]) + torch.randn(n, 3, generator=gen)).to(device, dtype)
+
+
+@pytest.mark.gpu
+def test_cuda_graph_path_matches_eager():
+    y0 = _lorenz_ensemble(1000, "cuda")
+    eager = rk4(lorenz, y0, (0.0, 5.0), 0.01, save_every=10, fast="eager")
+    graph = rk4(lorenz, y0, (0.0, 5.0), 0.01, save_every=10, fast="graph")
+    auto = rk4(lorenz, y0, (0.0, 5.0), 0.01, save_every=10)
+    # The same kernels in the same order: equal up to float32 reassociation noise,
+    # far below Lorenz's growth over 5 time units.
+    torch.testing.assert_close(graph.y, eager.y, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(auto.y, eager.y, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.gpu
+def test_cuda_graph_path_flags_divergence():
+    blowup = lambda t, y: y**2  # noqa: E731
+    y0 = torch.tensor([[0.5], [2.0], [-1.0]], dtype=torch.float64, device="cuda")
+    traj = rk4(blowup, y0, (0.0, 3.0), 1e-3, save_every=5, fast="graph")
+    assert traj.diverged.tolist() == [True, True, False]
+    assert 2.0 <= float(traj.diverged_at[0]) <= 2.006
+    assert torch.isnan(traj.y[0, -1]).all() and torch.isfinite(traj.y[2]).all()
+
+
+@pytest.mark.gpu
+def test_uncapturable_field_falls_back_with_a_warning():
+    def syncing(t, y):  # reads a value back to the host: not capturable
+        return -y * float(y.abs().max().item() > -1.0)
+
+    y0 = _lorenz_ensemble(8, "cuda")
+    with pytest.warns(RuntimeWarning, match="could not be captured"):
+        auto = rk4(syncing, y0, (0.0, 1.0), 0.01, save_every=2)
+    exact = y0[:, None, :] * torch.exp(-auto.t)[:, None]
+    torch.testing.assert_close(auto.y, exact, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ConfigError, match="could not be captured"), pytest.warns(RuntimeWarning):
+        rk4(syncing, y0, (0.0, 1.0), 0.01, save_every=2, fast="graph")
