@@ -12,25 +12,32 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "atomic_open": "cache", "atomic_write": "cache", "default_cache_dir": "cache",
     "FileCache": "cache", "stable_hash": "cache",
-    "Config": "config", "check_in": "config", "check_positive": "config", "check_range": "config",
+    "Config": "config", "check_in": "config", "check_positive": "config",
+    "check_int": "config", "check_range": "config",
     "default_device": "device", "describe_device": "device", "resolve_device": "device",
     "DEFAULT_BOUND": "integrate", "Trajectory": "integrate", "rk4": "integrate", "rk4_step": "integrate",
-    "dopri5": "dopri5", "git_state": "provenance", "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
+    "dopri5": "dopri5",
+    "Checkpoint": "train", "FitResult": "train", "History": "train", "fit": "train", "git_state": "provenance", "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
 }
 
 __all__ = [
+    "Checkpoint",
     "Config",
     "DEFAULT_BOUND",
     "FileCache",
+    "FitResult",
+    "History",
     "Trajectory",
     "atomic_open",
     "atomic_write",
     "check_in",
+    "check_int",
     "check_positive",
     "check_range",
     "default_cache_dir",
     "default_device",
     "dopri5",
+    "fit",
     "describe_device",
     "git_state",
     "make_generator",
@@ -63,9 +70,10 @@ if TYPE_CHECKING:
         default_cache_dir,
         stable_hash,
     )
-    from labkit.core.config import Config, check_in, check_positive, check_range
+    from labkit.core.config import Config, check_in, check_int, check_positive, check_range
     from labkit.core.device import default_device, describe_device, resolve_device
     from labkit.core.dopri5 import dopri5
     from labkit.core.integrate import DEFAULT_BOUND, Trajectory, rk4, rk4_step
     from labkit.core.provenance import git_state
     from labkit.core.rng import make_generator, numpy_rng, spawn_seeds
+    from labkit.core.train import Checkpoint, FitResult, History, fit

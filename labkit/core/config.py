@@ -30,7 +30,7 @@ from typing import Any, Self
 
 from labkit.errors import ConfigError
 
-__all__ = ["Config", "check_in", "check_positive", "check_range"]
+__all__ = ["Config", "check_in", "check_int", "check_positive", "check_range"]
 
 
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
@@ -39,6 +39,12 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None
         raise ConfigError(f"{name} must be a finite number, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def check_int(name: str, value: int, least: int = 1) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an ``int`` (not a bool) >= ``least``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ConfigError(f"{name} must be an int >= {least}, got {value!r}")
 
 
 def check_range(name: str, value: float, low: float, high: float) -> None:

@@ -1,0 +1,86 @@
+"""Symmetry: Lie algebras and groups, representations on structured data, equivariance
+tests for any model, symmetry discovery (LieGAN, LieGG) and equivariant building blocks."""
+
+from labkit.symmetry._algebra import (
+    LieAlgebra,
+    gl,
+    invariant_metric,
+    lorentz,
+    scaling,
+    sl,
+    so,
+    sp,
+    structure_constants,
+    translations,
+)
+from labkit.symmetry._egnn import EGNNLayer
+from labkit.symmetry._equivariance import (
+    EquivarianceFailure,
+    EquivarianceReport,
+    assert_equivariant,
+    assert_invariant,
+    default_tolerance,
+    equivariance_error,
+)
+from labkit.symmetry._frames import FrameAveraging, degenerate_frames, pca_frames
+from labkit.symmetry._groups import (
+    CyclicGroup,
+    FiniteGroup,
+    Group,
+    LieGroup,
+    LorentzGroup,
+    OrthogonalGroup,
+    PermutationGroup,
+    ProductGroup,
+    SpecialOrthogonalGroup,
+    reflection,
+)
+from labkit.symmetry._reps import (
+    DirectSum,
+    NodePermutation,
+    Point,
+    ProductRep,
+    Rep,
+    Scalars,
+    Vector,
+)
+
+__all__ = [
+    "CyclicGroup",
+    "DirectSum",
+    "EGNNLayer",
+    "EquivarianceFailure",
+    "EquivarianceReport",
+    "FiniteGroup",
+    "FrameAveraging",
+    "Group",
+    "LieAlgebra",
+    "LieGroup",
+    "LorentzGroup",
+    "NodePermutation",
+    "OrthogonalGroup",
+    "PermutationGroup",
+    "Point",
+    "ProductGroup",
+    "ProductRep",
+    "Rep",
+    "Scalars",
+    "SpecialOrthogonalGroup",
+    "Vector",
+    "assert_equivariant",
+    "assert_invariant",
+    "default_tolerance",
+    "degenerate_frames",
+    "equivariance_error",
+    "gl",
+    "invariant_metric",
+    "lorentz",
+    "pca_frames",
+    "reflection",
+    "scaling",
+    "sl",
+    "so",
+    "sp",
+    "structure_constants",
+    "translations",
+]

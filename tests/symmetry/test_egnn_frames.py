@@ -1,0 +1,129 @@
+"""Equivariance tests on real layers: EGNN passes, a deliberately broken copy fails with
+the error size in the message; frame averaging makes any backbone exactly equivariant."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from labkit.symmetry import (
+    EquivarianceFailure,
+    LieGroup,
+    NodePermutation,
+    OrthogonalGroup,
+    PermutationGroup,
+    Point,
+    ProductGroup,
+    ProductRep,
+    Scalars,
+    SpecialOrthogonalGroup,
+    Vector,
+    assert_equivariant,
+    assert_invariant,
+    equivariance_error,
+    translations,
+)
+from labkit.symmetry._egnn import EGNNLayer
+from labkit.symmetry._frames import FrameAveraging, degenerate_frames
+
+N, F = 6, 5
+
+
+def _inputs(dtype=torch.float64, batch=8):
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(batch, N, F, generator=gen, dtype=dtype)
+    x = torch.randn(batch, N, 3, generator=gen, dtype=dtype)
+    return h, x
+
+
+def _layer(dtype=torch.float64):
+    return EGNNLayer(F, 32, generator=torch.Generator().manual_seed(1)).to(dtype)
+
+
+class BrokenEGNN(EGNNLayer):
+    """Feeds absolute coordinates into the node update: breaks rotation equivariance."""
+
+    def forward(self, h, x, mask=None):
+        h2, x2 = super().forward(h, x, mask)
+        return h2 + x[..., :1], x2 + 0.1 * x**2
+
+
+E3_AND_PERM = ProductGroup(OrthogonalGroup(3), PermutationGroup(N))
+FEATURES = ProductRep(Scalars(F), NodePermutation())
+COORDS = ProductRep(Vector(3), NodePermutation())
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_egnn_layer_is_equivariant_under_rotations_reflections_and_permutations(dtype):
+    h, x = _inputs(dtype)
+    report = assert_equivariant(_layer(dtype), E3_AND_PERM, (h, x), (FEATURES, COORDS),
+                                (FEATURES, COORDS))
+    assert report.passed and report.max_error < (1e-12 if dtype == torch.float64 else 1e-5)
+
+
+def test_egnn_layer_is_translation_equivariant():
+    h, x = _inputs()
+    assert_equivariant(_layer(), LieGroup(translations(3)), (h, x), (Scalars(F), Point(3)),
+                       (Scalars(F), Point(3)))
+
+
+def test_egnn_mask_leaves_padding_alone_and_ignores_it():
+    h, x = _inputs(batch=2)
+    mask = torch.ones(2, N, dtype=torch.bool)
+    mask[:, -2:] = False
+    layer = _layer()
+    h2, x2 = layer(h, x, mask)
+    torch.testing.assert_close(x2[:, -2:], x[:, -2:])
+    # the real nodes do not see the padding: same result as the graph without it
+    h3, x3 = layer(h[:, :-2], x[:, :-2])
+    torch.testing.assert_close(h2[:, :-2], h3)
+    torch.testing.assert_close(x2[:, :-2], x3)
+
+
+def test_broken_layer_fails_with_the_error_size():
+    h, x = _inputs()
+    broken = BrokenEGNN(F, 32, generator=torch.Generator().manual_seed(1)).double()
+    with pytest.raises(EquivarianceFailure) as info:
+        assert_equivariant(broken, E3_AND_PERM, (h, x), (FEATURES, COORDS), (FEATURES, COORDS))
+    message = str(info.value)
+    assert message.startswith("not equivariant under O(3) x S6: max error ")
+    size = float(message.split("max error ")[1].split()[0])
+    assert size == pytest.approx(info.value.report.max_error, rel=1e-3) and size > 0.1
+    assert "tolerance" in message and "float64" in message
+
+
+def test_equivariance_error_is_differentiable_for_soft_penalties():
+    lin = nn.Linear(3, 3, bias=False).double()
+    x = torch.randn(16, 3, dtype=torch.float64)
+    err = equivariance_error(lin, SpecialOrthogonalGroup(3), x, Vector(3), Vector(3)).mean()
+    err.backward()
+    assert lin.weight.grad is not None and float(lin.weight.grad.abs().sum()) > 0
+
+
+def test_frame_averaging_makes_an_mlp_exactly_invariant_and_equivariant():
+    gen = torch.Generator().manual_seed(0)
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(N * 3, 32), nn.Tanh(), nn.Linear(32, 2)).double()
+    x = torch.randn(8, N, 3, generator=gen, dtype=torch.float64) * torch.tensor([3.0, 1.5, 0.5],
+                                                                                dtype=torch.float64)
+    with pytest.raises(EquivarianceFailure):
+        assert_invariant(mlp, OrthogonalGroup(3), x, Vector(3))
+    report = assert_invariant(FrameAveraging(mlp), OrthogonalGroup(3), x, Vector(3))
+    assert report.max_error < 1e-12
+
+    head = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+    fa = FrameAveraging(head, output="point")
+    e3 = LieGroup(translations(3))
+    assert_equivariant(fa, OrthogonalGroup(3), x, Vector(3), Vector(3))
+    assert_equivariant(fa, e3, x, Point(3), Point(3))
+
+
+def test_degenerate_clouds_are_detected_and_warned_about():
+    cube = torch.tensor([[i, j, k] for i in (0.0, 1.0) for j in (0.0, 1.0) for k in (0.0, 1.0)],
+                        dtype=torch.float64)[None]
+    generic = torch.randn(1, 8, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    assert degenerate_frames(cube).tolist() == [True]
+    assert degenerate_frames(generic).tolist() == [False]
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(24, 1)).double()
+    with pytest.warns(RuntimeWarning, match="repeated covariance eigenvalues"):
+        FrameAveraging(mlp)(cube)
