@@ -29,3 +29,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data sets beside the repository (``../shared/data``, or
+    ``$LABKIT_SHARED_DATA``). Missing data fail the test: they never skip it."""
+    import os
+
+    path = Path(os.environ.get("LABKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+    if not path.is_dir():
+        pytest.fail(f"shared data not found at {path}; set LABKIT_SHARED_DATA")
+    return path

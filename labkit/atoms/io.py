@@ -1,0 +1,94 @@
+"""Reading and generating atomic structures. The only module that imports ASE (lazily)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from labkit.core.config import check_int, check_positive
+from labkit.core.rng import numpy_rng
+from labkit.errors import ConfigError, DataError
+
+__all__ = ["Conformers", "g2_conformers", "read_cif"]
+
+#: Elements ASE's EMT calculator has parameters for.
+EMT_ELEMENTS = frozenset({"H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Conformers:
+    """Configurations of one molecule.
+
+    Attributes:
+        name: the G2 name (e.g. ``"CH4"``).
+        symbols: chemical symbols, one per atom.
+        positions: ``[S, N, 3]`` in Angstrom.
+        energies: ``[S]`` EMT potential energies in eV.
+    """
+
+    name: str
+    symbols: tuple[str, ...]
+    positions: np.ndarray
+    energies: np.ndarray
+
+
+def g2_conformers(
+    molecule: str = "CH4", n_samples: int = 1000, *, jitter: float = 0.05, seed: int = 0
+) -> Conformers:
+    """Randomly oriented, slightly distorted copies of a molecule from ASE's G2 set, with
+    energies from ASE's effective-medium (EMT) calculator.
+
+    Each sample is the G2 geometry, centred, with Gaussian noise of ``jitter`` Angstrom on
+    every coordinate, then rotated by a Haar-random element of SO(3). Energies are
+    invariant under rotations, so the data carry an exact SO(3) symmetry acting on every
+    atom's position at once.
+
+    Raises:
+        ConfigError: for a name not in G2, or a molecule with elements EMT cannot handle.
+    """
+    from ase.calculators.emt import EMT
+    from ase.collections import g2
+
+    check_int("n_samples", n_samples)
+    check_positive("jitter", jitter, allow_zero=True)
+    if molecule not in g2.names:
+        import difflib
+
+        close = difflib.get_close_matches(molecule, g2.names, n=3)
+        raise ConfigError(f"{molecule!r} is not in ASE's G2 collection; closest: {close}")
+    atoms = g2[molecule]
+    symbols = tuple(atoms.get_chemical_symbols())
+    missing = sorted(set(symbols) - EMT_ELEMENTS)
+    if missing:
+        raise ConfigError(f"EMT has no parameters for {missing} in {molecule!r}; "
+                          f"use a molecule made of {sorted(EMT_ELEMENTS)}")
+    rng = numpy_rng(seed)
+    base = atoms.get_positions() - atoms.get_positions().mean(0)
+    q, r = np.linalg.qr(rng.normal(size=(n_samples, 3, 3)))
+    q = q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]
+    q[np.linalg.det(q) < 0, :, 0] *= -1
+    noisy = base[None] + jitter * rng.normal(size=(n_samples, *base.shape))
+    positions = np.einsum("sij,snj->sni", q, noisy)
+    calc = EMT()
+    energies = np.empty(n_samples)
+    for s in range(n_samples):
+        atoms.positions = positions[s]
+        atoms.calc = calc
+        energies[s] = atoms.get_potential_energy()
+    return Conformers(molecule, symbols, positions, energies)
+
+
+def read_cif(text: str, *, row: int | str | None = None):
+    """Parse one CIF string into an ASE ``Atoms``; errors name the row they came from."""
+    import io as _io
+
+    import ase.io
+
+    where = f" (row {row})" if row is not None else ""
+    if not isinstance(text, str) or "_cell_length_a" not in text:
+        raise DataError(f"not a CIF string{where}: {str(text)[:60]!r}")
+    try:
+        return ase.io.read(_io.StringIO(text), format="cif")
+    except Exception as exc:  # ASE raises many types for malformed CIFs
+        raise DataError(f"could not parse the CIF{where}: {exc}") from exc
