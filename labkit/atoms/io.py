@@ -10,7 +10,7 @@ from labkit.core.config import check_int, check_positive
 from labkit.core.rng import numpy_rng
 from labkit.errors import ConfigError, DataError
 
-__all__ = ["Conformers", "g2_conformers", "read_cif"]
+__all__ = ["Conformers", "g2_conformers", "read_cdvae_csv", "read_cif", "sample_crystals"]
 
 #: Elements ASE's EMT calculator has parameters for.
 EMT_ELEMENTS = frozenset({"H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au"})
@@ -92,3 +92,37 @@ def read_cif(text: str, *, row: int | str | None = None):
         return ase.io.read(_io.StringIO(text), format="cif")
     except Exception as exc:  # ASE raises many types for malformed CIFs
         raise DataError(f"could not parse the CIF{where}: {exc}") from exc
+
+
+def read_cdvae_csv(path, *, limit: int | None = None) -> list:
+    """Structures of a CDVAE-format CSV (one P1 CIF per row in a ``cif`` column) as ASE
+    ``Atoms``, in file order; a bad row raises :class:`DataError` naming its number."""
+    import csv
+    from pathlib import Path
+
+    if limit is not None:
+        check_int("limit", limit)
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"no CDVAE CSV at {p}")
+    out = []
+    with p.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if "cif" not in (reader.fieldnames or []):
+            raise DataError(f"{p} has no 'cif' column; columns: {reader.fieldnames}")
+        for i, row in enumerate(reader):
+            if limit is not None and i >= limit:
+                break
+            out.append(read_cif(row["cif"], row=i))
+    return out
+
+
+def sample_crystals(name: str = "perov_5") -> list:
+    """The 24 real crystals shipped with labkit for each of perov-5 and carbon-24 (the
+    first rows of the official CDVAE validation splits; see ``labkit/atoms/data``)."""
+    from pathlib import Path
+
+    choices = ("perov_5", "carbon_24")
+    if name not in choices:
+        raise ConfigError(f"name must be one of {list(choices)}, got {name!r}")
+    return read_cdvae_csv(Path(__file__).parent / "data" / f"{name}_sample.csv")

@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=5006, help="port (default 5006)")
     serve.add_argument("--address", default="127.0.0.1", help="address (default 127.0.0.1)")
     serve.add_argument("--show", action="store_true", help="open a browser tab")
-    serve.add_argument("--system", default=None, help="system shown first (default Lorenz)")
+    serve.add_argument("--first", default=None, metavar="NAME",
+                       help="what the app shows first: a system for 'attractors' (default "
+                       "Lorenz), a data set for 'symmetry' (default so2_invariant)")
     ls = sub.add_parser("list", help="show notebooks with their parameters and defaults")
     ls.add_argument("paths", nargs="*", type=Path, default=[Path("notebooks")])
     return parser
@@ -102,16 +104,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
-#: Apps of ``labkit serve``: name -> (module, function).
-APPS = {"attractors": ("labkit.widgets._attractor_panel", "serve_attractors")}
+#: Apps of ``labkit serve``: name -> (module, function, the option --first sets).
+APPS = {"attractors": ("labkit.widgets._attractor_panel", "serve_attractors", "system"),
+        "symmetry": ("labkit.widgets._symmetry_panel", "serve_symmetry", "dataset")}
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     import importlib
 
-    module, function = APPS[args.app]
+    module, function, first = APPS[args.app]
     serve = getattr(importlib.import_module(module), function)
-    options = {"system": args.system} if args.system else {}
+    options = {first: args.first} if args.first else {}
     print(f"labkit: serving {args.app} on http://{args.address}:{args.port}/{args.app} "
           "(Ctrl-C stops)", flush=True)
     serve(port=args.port, address=args.address, show=args.show, **options)

@@ -13,6 +13,16 @@ from labkit.symmetry._algebra import (
     structure_constants,
     translations,
 )
+from labkit.symmetry._data import (
+    SymmetryData,
+    anisotropic_control,
+    from_array,
+    lorentz_invariant,
+    o5_invariant,
+    so2_invariant,
+    two_body,
+)
+from labkit.symmetry._discrete import discover_discrete, signed_permutations
 from labkit.symmetry._egnn import EGNNLayer
 from labkit.symmetry._equivariance import (
     EquivarianceFailure,
@@ -35,6 +45,8 @@ from labkit.symmetry._groups import (
     SpecialOrthogonalGroup,
     reflection,
 )
+from labkit.symmetry._liegan import LieGAN, LieGANConfig, liegan
+from labkit.symmetry._liegg import fit_regressor, liegg, polarization_matrix
 from labkit.symmetry._reps import (
     DirectSum,
     NodePermutation,
@@ -44,10 +56,20 @@ from labkit.symmetry._reps import (
     Scalars,
     Vector,
 )
+from labkit.symmetry._result import DiscoveryResult, Verdict
+from labkit.symmetry._scores import (
+    TwoSampleTest,
+    action_distance,
+    frobenius_cosine,
+    mmd_test,
+    principal_cosines,
+    sustained_crossing,
+)
 
 __all__ = [
     "CyclicGroup",
     "DirectSum",
+    "DiscoveryResult",
     "EGNNLayer",
     "EquivarianceFailure",
     "EquivarianceReport",
@@ -55,6 +77,8 @@ __all__ = [
     "FrameAveraging",
     "Group",
     "LieAlgebra",
+    "LieGAN",
+    "LieGANConfig",
     "LieGroup",
     "LorentzGroup",
     "NodePermutation",
@@ -66,21 +90,41 @@ __all__ = [
     "Rep",
     "Scalars",
     "SpecialOrthogonalGroup",
+    "SymmetryData",
+    "TwoSampleTest",
     "Vector",
+    "Verdict",
+    "action_distance",
+    "anisotropic_control",
     "assert_equivariant",
     "assert_invariant",
     "default_tolerance",
     "degenerate_frames",
+    "discover_discrete",
     "equivariance_error",
+    "fit_regressor",
+    "frobenius_cosine",
+    "from_array",
     "gl",
     "invariant_metric",
+    "liegan",
+    "liegg",
     "lorentz",
+    "lorentz_invariant",
+    "mmd_test",
+    "o5_invariant",
     "pca_frames",
+    "polarization_matrix",
+    "principal_cosines",
     "reflection",
     "scaling",
+    "signed_permutations",
     "sl",
     "so",
+    "so2_invariant",
     "sp",
     "structure_constants",
+    "sustained_crossing",
     "translations",
+    "two_body",
 ]

@@ -22,6 +22,9 @@ from labkit.widgets._plots import (
     spectrum_figure,
     trajectories_figure,
 )
+from labkit.widgets._symmetry import SymmetryDashboard
+from labkit.widgets._symmetry_panel import symmetry_app
+from labkit.widgets._symmetry_plots import discovery_figure, discovery_table_figure
 from labkit.widgets._table_plots import disagreement_table_figure, invariants_scatter_figure
 
 __all__ = [
@@ -29,9 +32,12 @@ __all__ = [
     "AttractorViewer",
     "OrbitData",
     "SpectrumData",
+    "SymmetryDashboard",
     "attractor_figure",
     "attractor_view",
     "disagreement_table_figure",
+    "discovery_figure",
+    "discovery_table_figure",
     "gallery_figure",
     "growth_figure",
     "invariants_scatter_figure",
@@ -40,6 +46,7 @@ __all__ = [
     "parameter_specs",
     "spectrum_figure",
     "spectrum_view",
+    "symmetry_app",
     "trajectories_figure",
     "widget_asset",
 ]

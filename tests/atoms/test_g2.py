@@ -47,3 +47,22 @@ def test_jitter_changes_the_energy_and_the_seed_repeats():
 def test_bad_input(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         g2_conformers(**kwargs)
+
+
+def test_g2_symmetry_data_and_liegan_finds_so3():
+    import torch
+
+    from labkit.atoms import g2_symmetry_data
+    from labkit.symmetry import LieGANConfig, liegan, so
+
+    data = g2_symmetry_data("CH4", 1500, seed=0)
+    assert data.x.shape == (1500, 15) and data.y.shape == (1500, 1) and data.n == 3
+    torch.testing.assert_close(data.reference, so(3).basis)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        res = liegan(data, LieGANConfig(n_generators=3, steps=3000), seed=0, device="cpu")
+    finally:
+        torch.set_num_threads(n)
+    assert res.scores["cosine"] >= 0.99, res.summary()
+    assert res.verdict.label == "symmetry found", res.summary()

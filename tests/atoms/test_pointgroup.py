@@ -76,3 +76,17 @@ def test_bad_cif_names_the_row():
         read_cif("hello", row=7)
     with pytest.raises(DataError, match=r"could not parse the CIF \(row 3\)"):
         read_cif("data_x\n_cell_length_a 3.0\n_cell_length_b oops\n", row=3)
+
+
+def test_shipped_sample_crystals_are_the_first_rows_of_the_official_split(shared_data):
+    from labkit.atoms import read_cdvae_csv, sample_crystals
+
+    for name in ("perov_5", "carbon_24"):
+        sample = sample_crystals(name)
+        full = read_cdvae_csv(shared_data / "cdvae" / name / "val.csv", limit=24)
+        assert len(sample) == 24
+        for a, b in zip(sample, full, strict=True):
+            assert a.get_chemical_formula() == b.get_chemical_formula()
+            np.testing.assert_allclose(a.cell[:], b.cell[:], rtol=0, atol=1e-12)
+    with pytest.raises(ConfigError, match=r"name must be one of \['perov_5', 'carbon_24'\]"):
+        sample_crystals("mp_20")

@@ -1,0 +1,119 @@
+"""LieGAN: recovers the known algebras with a sustained cosine, says "no symmetry" on the
+control, trains through core.train.fit, resumes exactly and fails loudly."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from labkit.core.train import fit
+from labkit.errors import ConfigError, DivergenceError
+from labkit.symmetry._algebra import invariant_metric
+from labkit.symmetry._data import (
+    anisotropic_control,
+    lorentz_invariant,
+    o5_invariant,
+    so2_invariant,
+    two_body,
+)
+from labkit.symmetry._liegan import LieGAN, LieGANConfig, liegan
+from labkit.symmetry._result import DiscoveryResult
+
+ETA = torch.diag(torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=torch.float64))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small networks run fastest on one thread (and CPU-s are then comparable)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_step_metrics_and_generators_copy():
+    tr = LieGAN(so2_invariant(300), LieGANConfig(eval_every=5), device="cpu")
+    m0, m1 = tr.step(0), tr.step(1)
+    assert set(m0) == {"loss_d", "loss_g", "reg_ortho", "reg_nontrivial", "cosine"}
+    assert "cosine" not in m1 and all(math.isfinite(v) for v in m0.values())
+    g = tr.generators()
+    assert g.shape == (1, 2, 2) and g.dtype == torch.float64 and g.device.type == "cpu"
+    g.zero_()
+    assert tr.generators().abs().sum() > 0
+
+
+@pytest.mark.parametrize(("make", "k", "seeds"), [
+    (so2_invariant, 1, range(5)),
+    (two_body, 1, range(5)),
+    (o5_invariant, 10, range(3)),
+])
+def test_recovers_the_reference_with_a_sustained_cosine(make, k, seeds):
+    for seed in seeds:
+        res = liegan(make(seed=seed), LieGANConfig(n_generators=k), seed=seed, device="cpu")
+        assert isinstance(res, DiscoveryResult) and res.generators.shape[0] == k
+        assert res.verdict.label == "symmetry found", (seed, res.summary())
+        assert res.verdict.sustained_step is not None and res.scores["cosine"] >= 0.99
+        assert res.scores["action_distance"] < 0.1
+        cos = [v for v in res.history["cosine"] if not math.isnan(v)]
+        assert min(cos[-LieGANConfig().window:]) >= 0.99
+        assert res.seconds < 60
+
+
+def test_lorentz_algebra_and_metric():
+    res = liegan(lorentz_invariant(seed=0), LieGANConfig(n_generators=6), seed=0, device="cpu")
+    assert res.verdict.sustained_step is not None and res.scores["cosine"] >= 0.99, res.summary()
+    m, _ = invariant_metric(res.generators)
+    assert abs(float((m * ETA).sum())) / float(ETA.norm()) >= 0.99
+    assert res.scores["metric_cosine"] >= 0.99
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_control_without_symmetry_is_reported_as_such(seed):
+    res = liegan(anisotropic_control(seed=seed), LieGANConfig(steps=1500), seed=seed, device="cpu")
+    assert res.verdict.label == "no symmetry", res.summary()
+    assert not res.verdict.symmetric and res.two_sample.p_value < 0.05
+
+
+def test_trains_through_the_one_loop_and_resumes_exactly():
+    data = so2_invariant(300)
+    cfg = LieGANConfig(steps=30, early_stop=False)
+    a = LieGAN(data, cfg, seed=3, device="cpu")
+    fit(a.step, 20)
+    state = a.state_dict()
+    for i in range(20, 30):
+        a.step(i)
+    b = LieGAN(data, cfg, seed=99, device="cpu")
+    b.load_state_dict(state)
+    for i in range(20, 30):
+        b.step(i)
+    torch.testing.assert_close(a.generators(), b.generators(), rtol=0, atol=0)
+
+
+def test_absurd_learning_rate_trains_or_reports_divergence():
+    cfg = LieGANConfig(lr_d=1e6, lr_g=1e6, steps=200, early_stop=False)
+    try:
+        res = liegan(so2_invariant(300), cfg, device="cpu")
+    except DivergenceError as err:
+        assert "non-finite" in str(err)
+    else:
+        assert torch.isfinite(res.generators).all()
+        assert all(math.isfinite(v) for v in res.history["loss_d"])
+
+
+def test_config_errors_quote_the_bad_value():
+    with pytest.raises(ConfigError, match=r"lr_d must be > 0, got -1.0"):
+        LieGANConfig(lr_d=-1.0)
+    with pytest.raises(ConfigError, match=r"coefficients must be one of \['continuous', 'integer'\], got 'int'"):
+        LieGANConfig(coefficients="int")
+    with pytest.raises(ConfigError, match=r"n_generators must be int, got 1.5"):
+        LieGANConfig(n_generators=1.5)
+    with pytest.raises(ConfigError, match=r"data must be a SymmetryData"):
+        LieGAN(torch.zeros(3, 2))
+
+
+def test_official_recipe_settings():
+    off = LieGANConfig.official()
+    assert (off.disc_width, off.batch_size, off.lr_d, off.lr_g, off.init_scale) == (512, 64, 2e-4, 1e-3, 1.0)
+    assert LieGANConfig.official(steps=5).steps == 5
