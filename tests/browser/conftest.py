@@ -205,7 +205,8 @@ class Lab:
         """Open ``path`` (relative to the server root) and wait for an idle kernel."""
         self.page.goto(f"{self.server.url}/lab/tree/{path}?token={self.server.token}")
         self.page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
-        self.page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        # Other notebooks may still be open (hidden tabs): wait for a visible one.
+        self.page.locator(".jp-Notebook:visible").first.wait_for(timeout=60_000)
         self.page.wait_for_function(
             f"() => {{ const s = ({_STATE_JS})(); return s && s.status === 'idle'; }}",
             timeout=90_000)

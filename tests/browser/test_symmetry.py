@@ -74,7 +74,7 @@ def test_dashboard_trains_in_the_background_and_the_orbit_slider_reaches_the_ker
     # updating in the page meanwhile.
     step_before = int(_data(page, "step"))
     index = page.evaluate(_RUN_NEW_CELL, _SECOND_CELL)
-    output = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea-output")
+    output = page.locator(".jp-Notebook:visible .jp-Cell").nth(index).locator(".jp-OutputArea-output")
     page.wait_for_function(
         "(i) => { const c = window.jupyterapp.shell.currentWidget.content.widgets[i];"
         " return c && c.model.executionCount !== null; }", arg=index, timeout=60_000)
