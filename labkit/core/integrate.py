@@ -247,7 +247,7 @@ def _capture(
     ``state.t`` and replays. Warm-up runs on a copy of the state on a side stream, as
     CUDA graph capture requires, so the real state is not advanced by the warm-up.
     """
-    scratch = _State(*(v.clone() for v in dataclasses.astuple(state)))
+    scratch = _State(**{f.name: getattr(state, f.name).clone() for f in dataclasses.fields(state)})
     try:
         side = torch.cuda.Stream(device=state.y.device)
         side.wait_stream(torch.cuda.current_stream(state.y.device))

@@ -63,8 +63,14 @@ def degenerate_frames(x: torch.Tensor, *, rtol: float = 1e-4) -> torch.Tensor:
     (relative to the largest), so its PCA frame is not well defined."""
     check_positive("rtol", rtol)
     _, _, evals = pca_frames(x)
+    return _degenerate(evals, rtol)
+
+
+def _degenerate(evals: torch.Tensor, rtol: float) -> torch.Tensor:
+    """``[B]`` True where two of the ascending eigenvalues ``[B, d]`` are within ``rtol``
+    of the largest."""
     gaps = evals.diff(dim=-1).abs().min(-1).values
-    return gaps <= rtol * evals.abs().max(-1).values.clamp_min(torch.finfo(x.dtype).tiny)
+    return gaps <= rtol * evals.abs().max(-1).values.clamp_min(torch.finfo(evals.dtype).tiny)
 
 
 class FrameAveraging(nn.Module):
@@ -89,8 +95,7 @@ class FrameAveraging(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         frames, t, evals = pca_frames(x, group=self.group)
-        gaps = evals.diff(dim=-1).abs().min(-1).values
-        if bool((gaps <= self.rtol * evals.abs().max(-1).values).any()):
+        if bool(_degenerate(evals, self.rtol).any()):
             warnings.warn(
                 "FrameAveraging: some clouds have (nearly) repeated covariance eigenvalues; "
                 "their PCA frames are not unique and the output is not exactly equivariant",

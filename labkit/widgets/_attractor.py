@@ -10,9 +10,7 @@ so the kernel stays responsive and a newer request supersedes an older one.
 
 from __future__ import annotations
 
-import math
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import anywidget
@@ -30,8 +28,10 @@ from labkit.widgets._attractor_data import (
     spectrum_view,
     viewer_systems,
 )
+from labkit.widgets._toolkits import AnyWidgetState, finite_or_none, traitlet_fields
+from labkit.widgets._worker import LatestJobWorker
 
-__all__ = ["INPUTS", "OUTPUTS", "AttractorController", "AttractorViewer", "state_fields"]
+__all__ = ["INPUTS", "OUTPUTS", "AttractorController", "AttractorViewer"]
 
 #: Inputs (set by the browser or by Python) and their defaults. A change of any of the
 #: first group re-integrates; ``speed``, ``tail`` and ``playing`` only change the animation;
@@ -66,12 +66,8 @@ class AttractorController:
 
     def _start(self) -> None:
         self.data: AttractorData | None = None
-        self._cv = threading.Condition()
-        self._pending: tuple[int, dict[str, Any]] | None = None
-        self._generation = 0
-        self._working = False
         self._quiet = False
-        self._thread: threading.Thread | None = None
+        self._worker = LatestJobWorker(self._panels, "labkit-attractor")
         system = self._get("system")
         self._set({"systems": viewer_systems()})
         self._load_system(system, keep_parameters=True)
@@ -145,30 +141,10 @@ class AttractorController:
     def _request_panels(self) -> None:
         if not self._get("panels"):
             return
-        with self._cv:
-            self._generation += 1
-            self._pending = (self._generation, self._settings())
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._work, name="labkit-attractor",
-                                                daemon=True)
-                self._thread.start()
-            self._cv.notify_all()
+        self._worker.submit(self._settings())
 
     def _stale(self, generation: int) -> bool:
-        with self._cv:
-            return generation != self._generation
-
-    def _work(self) -> None:
-        while True:
-            with self._cv:
-                if self._pending is None:
-                    self._working = False
-                    self._cv.notify_all()
-                    return
-                generation, s = self._pending
-                self._pending = None
-                self._working = True
-            self._panels(generation, s)
+        return self._worker.stale(generation)
 
     def _panels(self, generation: int, s: dict[str, Any]) -> None:
         params = s["parameters"]
@@ -176,7 +152,7 @@ class AttractorController:
         try:
             spec = spectrum_view(s["system"], parameters=params, device=s["device"])
             spectrum = {"exponents": spec.exponents, "stderr": spec.stderr,
-                        "kaplan_yorke": _finite_or_none(spec.kaplan_yorke), "time": spec.time,
+                        "kaplan_yorke": finite_or_none(spec.kaplan_yorke), "time": spec.time,
                         "n_ics": spec.n_ics, "message": spec.message}
         except LabkitError as exc:
             spectrum = {"exponents": [], "stderr": [], "message": str(exc)}
@@ -201,9 +177,7 @@ class AttractorController:
 
     def wait(self, timeout: float = 120.0) -> bool:
         """Block until the panels are computed (for scripts and tests); True when idle."""
-        with self._cv:
-            return self._cv.wait_for(lambda: self._pending is None and not self._working,
-                                     timeout=timeout)
+        return self._worker.wait(timeout)
 
     # ---- static view ---------------------------------------------------------------------
     def figure(self, *, max_lines: int = 64) -> Any:
@@ -215,26 +189,7 @@ class AttractorController:
         return attractor_figure(self.data, max_lines=max_lines)
 
 
-def _finite_or_none(value: float) -> float | None:
-    """JSON has no NaN: a missing number travels as null."""
-    return value if math.isfinite(value) else None
-
-
-#: Python types of the state defaults, most specific first (a bool is also an int).
-_KINDS = (bool, int, float, str, bytes, dict, list)
-
-
-def state_fields(types: Sequence[Callable[[Any], Any]],
-                 wrap: Callable[[Any], Any] = lambda field: field) -> dict[str, Any]:
-    """Every field of :data:`INPUTS` and :data:`OUTPUTS` declared for one toolkit:
-    ``types`` are that toolkit's field types for :data:`_KINDS`, in order (traitlets,
-    ``param`` parameters), each built from its default and passed through ``wrap``."""
-    by_kind = dict(zip(_KINDS, types, strict=True))
-    return {name: wrap(by_kind[next(k for k in _KINDS if isinstance(default, k))](default))
-            for name, default in {**INPUTS, **OUTPUTS}.items()}
-
-
-class AttractorViewer(anywidget.AnyWidget, AttractorController):
+class AttractorViewer(AnyWidgetState, anywidget.AnyWidget, AttractorController):
     """Live view of an ensemble of a catalogue flow or map (JupyterLab, Notebook, VS Code).
 
     Thousands of trajectories are animated from float32 buffers with WebGL (fading comet
@@ -258,9 +213,7 @@ class AttractorViewer(anywidget.AnyWidget, AttractorController):
     _esm = widget_asset("attractor.js")
     _css = widget_asset("attractor.css")
 
-    locals().update(state_fields(
-        (traitlets.Bool, traitlets.Int, traitlets.Float, traitlets.Unicode, traitlets.Bytes,
-         traitlets.Dict, traitlets.List), wrap=lambda trait: trait.tag(sync=True)))
+    locals().update(traitlet_fields({**INPUTS, **OUTPUTS}))
 
     def __init__(self, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs) - set(INPUTS))
@@ -271,17 +224,6 @@ class AttractorViewer(anywidget.AnyWidget, AttractorController):
         self._start()
         self.observe(lambda change: self._changed(change["name"], change["old"],
                                                   change["new"]), names=list(INPUTS))
-
-    def _get(self, name: str) -> Any:
-        return getattr(self, name)
-
-    def _set(self, values: Mapping[str, Any]) -> None:
-        with self.hold_sync():
-            for key, value in values.items():
-                if key != "version":
-                    setattr(self, key, value)
-            if "version" in values:
-                self.version = values["version"]
 
     @traitlets.validate("color_by")
     def _check_color_by(self, proposal: Any) -> str:

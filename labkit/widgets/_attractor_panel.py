@@ -10,12 +10,11 @@ app is built.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from typing import Any
 
 from labkit.errors import ConfigError
-from labkit.widgets._assets import widget_asset
-from labkit.widgets._attractor import INPUTS, AttractorController, state_fields
+from labkit.widgets._attractor import INPUTS, OUTPUTS, AttractorController
+from labkit.widgets._toolkits import PANEL_LAYOUT, panel_component, serve_app
 
 __all__ = ["attractor_app", "attractor_panel_class", "serve_attractors"]
 
@@ -25,20 +24,9 @@ def attractor_panel_class() -> type:
     """The Panel component class (built on first use, so importing labkit never imports
     Panel)."""
     import panel as pn
-    import param
-
-    namespace: dict[str, Any] = {
-        "__doc__": "AttractorViewer as a Panel component (same ES module and behaviour).",
-        "__module__": __name__,
-        "_esm": widget_asset("attractor.js"),
-        "_stylesheets": [widget_asset("attractor.css").read_text()],
-    }
-    namespace.update(state_fields((param.Boolean, param.Integer, param.Number, param.String,
-                                   param.Bytes, param.Dict, param.List)))
 
     def __init__(self: Any, **params: Any) -> None:
-        unknown = sorted(set(params) - set(INPUTS) - {"sizing_mode", "width", "height",
-                                                       "min_height", "margin", "name"})
+        unknown = sorted(set(params) - set(INPUTS) - PANEL_LAYOUT)
         if unknown:
             raise ConfigError(f"unknown AttractorPanel option(s) {unknown}; options: "
                               f"{sorted(INPUTS)}")
@@ -46,23 +34,10 @@ def attractor_panel_class() -> type:
         self._start()
         self.param.watch(self._on_events, list(INPUTS))
 
-    def _on_events(self: Any, *events: Any) -> None:
-        for event in events:
-            self._changed(event.name, event.old, event.new)
-
-    def _get(self: Any, name: str) -> Any:
-        return getattr(self, name)
-
-    def _set(self: Any, values: Mapping[str, Any]) -> None:
-        rest = {k: v for k, v in values.items() if k != "version"}
-        if rest:
-            self.param.update(**rest)
-        if "version" in values:
-            self.version = values["version"]
-
-    namespace.update(__init__=__init__, _on_events=_on_events, _get=_get, _set=_set)
-    return type("AttractorPanel", (pn.custom.AnyWidgetComponent, AttractorController),
-                namespace)
+    return panel_component(
+        "AttractorPanel", doc="AttractorViewer as a Panel component (same ES module and "
+        "behaviour).", module=__name__, asset="attractor", controller=AttractorController,
+        defaults={**INPUTS, **OUTPUTS}, init=__init__)
 
 
 def attractor_app(**options: Any) -> Any:
@@ -80,10 +55,5 @@ def attractor_app(**options: Any) -> Any:
 def serve_attractors(*, port: int = 5006, address: str = "127.0.0.1", show: bool = False,
                      **options: Any) -> None:
     """Serve :func:`attractor_app` (one viewer per browser session) until interrupted."""
-    import panel as pn
-
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ConfigError(f"port must be an int in [0, 65535], got {port!r}")
-    origins = [f"{address}:{port}", f"localhost:{port}"]
-    pn.serve({"attractors": lambda: attractor_app(**options)}, port=port, address=address,
-             show=show, websocket_origin=origins, title="labkit attractors")
+    serve_app("attractors", lambda: attractor_app(**options), port=port, address=address,
+              show=show, title="labkit attractors")

@@ -12,7 +12,6 @@ anywidget view (ES module ``widgets/symmetry.js``) and
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,12 +33,13 @@ from labkit.widgets._symmetry_data import (
     trace_payload,
     unit_generator,
 )
+from labkit.widgets._toolkits import AnyWidgetState, finite_or_none, traitlet_fields
+from labkit.widgets._worker import LatestJobWorker
 
 if TYPE_CHECKING:
     from labkit.core.train import History
 
-__all__ = ["DATASETS", "INPUTS", "OUTPUTS", "SymmetryController", "SymmetryDashboard",
-           "state_fields"]
+__all__ = ["DATASETS", "INPUTS", "OUTPUTS", "SymmetryController", "SymmetryDashboard"]
 
 #: The data sets of :mod:`labkit.symmetry._data` the dashboard offers, by name.
 DATASETS = ("so2_invariant", "two_body", "o5_invariant", "lorentz_invariant",
@@ -70,19 +70,6 @@ OUTPUTS: dict[str, Any] = {
 CURVE_SAMPLES = 256
 
 
-#: Python types of the state defaults, most specific first (a bool is also an int).
-_KINDS = (bool, int, float, str, bytes, dict, list)
-
-
-def state_fields(types: Any, wrap: Callable[[Any], Any] = lambda field: field) -> dict[str, Any]:
-    """Every field of :data:`INPUTS` and :data:`OUTPUTS` declared for one toolkit: ``types``
-    are that toolkit's field types for :data:`_KINDS`, in order, each built from its
-    default and passed through ``wrap`` (as :func:`labkit.widgets._attractor.state_fields`)."""
-    by_kind = dict(zip(_KINDS, types, strict=True))
-    return {name: wrap(by_kind[next(k for k in _KINDS if isinstance(default, k))](default))
-            for name, default in {**INPUTS, **OUTPUTS}.items()}
-
-
 def _load_dataset(name: str, seed: int) -> Any:
     from labkit.symmetry import _data
 
@@ -106,13 +93,10 @@ class SymmetryController:
 
     def _start(self, data: Any = None) -> None:
         self._lock = threading.RLock()      # one writer of the state at a time
-        self._cv = threading.Condition()    # guards the workers' bookkeeping below
+        self._train_lock = threading.Lock()  # one training thread at a time
         self._stop_event = threading.Event()
         self._train_thread: threading.Thread | None = None
-        self._pending: tuple[int, dict[str, Any]] | None = None
-        self._generation = 0
-        self._working = False
-        self._worker: threading.Thread | None = None
+        self._worker = LatestJobWorker(self._analyse_safely, "labkit-liegg")
         self._regressors: dict[tuple[str, int], Any] = {}
         self._given = data
         self.data: Any = None
@@ -221,7 +205,7 @@ class SymmetryController:
     # ---- start / stop / reset ------------------------------------------------------------------
     def start(self) -> None:
         """Train in the background (resumes after :meth:`stop`; restarts a finished run)."""
-        with self._cv:
+        with self._train_lock:
             if self._train_thread is not None and self._train_thread.is_alive():
                 return
             if self.trainer is None:
@@ -384,40 +368,23 @@ class SymmetryController:
     def _request_analysis(self) -> None:
         if not self._get("analysis") or self.data is None:
             return
-        with self._cv:
-            self._generation += 1
-            learned = None
-            if self.trainer is not None and self._next_step > 0:
-                learned, _ = self._orbit_generator() if self._get("orbit_source") == "learned" \
-                    else (self.generators()[0], "learned")
-            self._pending = (self._generation, {"data": self.data, "model": self._get("model"),
-                                                "seed": self._get("seed"), "learned": learned})
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._work, name="labkit-liegg",
-                                                daemon=True)
-                self._worker.start()
-            self._cv.notify_all()
+        learned = None
+        if self.trainer is not None and self._next_step > 0:
+            learned, _ = self._orbit_generator() if self._get("orbit_source") == "learned" \
+                else (self.generators()[0], "learned")
+        self._worker.submit({"data": self.data, "model": self._get("model"),
+                             "seed": self._get("seed"), "learned": learned})
 
     def _stale(self, generation: int) -> bool:
-        with self._cv:
-            return generation != self._generation
+        return self._worker.stale(generation)
 
-    def _work(self) -> None:
-        while True:
-            with self._cv:
-                if self._pending is None:
-                    self._working = False
-                    self._cv.notify_all()
-                    return
-                generation, job = self._pending
-                self._pending = None
-                self._working = True
-            try:
-                self._analyse(generation, job)
-            except Exception as exc:  # shown in the panels, never lost in a thread
-                if not self._stale(generation):
-                    msg = f"{type(exc).__name__}: {exc}"
-                    self._publish({"spectrum": {"message": msg}, "curve": {"message": msg}})
+    def _analyse_safely(self, generation: int, job: dict[str, Any]) -> None:
+        try:
+            self._analyse(generation, job)
+        except Exception as exc:  # shown in the panels, never lost in a thread
+            if not self._stale(generation):
+                msg = f"{type(exc).__name__}: {exc}"
+                self._publish({"spectrum": {"message": msg}, "curve": {"message": msg}})
 
     def _regressor(self, data: Any, seed: int) -> Any:
         key = (data.name, seed)
@@ -487,9 +454,7 @@ class SymmetryController:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 return False
-        with self._cv:
-            return self._cv.wait_for(lambda: self._pending is None and not self._working,
-                                     timeout=max(0.0, deadline - time.monotonic()))
+        return self._worker.wait(deadline - time.monotonic())
 
     # ---- static view --------------------------------------------------------------------------
     def figure(self) -> Any:
@@ -508,10 +473,9 @@ class SymmetryController:
 
 def _json_number(value: Any) -> Any:
     try:
-        v = float(value)
+        return finite_or_none(value)
     except (TypeError, ValueError):
         return str(value)
-    return v if math.isfinite(v) else None
 
 
 def _as_float64_model(model: Callable[..., Any]) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -575,7 +539,7 @@ def symmetry_figure(heatmap: Mapping[str, Any], traces: Mapping[str, Any],
     return fig
 
 
-class SymmetryDashboard(anywidget.AnyWidget, SymmetryController):
+class SymmetryDashboard(AnyWidgetState, anywidget.AnyWidget, SymmetryController):
     """Watch LieGAN discover a symmetry and probe the result (JupyterLab, Notebook, VS Code).
 
     Training runs on a background thread, so the kernel stays responsive; the front end
@@ -602,9 +566,7 @@ class SymmetryDashboard(anywidget.AnyWidget, SymmetryController):
     _esm = widget_asset("symmetry.js")
     _css = widget_asset("symmetry.css")
 
-    locals().update(state_fields(
-        (traitlets.Bool, traitlets.Int, traitlets.Float, traitlets.Unicode, traitlets.Bytes,
-         traitlets.Dict, traitlets.List), wrap=lambda trait: trait.tag(sync=True)))
+    locals().update(traitlet_fields({**INPUTS, **OUTPUTS}))
 
     def __init__(self, *, data: Any = None,
                  models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
@@ -621,17 +583,6 @@ class SymmetryDashboard(anywidget.AnyWidget, SymmetryController):
                                                   change["new"]), names=list(INPUTS))
         if running:
             self.start()
-
-    def _get(self, name: str) -> Any:
-        return getattr(self, name)
-
-    def _set(self, values: Mapping[str, Any]) -> None:
-        with self.hold_sync():
-            for key, value in values.items():
-                if key != "version":
-                    setattr(self, key, value)
-            if "version" in values:
-                self.version = values["version"]
 
     @traitlets.validate("orbit_source")
     def _check_orbit_source(self, proposal: Any) -> str:

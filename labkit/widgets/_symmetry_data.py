@@ -26,6 +26,7 @@ import torch
 from labkit.core.config import check_int
 from labkit.errors import ConfigError
 from labkit.symmetry import LieAlgebra, LieGroup, Rep, equivariance_error
+from labkit.widgets._toolkits import finite_or_none
 
 __all__ = [
     "TRACE_METRICS",
@@ -57,12 +58,6 @@ def _as_array(a: Any, name: str) -> np.ndarray:
     if arr.ndim != 3 or arr.shape[1] != arr.shape[2]:
         raise ConfigError(f"{name} must be matrices [k, n, n] or one [n, n], got shape {given}")
     return arr
-
-
-def _finite(value: float) -> float | None:
-    """JSON has no NaN: a missing number travels as null."""
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -244,8 +239,8 @@ def equivariance_curve(model: Callable[[torch.Tensor], torch.Tensor], rep: Rep, 
             for g in _elements(L, torch.as_tensor(ts)):
                 err = equivariance_error(model, group, pts, rep, out_rep,
                                          g=g.expand(pts.shape[0], -1, -1))
-                mean.append(_finite(err.mean() / scale))
-                worst.append(_finite(err.max() / scale))
+                mean.append(finite_or_none(err.mean() / scale))
+                worst.append(finite_or_none(err.max() / scale))
             curves[name] = {"mean": mean, "max": worst}
     return {"t": [float(v) for v in ts], "scale": scale, "curves": curves}
 
@@ -271,7 +266,7 @@ def spectrum_payload(singular_values: Any, *, n_symmetries: int | None = None
     else:
         check_int("n_symmetries", n_symmetries, least=0)
         k = n_symmetries if 0 < n_symmetries < s.size else None
-    ratio = None if k is None else _finite(s[k] / max(s[k - 1], floor))
+    ratio = None if k is None else finite_or_none(s[k] / max(s[k - 1], floor))
     return {"values": [float(v) for v in s], "gap": k, "ratio": ratio}
 
 
@@ -308,7 +303,7 @@ def trace_payload(snapshot: Mapping[str, Any], *, threshold: float = 0.99,
     out: dict[str, Any] = {"steps": [steps[i] for i in idx]}
     for name in TRACE_METRICS:
         values = metrics.get(name)
-        out[name] = [None] * len(idx) if values is None else [_finite(values[i]) for i in idx]
+        out[name] = [None] * len(idx) if values is None else [finite_or_none(values[i]) for i in idx]
     cos = metrics.get("cosine") or []
     evaluated = [(steps[i], float(v)) for i, v in enumerate(cos) if math.isfinite(float(v))]
     cos_steps = [s for s, _ in evaluated]
@@ -324,6 +319,6 @@ def trace_payload(snapshot: Mapping[str, Any], *, threshold: float = 0.99,
         "window": int(window),
         "sustained_step": None if hit is None else cos_steps[int(hit)],
         "last_step": steps[-1] if steps else None,
-        "last": {k: _finite(v[-1]) for k, v in metrics.items()} if steps else {},
+        "last": {k: finite_or_none(v[-1]) for k, v in metrics.items()} if steps else {},
     })
     return out

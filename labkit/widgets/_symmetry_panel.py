@@ -13,33 +13,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from labkit.errors import ConfigError
-from labkit.widgets._assets import widget_asset
-from labkit.widgets._symmetry import INPUTS, SymmetryController, state_fields
+from labkit.widgets._symmetry import INPUTS, OUTPUTS, SymmetryController
+from labkit.widgets._toolkits import PANEL_LAYOUT, panel_component, serve_app
 
 __all__ = ["serve_symmetry", "symmetry_app", "symmetry_panel_class"]
-
-_LAYOUT = {"sizing_mode", "width", "height", "min_height", "margin", "name"}
-
 
 @functools.cache
 def symmetry_panel_class() -> type:
     """The Panel component class (built on first use, so importing labkit never imports
     Panel)."""
     import panel as pn
-    import param
-
-    namespace: dict[str, Any] = {
-        "__doc__": "SymmetryDashboard as a Panel component (same ES module and behaviour).",
-        "__module__": __name__,
-        "_esm": widget_asset("symmetry.js"),
-        "_stylesheets": [widget_asset("symmetry.css").read_text()],
-    }
-    namespace.update(state_fields((param.Boolean, param.Integer, param.Number, param.String,
-                                   param.Bytes, param.Dict, param.List)))
 
     def __init__(self: Any, *, data: Any = None, models: Mapping[str, Any] | None = None,
                  **params: Any) -> None:
-        unknown = sorted(set(params) - set(INPUTS) - _LAYOUT)
+        unknown = sorted(set(params) - set(INPUTS) - PANEL_LAYOUT)
         if unknown:
             raise ConfigError(f"unknown SymmetryPanel option(s) {unknown}; options: "
                               f"{sorted(INPUTS)} and data, models")
@@ -51,23 +38,10 @@ def symmetry_panel_class() -> type:
         if running:
             self.start()
 
-    def _on_events(self: Any, *events: Any) -> None:
-        for event in events:
-            self._changed(event.name, event.old, event.new)
-
-    def _get(self: Any, name: str) -> Any:
-        return getattr(self, name)
-
-    def _set(self: Any, values: Mapping[str, Any]) -> None:
-        rest = {k: v for k, v in values.items() if k != "version"}
-        if rest:
-            self.param.update(**rest)
-        if "version" in values:
-            self.version = values["version"]
-
-    namespace.update(__init__=__init__, _on_events=_on_events, _get=_get, _set=_set)
-    return type("SymmetryPanel", (pn.custom.AnyWidgetComponent, SymmetryController),
-                namespace)
+    return panel_component(
+        "SymmetryPanel", doc="SymmetryDashboard as a Panel component (same ES module and "
+        "behaviour).", module=__name__, asset="symmetry", controller=SymmetryController,
+        defaults={**INPUTS, **OUTPUTS}, init=__init__)
 
 
 def symmetry_app(**options: Any) -> Any:
@@ -85,10 +59,5 @@ def symmetry_app(**options: Any) -> Any:
 def serve_symmetry(*, port: int = 5006, address: str = "127.0.0.1", show: bool = False,
                    **options: Any) -> None:
     """Serve :func:`symmetry_app` (one dashboard per browser session) until interrupted."""
-    import panel as pn
-
-    if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ConfigError(f"port must be an int in [0, 65535], got {port!r}")
-    origins = [f"{address}:{port}", f"localhost:{port}"]
-    pn.serve({"symmetry": lambda: symmetry_app(**options)}, port=port, address=address,
-             show=show, websocket_origin=origins, title="labkit symmetry")
+    serve_app("symmetry", lambda: symmetry_app(**options), port=port, address=address,
+              show=show, title="labkit symmetry")

@@ -63,6 +63,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def labkit_app(app: str) -> Iterator[str]:
+    """Run ``labkit serve APP`` on a free port; yields the app's URL, stops it afterwards.
+
+    Only the port is awaited: fetching the page builds a session, so short-timeout
+    retries would pile up sessions on a loaded machine. The server's output goes to
+    ``test-artifacts/labkit-serve-APP.log``.
+    """
+    port = _free_port()
+    log = REPO / "test-artifacts" / f"labkit-serve-{app}.log"
+    log.parent.mkdir(exist_ok=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "labkit.reports.cli", "serve", app,
+                                 "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
+                                cwd=REPO)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    out.flush()
+                    raise RuntimeError(f"labkit serve {app} did not start: "
+                                       f"{log.read_text()}") from None
+                time.sleep(0.5)
+        try:
+            yield f"http://127.0.0.1:{port}/{app}"
+        finally:
+            stop_process(proc)
+
+
 @dataclass
 class LabServer:
     url: str

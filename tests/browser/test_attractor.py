@@ -4,23 +4,11 @@ kernel and changes the picture) and as the Panel app of ``labkit serve attractor
 from __future__ import annotations
 
 import io
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import (
-    _free_port,
-    launch_chromium,
-    nonblank,
-    open_page,
-    stop_process,
-)
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.browser.conftest import labkit_app, launch_chromium, nonblank, open_page
 
 
 @pytest.fixture(scope="module")
@@ -105,31 +93,8 @@ def test_viewer_renders_in_jupyterlab_and_a_parameter_slider_reaches_the_kernel(
 
 @pytest.fixture
 def attractors_app():
-    port = _free_port()
-    log = (REPO / "test-artifacts")
-    log.mkdir(exist_ok=True)
-    out = open(log / "labkit-serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "labkit.reports.cli", "serve", "attractors",
-                             "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                            cwd=REPO)
-    url = f"http://127.0.0.1:{port}/attractors"
-    # Wait for the port only: fetching the app page builds a session (an integration), so
-    # short-timeout retries would pile up sessions on a loaded machine.
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                out.close()
-                raise RuntimeError(f"labkit serve did not start: "
-                                   f"{(log / 'labkit-serve.log').read_text()}") from None
-            time.sleep(0.5)
-    yield url
-    stop_process(proc)
-    out.close()
+    with labkit_app("attractors") as url:
+        yield url
 
 
 def test_panel_app_renders_in_chromium_and_a_slider_reaches_python(attractors_app, page):

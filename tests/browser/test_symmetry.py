@@ -5,17 +5,10 @@ slider moves the points and reaches the kernel) and as the Panel app of
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 
-from tests.browser.conftest import _free_port, nonblank, stop_process
+from tests.browser.conftest import labkit_app, nonblank
 
-REPO = Path(__file__).resolve().parents[2]
 ROOT = ".jp-OutputArea .lk-symmetry"
 
 _SECOND_CELL = """import time
@@ -130,28 +123,8 @@ def test_dashboard_trains_in_the_background_and_the_orbit_slider_reaches_the_ker
 
 @pytest.fixture
 def symmetry_app_url():
-    port = _free_port()
-    log = REPO / "test-artifacts"
-    log.mkdir(exist_ok=True)
-    out = open(log / "labkit-serve-symmetry.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "labkit.reports.cli", "serve", "symmetry",
-                             "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                            cwd=REPO)
-    deadline = time.monotonic() + 120
-    while True:  # wait for the port only: a page fetch builds a session
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                out.close()
-                raise RuntimeError(f"labkit serve did not start: "
-                                   f"{(log / 'labkit-serve-symmetry.log').read_text()}") from None
-            time.sleep(0.5)
-    yield f"http://127.0.0.1:{port}/symmetry"
-    stop_process(proc)
-    out.close()
+    with labkit_app("symmetry") as url:
+        yield url
 
 
 _FIND = ("const find = (n) => n.querySelector('.lk-symmetry') || [...n.querySelectorAll('*')]"
