@@ -238,8 +238,12 @@ class Lab:
         """Open ``path`` (relative to the server root) and wait for an idle kernel."""
         self.page.goto(f"{self.server.url}/lab/tree/{path}?token={self.server.token}")
         self.page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
-        # Other notebooks may still be open (hidden tabs): wait for a visible one.
-        self.page.locator(".jp-Notebook:visible").first.wait_for(timeout=60_000)
+        # JupyterLab restores the workspace, so notebooks of earlier tests may open too:
+        # wait until *this* notebook is the current widget, and shown.
+        self.page.wait_for_function(
+            "(p) => { const w = window.jupyterapp.shell.currentWidget;"
+            " return w && w.context && w.context.path === p && w.isVisible; }",
+            arg=path, timeout=60_000)
         self.page.wait_for_function(
             f"() => {{ const s = ({_STATE_JS})(); return s && s.status === 'idle'; }}",
             timeout=90_000)
