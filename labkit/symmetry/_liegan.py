@@ -64,7 +64,9 @@ class LieGANConfig(Config):
         coeff_scale: standard deviation :math:`s` of the coefficients :math:`w_i`.
         reg_ortho, reg_nontrivial: weights of the two regularisers.
         coefficients: ``"continuous"`` (normal) or ``"integer"`` (rounded normal: a grid of
-            powers :math:`\\exp(L)^m`, for discrete symmetries).
+            powers :math:`\\exp(L)^m`, for discrete symmetries). Training from a random basis
+            often stays near the identity (2 of 9 runs reached a quarter turn on C4 data,
+            bench/RESULTS.md); for finite groups prefer :func:`discover_discrete`.
         eval_every: steps between evaluations of the cosine to the reference.
         threshold, window: a discovery needs the cosine ``>= threshold`` for ``window``
             consecutive evaluations.

@@ -144,6 +144,30 @@ def transformed_halves(
     return joint[idx] / scale, moved / scale, moved_ctrl / scale
 
 
+#: Fraction of the coefficient scale at which a matching-but-rejected group is tested again.
+SMALL_SCALE = 0.1
+
+
+def _law_not_invariant(data: SymmetryData, gens: torch.Tensor, scores: dict[str, float], *,
+                       coeff_scale: float, seed: int, integer: bool, n_permutations: int) -> str:
+    """The reason's second half when the generators match the reference but the law moved.
+
+    This is the case of non-compact groups (boosts, scalings): no probability law is
+    invariant under them, so the data law is moved even by the true group, while the
+    targets, a function of the inputs, are not. The group is tested again with
+    coefficients ``SMALL_SCALE`` times smaller (``scores["p_invariance_small"]``)."""
+    a, moved, moved_ctrl = transformed_halves(data, gens, coeff_scale=SMALL_SCALE * coeff_scale,
+                                              seed=seed, integer=integer)
+    small = mmd_test(a, moved, n_permutations=n_permutations, seed=seed, paired=True)
+    small_ctrl = mmd_test(a, moved_ctrl, n_permutations=n_permutations, seed=seed + 1, paired=True)
+    scores["p_invariance_small"] = small.p_value
+    scores["p_control_small"] = small_ctrl.p_value
+    return (f"; yet the generators match the reference (cosine {scores['cosine']:.4f}, sustained): "
+            f"the law of the inputs is not invariant at coefficient scale {coeff_scale:g}, as no law "
+            f"is under a non-compact group; at scale {SMALL_SCALE * coeff_scale:g} the invariance "
+            f"test gives p = {small.p_value:.3g} and the control p = {small_ctrl.p_value:.3g}")
+
+
 def judge(
     data: SymmetryData,
     generators: torch.Tensor,
@@ -201,6 +225,9 @@ def judge(
         label = "no symmetry"
         reason = (f"the data moved by the learned group differ from the data "
                   f"(MMD p = {two.p_value:.3g} < {ALPHA})")
+        if ref is not None and sustained:
+            reason += _law_not_invariant(data, gens, scores, coeff_scale=coeff_scale, seed=seed,
+                                         integer=integer, n_permutations=n_permutations)
     elif not sustained:
         label = "inconclusive"
         best = max((v for v in cosine_values or [] if not math.isnan(v)), default=scores.get("cosine", 0.0))
