@@ -10,7 +10,17 @@ from labkit.core.config import check_int, check_positive
 from labkit.core.rng import numpy_rng
 from labkit.errors import ConfigError, DataError
 
-__all__ = ["Conformers", "g2_conformers", "read_cdvae_csv", "read_cif", "sample_crystals"]
+__all__ = [
+    "Conformers",
+    "arrays_to_ase",
+    "arrays_to_structure",
+    "ase_to_arrays",
+    "g2_conformers",
+    "read_cdvae_csv",
+    "read_cif",
+    "sample_crystals",
+    "structure_to_arrays",
+]
 
 #: Elements ASE's EMT calculator has parameters for.
 EMT_ELEMENTS = frozenset({"H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au"})
@@ -126,3 +136,45 @@ def sample_crystals(name: str = "perov_5") -> list:
     if name not in choices:
         raise ConfigError(f"name must be one of {list(choices)}, got {name!r}")
     return read_cdvae_csv(Path(__file__).parent / "data" / f"{name}_sample.csv")
+
+
+# -- adaptors between (species, frac, lattice) arrays and ASE / pymatgen ---------------
+def ase_to_arrays(atoms, *, index: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(species [n], frac [n, 3], lattice [3, 3])`` of a periodic ASE ``Atoms``."""
+    where = f"structure {index}: " if index is not None else ""
+    if not hasattr(atoms, "get_scaled_positions") or not hasattr(atoms, "cell"):
+        raise DataError(f"{where}expected an ase.Atoms, got {type(atoms).__name__}")
+    lattice = np.asarray(atoms.cell.array, dtype=np.float64)
+    if abs(np.linalg.det(lattice)) < 1e-6:
+        raise DataError(f"{where}ASE Atoms has no 3-D cell (cell {lattice.tolist()})")
+    return (np.asarray(atoms.numbers, dtype=np.int64),
+            np.asarray(atoms.get_scaled_positions(wrap=False), dtype=np.float64), lattice)
+
+
+def arrays_to_ase(species, frac, lattice):
+    """A periodic ASE ``Atoms`` from arrays (lattice rows are the cell vectors)."""
+    from ase import Atoms
+
+    return Atoms(numbers=np.asarray(species), scaled_positions=np.asarray(frac),
+                 cell=np.asarray(lattice), pbc=True)
+
+
+def structure_to_arrays(structure, *, index: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(species [n], frac [n, 3], lattice [3, 3])`` of an ordered pymatgen ``Structure``."""
+    where = f"structure {index}: " if index is not None else ""
+    if not hasattr(structure, "lattice") or not hasattr(structure, "frac_coords"):
+        raise DataError(f"{where}expected a pymatgen Structure, got {type(structure).__name__}")
+    if not getattr(structure, "is_ordered", True):
+        raise DataError(f"{where}disordered structures (partial occupancies) are not supported: "
+                        f"{structure.composition}")
+    species = np.array([site.specie.Z for site in structure], dtype=np.int64)
+    return (species, np.asarray(structure.frac_coords, dtype=np.float64),
+            np.asarray(structure.lattice.matrix, dtype=np.float64))
+
+
+def arrays_to_structure(species, frac, lattice):
+    """A pymatgen ``Structure`` from arrays (lattice rows are the lattice vectors)."""
+    from pymatgen.core import Lattice, Structure
+
+    return Structure(Lattice(np.asarray(lattice, dtype=np.float64)), [int(z) for z in species],
+                     np.asarray(frac, dtype=np.float64), coords_are_cartesian=False)
