@@ -31,7 +31,8 @@ from labkit.core.download import fetch
 from labkit.core.rng import make_generator
 from labkit.errors import ConfigError, DataError
 
-__all__ = ["CDVAE_COMMIT", "CDVAE_SIZES", "CrystalDataset", "load_cdvae", "load_sample", "read_split", "resplit"]
+__all__ = ["CDVAE_COMMIT", "CDVAE_SIZES", "CrystalDataset", "load_cdvae", "benchmark_splits", "load_sample", "read_split",
+           "resplit"]
 
 #: The CDVAE commit the files are taken from.
 CDVAE_COMMIT = "f857f598d6f6cca5dc1ea0582d228f12dcc2c2ea"
@@ -202,8 +203,9 @@ def load_cdvae(
 
 
 def load_sample(name: str = "perov_5", *, dtype: torch.dtype = torch.float64) -> CrystalDataset:
-    """The 24 structures labkit ships for ``name`` (the first rows of the official
-    validation split, ``labkit/atoms/data``): runs anywhere, no download, not official."""
+    """The structures labkit ships for ``name``: the first 400 (perov-5) or 24 (carbon-24)
+    rows of the official validation split (``labkit/atoms/data``). Runs anywhere, no
+    download; not an official split."""
     check_in("name", name, ("perov_5", "carbon_24"))
     path = Path(__file__).parent / "data" / f"{name}_sample.csv"
     batch, props, formulas = read_split(path, dtype=dtype)
@@ -244,3 +246,37 @@ def resplit(
                                                   split=f"labkit-{k} (seed {seed}) of {origin}"),
                                    official=False)
             for k, v in parts.items()}
+
+
+def benchmark_splits(
+    name: str = "perov_5",
+    data: str | os.PathLike[str] = "sample",
+    *,
+    seed: int = 0,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> tuple[CrystalDataset, CrystalDataset]:
+    """``(train, test)`` for a crystal-generation experiment, always labelled honestly.
+
+    Args:
+        name: the benchmark.
+        data: ``"sample"``: a seeded 80/10/10 re-split of the structures labkit ships
+            (:func:`load_sample`); ``"download"``: the official train and test splits,
+            fetched into the cache; a folder: its ``<name>/train.csv`` and ``test.csv``
+            when both exist (official), else a re-split of its ``<name>/val.csv``.
+        seed: of a re-split.
+        cache_dir: for ``"download"``.
+    """
+    check_in("name", name, tuple(CDVAE_SIZES))
+    if str(data) == "sample":
+        parts = resplit(load_sample(name), seed=seed)
+        return parts["train"], parts["test"]
+    if str(data) == "download":
+        return (load_cdvae(name, "train", cache_dir=cache_dir),
+                load_cdvae(name, "test", cache_dir=cache_dir))
+    root = Path(data)
+    if not root.is_dir():
+        raise ConfigError(f"data must be 'sample', 'download' or a folder of CDVAE CSVs, got {str(data)!r}")
+    if (root / name / "train.csv").is_file() and (root / name / "test.csv").is_file():
+        return load_cdvae(name, "train", root=root), load_cdvae(name, "test", root=root)
+    parts = resplit(load_cdvae(name, "val", root=root), seed=seed)
+    return parts["train"], parts["test"]

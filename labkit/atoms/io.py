@@ -128,8 +128,8 @@ def read_cdvae_csv(path, *, limit: int | None = None) -> list:
 
 
 def sample_crystals(name: str = "perov_5") -> list:
-    """The 24 real crystals shipped with labkit for each of perov-5 and carbon-24 (the
-    first rows of the official CDVAE validation splits; see ``labkit/atoms/data``)."""
+    """The real crystals shipped with labkit: the first 400 rows of perov-5's and the
+    first 24 of carbon-24's official CDVAE validation splits (``labkit/atoms/data``)."""
     from pathlib import Path
 
     choices = ("perov_5", "carbon_24")

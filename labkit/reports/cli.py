@@ -106,7 +106,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 #: Apps of ``labkit serve``: name -> (module, function, the option --first sets).
 APPS = {"attractors": ("labkit.widgets._attractor_panel", "serve_attractors", "system"),
-        "symmetry": ("labkit.widgets._symmetry_panel", "serve_symmetry", "dataset")}
+        "symmetry": ("labkit.widgets._symmetry_panel", "serve_symmetry", "dataset"),
+        "crystals": ("labkit.widgets._crystal", "serve_crystals", "dataset")}
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

@@ -14,6 +14,14 @@ from labkit.widgets._attractor_data import (
     parameter_specs,
     spectrum_view,
 )
+from labkit.widgets._crystal import CrystalViewer, crystal_app
+from labkit.widgets._crystal_data import Crystal, CrystalTrajectory, as_crystal, as_trajectory
+from labkit.widgets._crystal_plots import (
+    crystal_figure,
+    crystal_grid_figure,
+    crystal_trajectory_figure,
+)
+from labkit.widgets._csp_plots import csp_benchmark_figure, training_figure
 from labkit.widgets._plots import (
     attractor_figure,
     gallery_figure,
@@ -30,11 +38,21 @@ from labkit.widgets._table_plots import disagreement_table_figure, invariants_sc
 __all__ = [
     "AttractorData",
     "AttractorViewer",
+    "Crystal",
+    "CrystalTrajectory",
+    "CrystalViewer",
     "OrbitData",
     "SpectrumData",
     "SymmetryDashboard",
     "attractor_figure",
     "attractor_view",
+    "as_crystal",
+    "as_trajectory",
+    "crystal_app",
+    "crystal_figure",
+    "crystal_grid_figure",
+    "crystal_trajectory_figure",
+    "csp_benchmark_figure",
     "disagreement_table_figure",
     "discovery_figure",
     "discovery_table_figure",
@@ -48,5 +66,6 @@ __all__ = [
     "spectrum_view",
     "symmetry_app",
     "trajectories_figure",
+    "training_figure",
     "widget_asset",
 ]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import labkit.atoms.datasets as datasets
-from labkit.atoms import load_cdvae, load_sample, resplit
+from labkit.atoms import benchmark_splits, load_cdvae, load_sample, resplit
 from labkit.core.download import fetch, sha256_file
 from labkit.errors import ConfigError, DataError
 
@@ -29,11 +29,11 @@ def test_official_perov5_val(perov, shared_data):
     assert perov.formulas[0] and perov.structures.ids[0] != "0"
     f = perov.structures.frac
     assert (f >= 0).all() and (f < 1).all()
-    # the shipped sample is the first 24 rows of this file
+    # the shipped sample is the first 400 rows of this file
     sample = load_sample("perov_5")
-    assert not sample.official and len(sample) == 24
-    torch.testing.assert_close(sample.structures.lattice, perov.structures.lattice[:24])
-    assert sample.structures.ids == perov.structures.ids[:24]
+    assert not sample.official and len(sample) == 400
+    torch.testing.assert_close(sample.structures.lattice, perov.structures.lattice[:400])
+    assert sample.structures.ids == perov.structures.ids[:400]
 
 
 def test_carbon24_val_and_limit(shared_data):
@@ -130,3 +130,14 @@ def test_fetch_without_checksum_records_one(tmp_path):
     dest.write_text("changed")
     with pytest.raises(DataError, match="does not match its checksum"):
         fetch(payload.as_uri(), dest)
+
+
+def test_benchmark_splits_say_what_they_are(shared_data, tmp_path):
+    train, test = benchmark_splits("perov_5", "sample", seed=1)
+    assert (len(train), len(test)) == (320, 40) and not train.official and not test.official
+    assert not set(train.structures.ids) & set(test.structures.ids)
+    assert "shipped sample" in test.label and "NOT an official split" in test.label
+    train, test = benchmark_splits("carbon_24", shared_data / "cdvae")  # only val.csv there
+    assert (len(train), len(test)) == (1626, 203) and "labkit-test (seed 0) of val" in test.label
+    with pytest.raises(ConfigError, match="data must be 'sample', 'download' or a folder of CDVAE CSVs, got 'nowhere'"):
+        benchmark_splits("perov_5", "nowhere")

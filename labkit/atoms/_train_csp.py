@@ -1,0 +1,172 @@
+"""Training a :class:`~labkit.atoms.CrystalDiffusion` on labkit's one loop (:func:`labkit.core.train.fit`)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from labkit.atoms._diffusion import CrystalDiffusion, CSPConfig, unpack
+from labkit.core.device import resolve_device
+from labkit.core.rng import make_generator
+from labkit.core.train import Checkpoint, FitResult, History, fit
+from labkit.errors import ConfigError, DataError
+
+__all__ = ["CSPTrainer", "CSPTraining", "train_csp"]
+
+
+class CSPTrainer:
+    """Holds a :class:`CrystalDiffusion`, its Adam optimizer and a random generator; its
+    :meth:`step` is what :func:`~labkit.core.train.fit` calls.
+
+    Args:
+        data: the training crystals, either a whole padded set (an object, mapping or
+            4-tuple of ``species, frac, lattice, mask``; batches of
+            ``config.batch_size`` are drawn from it with replacement) or a callable
+            ``data(step) -> batch``.
+        config: a :class:`CSPConfig` (default ``CSPConfig()``); ``task="gen"`` trains an
+            ab initio generator (species diffused too), whose steps also report
+            ``loss_type``.
+        seed: seeds the weights, the batches and the diffusion noise.
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+
+    Example:
+        >>> import torch
+        >>> species = torch.tensor([[8, 8, 22, 0]] * 4); mask = species > 0
+        >>> data = (species, torch.rand(4, 4, 3), 4 * torch.eye(3).expand(4, 3, 3), mask)
+        >>> trainer = CSPTrainer(data, CSPConfig(hidden=16, batch_size=2), device="cpu")
+        >>> sorted(trainer.step(0))
+        ['loss', 'loss_coord', 'loss_lattice']
+        >>> gen = CSPTrainer(data, CSPConfig(task="gen", hidden=16, batch_size=2), device="cpu")
+        >>> sorted(gen.step(0))
+        ['loss', 'loss_coord', 'loss_lattice', 'loss_type']
+    """
+
+    def __init__(self, data: Any, config: CSPConfig | None = None, *, seed: int = 0,
+                 device: str | torch.device = "auto") -> None:
+        config = CSPConfig() if config is None else config
+        if not isinstance(config, CSPConfig):
+            raise ConfigError(f"config must be a CSPConfig, got {type(config).__name__}")
+        self.config, self.seed = config, seed
+        self.device = resolve_device(device)
+        self.rng = make_generator(seed)
+        self.model = CrystalDiffusion(config, seed=self.rng).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.history = History()
+        self._lock = threading.Lock()
+        if callable(data) and not hasattr(data, "species"):
+            self._source: Callable[[int], Any] | None = data
+            self._data = None
+        else:
+            species, frac, lattice, mask = unpack(data)
+            if not bool(mask.any(1).all()):
+                raise DataError("every crystal needs at least one atom (a row of mask is all False)")
+            self._source = None
+            self._data = tuple(x.to(self.device) for x in (species, frac.float(), lattice.float(), mask))
+
+    def batch(self, i: int) -> tuple[torch.Tensor, ...]:
+        """The batch of step ``i`` (on the device)."""
+        if self._source is not None:
+            species, frac, lattice, mask = unpack(self._source(i))
+            return tuple(x.to(self.device) for x in (species, frac.float(), lattice.float(), mask))
+        assert self._data is not None
+        count = self._data[0].shape[0]
+        idx = torch.randint(0, count, (self.config.batch_size,), generator=self.rng).to(self.device)
+        species, frac, lattice, mask = (x[idx] for x in self._data)
+        width = int(mask.sum(1).max())          # drop columns that are padding in the whole batch
+        order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)[:, :width]
+        take = lambda x: torch.gather(x, 1, order.view(*order.shape, *([1] * (x.ndim - 2)))  # noqa: E731
+                                      .expand(-1, -1, *x.shape[2:]))
+        return take(species), take(frac), lattice, take(mask)
+
+    def step(self, i: int) -> dict[str, float]:
+        """One Adam step on :meth:`CrystalDiffusion.loss`; returns its losses as floats
+        (``loss``, ``loss_lattice``, ``loss_coord``, and ``loss_type`` for ``task="gen"``)."""
+        batch = self.batch(i)
+        with self._lock:
+            self.model.train()
+            self.opt.zero_grad(set_to_none=True)
+            losses = self.model.loss(batch, generator=self.rng)
+            losses["loss"].backward()
+            if self.config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.opt.step()
+        return {k: v.item() for k, v in losses.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, optimizer and random state (for :class:`~labkit.core.train.Checkpoint`)."""
+        with self._lock:
+            return copy.deepcopy({"model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                                  "rng": self.rng.get_state()})
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        with self._lock:
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["opt"])
+            self.rng.set_state(state["rng"])
+
+
+@dataclasses.dataclass(frozen=True)
+class CSPTraining:
+    """What :func:`train_csp` returns.
+
+    Attributes:
+        model: the trained :class:`CrystalDiffusion` (call :meth:`~CrystalDiffusion.sample`,
+            or :meth:`~CrystalDiffusion.sample_ab_initio` for ``task="gen"``).
+        fit: the :class:`~labkit.core.train.FitResult` (history, status, message).
+        seconds: wall time of the run (this call only, not earlier resumed parts).
+    """
+
+    model: CrystalDiffusion
+    fit: FitResult
+    seconds: float
+
+    @property
+    def history(self) -> History:
+        return self.fit.history
+
+
+def train_csp(
+    data: Any,
+    config: CSPConfig | None = None,
+    *,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    checkpoint: str | os.PathLike | Checkpoint | None = None,
+    progress: bool = False,
+    callbacks: Sequence[Any] = (),
+    stop: threading.Event | None = None,
+    on_nan: str = "raise",
+) -> CSPTraining:
+    """Train a DiffCSP-style model for ``config.steps`` steps with :func:`labkit.core.train.fit`:
+    crystal structure prediction (``config.task="csp"``) or ab initio generation
+    (``config.task="gen"``).
+
+    Args:
+        data: see :class:`CSPTrainer`.
+        config: a :class:`CSPConfig` (default ``CSPConfig()``).
+        seed: seeds weights, batches and noise: the same seed repeats the run exactly.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        checkpoint: a path (saved every 100 steps) or a :class:`~labkit.core.train.Checkpoint`;
+            an existing file is resumed from.
+        progress: a tqdm bar; callbacks, stop, on_nan: as for :func:`~labkit.core.train.fit`.
+
+    Raises:
+        DivergenceError: a non-finite loss (with ``on_nan="raise"``).
+    """
+    began = time.perf_counter()
+    config = CSPConfig() if config is None else config
+    trainer = CSPTrainer(data, config, seed=seed, device=device)
+    if isinstance(checkpoint, str | os.PathLike):
+        checkpoint = Checkpoint(path=checkpoint, state=trainer.state_dict,
+                                load=trainer.load_state_dict, every=100)
+    result = fit(trainer.step, config.steps, callbacks=callbacks, stop=stop, checkpoint=checkpoint,
+                 progress=progress, on_nan=on_nan, history=trainer.history)  # type: ignore[arg-type]
+    return CSPTraining(model=trainer.model, fit=result, seconds=time.perf_counter() - began)

@@ -1,0 +1,295 @@
+"""CrystalViewer: crystals and denoising trajectories (whose cell moves) in the browser.
+
+The state is declared once (:data:`INPUTS`, :data:`OUTPUTS`); :class:`CrystalController`
+turns structures and settings into float32 buffers by calling the pure functions of
+:mod:`labkit.widgets._crystal_data`; :class:`CrystalViewer` is the anywidget view (ES module
+``widgets/crystal.js``, raw WebGL, no CDN) and :func:`crystal_app` the same module in a
+Panel app (``labkit serve crystals``). The static plotly figures of
+:mod:`labkit.widgets._crystal_plots` draw the same scenes for offline reports.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import anywidget
+import traitlets
+
+from labkit.errors import ConfigError
+from labkit.widgets._assets import widget_asset
+from labkit.widgets._crystal_data import (
+    BOND_SCALE,
+    CrystalTrajectory,
+    as_trajectory,
+    check_bond_scale,
+    check_repeat,
+    pack_scenes,
+)
+from labkit.widgets._toolkits import (
+    PANEL_LAYOUT,
+    AnyWidgetState,
+    panel_component,
+    serve_app,
+    traitlet_fields,
+)
+
+__all__ = ["INPUTS", "OUTPUTS", "CrystalController", "CrystalViewer", "crystal_app",
+           "crystal_panel_class", "serve_crystals"]
+
+#: Inputs (set by the browser or by Python) and their defaults. ``frame`` is the shown
+#: frame of a trajectory (the front end advances it while ``playing``, at ``fps`` frames per
+#: second, wrapping round when ``loop``); a change of ``repeat``, ``images`` or
+#: ``bond_scale`` rebuilds the scenes; ``bonds``, ``cell`` and ``atom_scale`` (drawn sphere
+#: radius over the covalent radius) only change the drawing.
+INPUTS: dict[str, Any] = {
+    "frame": 0, "playing": False, "fps": 6.0, "loop": True,
+    "repeat": [1, 1, 1], "images": True, "bond_scale": BOND_SCALE,
+    "bonds": True, "cell": True, "atom_scale": 0.5,
+}
+REBUILD = ("repeat", "images", "bond_scale")
+#: Outputs (set by Python only). Buffers are described by
+#: :class:`~labkit.widgets._crystal_data.ScenePayload`.
+OUTPUTS: dict[str, Any] = {
+    "atoms": b"", "atom_offsets": b"", "bond_vertices": b"", "bond_offsets": b"",
+    "cells": b"", "centres": b"", "panels": [], "n_frames": 1, "extent": 1.0,
+    "elements": {}, "message": "", "version": 0,
+}
+_TITLES = {1: ("",), 2: ("generated", "ground truth")}
+
+
+class CrystalController:
+    """The viewer's behaviour, independent of the widget toolkit.
+
+    Subclasses provide ``_get(name)`` and ``_set(values)`` (several fields at once,
+    ``version`` last), call :meth:`_start` once and :meth:`_changed` for each changed input.
+    """
+
+    _get: Callable[[str], Any]
+    _set: Callable[[Mapping[str, Any]], None]
+
+    def _start(self, structure: Any, compare: Any = None, *,
+               titles: Sequence[str] | None = None, index: int = 0) -> None:
+        self._quiet = threading.local()
+        self.trajectories: list[CrystalTrajectory] = []
+        self.titles: list[str] = []
+        check_repeat(self._get("repeat"))
+        check_bond_scale(self._get("bond_scale"))
+        self.load(structure, compare, titles=titles, index=index)
+
+    def load(self, structure: Any, compare: Any = None, *,
+             titles: Sequence[str] | None = None, index: int = 0) -> None:
+        """Show ``structure`` (a crystal or a trajectory, anything
+        :func:`~labkit.widgets._crystal_data.as_trajectory` reads) and, when given,
+        ``compare`` beside it (e.g. the ground truth). ``index`` picks the item of a batch.
+
+        Raises:
+            DataError: the structures cannot be read (the message names the bad value).
+        """
+        trajs = [as_trajectory(structure, index=index)]
+        if compare is not None:
+            trajs.append(as_trajectory(compare, index=index))
+        names = list(titles) if titles is not None else list(_TITLES[len(trajs)])
+        if len(names) != len(trajs):
+            raise ConfigError(f"titles must name each of the {len(trajs)} panel(s), got "
+                              f"{names!r}")
+        self.trajectories, self.titles = trajs, names
+        self._rebuild()
+        frame = min(self._get("frame"), self._get("n_frames") - 1)
+        if frame != self._get("frame"):
+            self._quiet_set({"frame": frame})
+
+    @property
+    def n_frames(self) -> int:
+        return max(t.n_frames for t in self.trajectories)
+
+    # ---- inputs -------------------------------------------------------------------------
+    def _quiet_set(self, values: Mapping[str, Any]) -> None:
+        self._quiet.on = True
+        try:
+            self._set(values)
+        finally:
+            self._quiet.on = False
+
+    def _changed(self, name: str, old: Any, new: Any) -> None:
+        if getattr(self._quiet, "on", False):
+            return
+        if name in REBUILD:
+            try:
+                self._rebuild()
+            except ConfigError as exc:
+                self._quiet_set({name: old})
+                self._set({"message": str(exc)})
+        elif name == "frame" and not 0 <= new < self.n_frames:
+            # Panel has no per-field validator: clamp what a front end sent.
+            self._quiet_set({"frame": max(0, min(int(new), self.n_frames - 1))})
+
+    def _rebuild(self) -> None:
+        repeat = list(check_repeat(self._get("repeat")))
+        p = pack_scenes(self.trajectories, self.titles, repeat=repeat,
+                        images=bool(self._get("images")),
+                        bond_scale=check_bond_scale(self._get("bond_scale")))
+        self.payload = p
+        self._set({
+            "atoms": p.atoms.tobytes(), "atom_offsets": p.atom_offsets.tobytes(),
+            "bond_vertices": p.bonds.tobytes(), "bond_offsets": p.bond_offsets.tobytes(),
+            "cells": p.cells.tobytes(), "centres": p.centres.tobytes(), "panels": p.panels,
+            "n_frames": p.n_frames, "extent": p.extent, "elements": p.elements,
+            "message": "", "version": self._get("version") + 1,
+        })
+
+    # ---- what is shown ----------------------------------------------------------------------
+    def crystals(self, frame: int | None = None) -> list[Any]:
+        """The crystal of each panel at ``frame`` (default: the current frame)."""
+        f = self._get("frame") if frame is None else frame
+        return [t.frame(min(f, t.n_frames - 1)) for t in self.trajectories]
+
+    def figure(self, *, animate: bool = False) -> Any:
+        """The current view as a static plotly figure (for papermill and HTML reports):
+        the current frame, beside its comparison if any; with ``animate`` the whole first
+        trajectory as plotly frames (the cell moves too)."""
+        from labkit.widgets._crystal_plots import (
+            crystal_figure,
+            crystal_grid_figure,
+            crystal_trajectory_figure,
+        )
+
+        options = {"repeat": tuple(self._get("repeat")), "images": bool(self._get("images")),
+                   "bonds": bool(self._get("bonds")), "cell": bool(self._get("cell")),
+                   "bond_scale": float(self._get("bond_scale"))}
+        if animate:
+            return crystal_trajectory_figure(self.trajectories[0], title=self.titles[0],
+                                             **options)
+        shown = self.crystals()
+        if len(shown) == 1:
+            return crystal_figure(shown[0], title=self.titles[0], **options)
+        return crystal_grid_figure(shown, captions=self.titles, cols=len(shown), **options)
+
+
+class CrystalViewer(AnyWidgetState, anywidget.AnyWidget, CrystalController):
+    """Crystals and denoising trajectories in JupyterLab, Notebook and VS Code (no CDN).
+
+    Atoms are shaded spheres coloured by element (Jmol colours) and sized by covalent
+    radius, bonds join atoms closer than ``bond_scale`` times the sum of their covalent
+    radii (across the cell boundary too), the unit cell is outlined, and atoms on faces,
+    edges and corners are repeated on the opposite ones. Drag to rotate, scroll to zoom,
+    hover an atom for its element, index and fractional coordinates. A trajectory (the
+    lattice moves during denoising) gets a frame slider and play/pause; ``frame`` is
+    synced, so Python sees it move and can set it. ``compare`` shows a second structure
+    (e.g. the ground truth) beside the first, with the same camera.
+
+    Example::
+
+        from labkit.atoms.io import sample_crystals
+        from labkit.widgets import CrystalViewer
+        truth = sample_crystals("perov_5")[0]
+        viewer = CrystalViewer(result, compare=truth, index=0)  # result: a sampler's
+        viewer            # in a notebook cell
+        viewer.frame = 0  # the first (noisiest) frame
+        viewer.figure()   # the same view as a static plotly figure
+
+    Args:
+        structure: a crystal or trajectory: pymatgen ``Structure``, ASE ``Atoms``,
+            ``(species, frac, lattice)``, a batch (``species``/``frac``/``lattice``/``mask``
+            attributes; item ``index``), a sampler result (``frac [T, B, N, 3]``,
+            ``lattice [T, B, 3, 3]``) or a list of frames.
+        compare: a second structure or trajectory shown beside it.
+        titles: one caption per panel (default ``"generated"``, ``"ground truth"``).
+        index: the item of a batch to show.
+        **state: the state fields of :data:`INPUTS`.
+    """
+
+    _esm = widget_asset("crystal.js")
+    _css = widget_asset("crystal.css")
+
+    locals().update(traitlet_fields({**INPUTS, **OUTPUTS}))
+
+    def __init__(self, structure: Any, compare: Any = None, *,
+                 titles: Sequence[str] | None = None, index: int = 0, **state: Any) -> None:
+        unknown = sorted(set(state) - set(INPUTS))
+        if unknown:
+            raise ConfigError(f"unknown CrystalViewer option(s) {unknown}; options: "
+                              f"{sorted(INPUTS)} and compare, titles, index")
+        frame = state.pop("frame", 0)
+        super().__init__(**state)
+        self._start(structure, compare, titles=titles, index=index)
+        self.frame = frame
+        self.observe(lambda change: self._changed(change["name"], change["old"],
+                                                  change["new"]), names=list(INPUTS))
+
+    @traitlets.validate("frame")
+    def _check_frame(self, proposal: Any) -> int:
+        n = self.n_frames if getattr(self, "trajectories", None) else 1
+        if not 0 <= proposal["value"] < n:
+            raise traitlets.TraitError(f"frame must be in [0, {n - 1}], got "
+                                       f"{proposal['value']!r}")
+        return proposal["value"]
+
+    @traitlets.validate("fps")
+    def _check_fps(self, proposal: Any) -> float:
+        if not 0.1 <= proposal["value"] <= 60:
+            raise traitlets.TraitError(f"fps must be in [0.1, 60], got {proposal['value']!r}")
+        return proposal["value"]
+
+    @traitlets.validate("atom_scale")
+    def _check_atom_scale(self, proposal: Any) -> float:
+        if not 0.05 <= proposal["value"] <= 2:
+            raise traitlets.TraitError(f"atom_scale must be in [0.05, 2], got "
+                                       f"{proposal['value']!r}")
+        return proposal["value"]
+
+
+# ---- Panel -------------------------------------------------------------------------------------
+
+@functools.cache
+def crystal_panel_class() -> type:
+    """The Panel component class (built on first use, so importing labkit never imports
+    Panel)."""
+    import panel as pn
+
+    def __init__(self: Any, structure: Any = None, compare: Any = None, *,
+                 titles: Sequence[str] | None = None, index: int = 0, **params: Any) -> None:
+        unknown = sorted(set(params) - set(INPUTS) - PANEL_LAYOUT)
+        if unknown:
+            raise ConfigError(f"unknown CrystalPanel option(s) {unknown}; options: "
+                              f"{sorted(INPUTS)} and compare, titles, index")
+        if structure is None:
+            raise ConfigError("CrystalPanel needs a structure to show")
+        pn.custom.AnyWidgetComponent.__init__(self, **params)
+        self._start(structure, compare, titles=titles, index=index)
+        self.param.watch(self._on_events, list(INPUTS))
+
+    return panel_component(
+        "CrystalPanel", doc="CrystalViewer as a Panel component (same ES module and "
+        "behaviour).", module=__name__, asset="crystal", controller=CrystalController,
+        defaults={**INPUTS, **OUTPUTS}, init=__init__)
+
+
+def crystal_app(structure: Any = None, compare: Any = None, *, dataset: str = "perov_5",
+                index: int = 0, **options: Any) -> Any:
+    """A Panel layout holding one crystal viewer; without ``structure``, crystal ``index``
+    of labkit's sample of ``dataset`` (``"perov_5"`` or ``"carbon_24"``)."""
+    import panel as pn
+
+    if structure is None:
+        from labkit.atoms.io import sample_crystals
+
+        samples = sample_crystals(dataset)
+        if not 0 <= index < len(samples):
+            raise ConfigError(f"index must be in [0, {len(samples) - 1}], got {index!r}")
+        structure, index = samples[index], 0
+    viewer = crystal_panel_class()(structure, compare, index=index,
+                                   sizing_mode="stretch_width", **options)
+    header = pn.pane.Markdown(
+        "## labkit · crystals\nDrag to rotate, scroll to zoom, hover an atom for its element, "
+        "index and fractional coordinates.")
+    return pn.Column(header, viewer, sizing_mode="stretch_width")
+
+
+def serve_crystals(*, port: int = 5006, address: str = "127.0.0.1", show: bool = False,
+                   **options: Any) -> None:
+    """Serve :func:`crystal_app` (one viewer per browser session) until interrupted."""
+    serve_app("crystals", lambda: crystal_app(**options), port=port, address=address,
+              show=show, title="labkit crystals")

@@ -1,0 +1,579 @@
+// CrystalViewer: the browser side of labkit.widgets.CrystalViewer (anywidget ES module).
+//
+// The kernel sends every frame of every panel as float32 buffers (see
+// labkit/widgets/_crystal_data.py, ScenePayload): shown atoms (position, fractional
+// coordinates, Jmol colour, covalent radius, atomic number, source index; periodic images
+// included), half-bond line vertices coloured by their atom, and the 12 cell edges. This
+// module draws them with WebGL2: atoms as shaded sphere impostors (point sprites sized by
+// covalent radius), bonds and cell edges as lines, one viewport per panel sharing one
+// orbit camera. The trajectory player writes `frame` to the model, so the kernel sees it.
+// No CDN and no bundler; the same module runs inside Panel's AnyWidgetComponent.
+
+const ATOM_STRIDE = 12; // x y z  fa fb fc  r g b  radius  Z  index
+const BOND_STRIDE = 6; // x y z  r g b
+
+const SPHERE_VERTEX = `#version 300 es
+in vec3 a_pos;
+in vec3 a_col;
+in float a_rad;
+uniform mat4 u_mvp;
+uniform float u_pxscale;
+uniform float u_atom;
+uniform float u_maxpt;
+out vec3 v_col;
+void main() {
+  vec4 clip = u_mvp * vec4(a_pos, 1.0);
+  gl_Position = clip;
+  gl_PointSize = clamp(2.0 * a_rad * u_atom * u_pxscale / clip.w, 2.0, u_maxpt);
+  v_col = a_col;
+}`;
+
+const SPHERE_FRAGMENT = `#version 300 es
+precision highp float;
+in vec3 v_col;
+out vec4 colour;
+void main() {
+  vec2 p = gl_PointCoord * 2.0 - 1.0;
+  float r2 = dot(p, p);
+  if (r2 > 1.0) discard;
+  vec3 n = vec3(p.x, -p.y, sqrt(1.0 - r2));
+  vec3 light = normalize(vec3(-0.4, 0.55, 0.75));
+  float diffuse = max(dot(n, light), 0.0);
+  float specular = pow(max(dot(reflect(-light, n), vec3(0.0, 0.0, 1.0)), 0.0), 28.0);
+  vec3 rgb = v_col * (0.28 + 0.72 * diffuse) + 0.30 * specular;
+  rgb *= mix(0.45, 1.0, smoothstep(0.0, 0.3, n.z));
+  colour = vec4(rgb, 1.0);
+}`;
+
+const LINE_VERTEX = `#version 300 es
+in vec3 a_pos;
+in vec3 a_col;
+uniform mat4 u_mvp;
+out vec3 v_col;
+void main() {
+  gl_Position = u_mvp * vec4(a_pos, 1.0);
+  v_col = a_col;
+}`;
+
+const LINE_FRAGMENT = `#version 300 es
+precision highp float;
+in vec3 v_col;
+out vec4 colour;
+void main() { colour = vec4(v_col, 1.0); }`;
+
+// ---- small column-major 4x4 matrix helpers -------------------------------------------
+function multiply(a, b) {
+  const out = new Float32Array(16);
+  for (let c = 0; c < 4; c++) {
+    for (let r = 0; r < 4; r++) {
+      let s = 0;
+      for (let k = 0; k < 4; k++) s += a[k * 4 + r] * b[c * 4 + k];
+      out[c * 4 + r] = s;
+    }
+  }
+  return out;
+}
+
+function perspective(fovy, aspect, near, far) {
+  const f = 1 / Math.tan(fovy / 2);
+  const m = new Float32Array(16);
+  m[0] = f / aspect;
+  m[5] = f;
+  m[10] = (far + near) / (near - far);
+  m[11] = -1;
+  m[14] = (2 * far * near) / (near - far);
+  return m;
+}
+
+function rotationX(a) {
+  const c = Math.cos(a), s = Math.sin(a);
+  return new Float32Array([1, 0, 0, 0, 0, c, s, 0, 0, -s, c, 0, 0, 0, 0, 1]);
+}
+
+function rotationY(a) {
+  const c = Math.cos(a), s = Math.sin(a);
+  return new Float32Array([c, 0, -s, 0, 0, 1, 0, 0, s, 0, c, 0, 0, 0, 0, 1]);
+}
+
+function translation(x, y, z) {
+  return new Float32Array([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, x, y, z, 1]);
+}
+
+function scaling(s) {
+  return new Float32Array([s, 0, 0, 0, 0, s, 0, 0, 0, 0, s, 0, 0, 0, 0, 1]);
+}
+
+// Data z points up on screen: (x, y, z) -> (x, z, -y).
+const Z_UP = new Float32Array([1, 0, 0, 0, 0, 0, -1, 0, 0, 1, 0, 0, 0, 0, 0, 1]);
+const FOV = Math.PI / 4;
+
+// ---- binary state --------------------------------------------------------------------
+// anywidget hands Bytes traits over as DataView; Panel's adapter as DataView or ArrayBuffer.
+function bytesOf(value) {
+  if (!value) return new ArrayBuffer(0);
+  if (value instanceof ArrayBuffer) return value;
+  if (ArrayBuffer.isView(value)) {
+    return value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
+  }
+  if (typeof value === "string") { // base64, as some transports send bytes
+    const raw = atob(value);
+    const out = new Uint8Array(raw.length);
+    for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out.buffer;
+  }
+  return new ArrayBuffer(0);
+}
+
+const floats = (v) => new Float32Array(bytesOf(v));
+const ints = (v) => new Int32Array(bytesOf(v));
+
+// ---- DOM helpers -----------------------------------------------------------------------
+function make(tag, attrs = {}, parent = null) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "text") node.textContent = v;
+    else if (k === "class") node.className = v;
+    else node.setAttribute(k, v);
+  }
+  if (parent) parent.appendChild(node);
+  return node;
+}
+
+function checkbox(parent, label, cls) {
+  const row = make("label", { class: `lk-check ${cls}` }, parent);
+  const input = make("input", { type: "checkbox" }, row);
+  make("span", { text: label }, row);
+  return input;
+}
+
+const hexOf = (r, g, b) => `#${[r, g, b].map((v) => Math.round(255 * v).toString(16).padStart(2, "0")).join("")}`;
+
+// ---- the renderer ----------------------------------------------------------------------
+class Scene {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.gl = canvas.getContext("webgl2", { antialias: true });
+    this.azimuth = 0.55;
+    this.elevation = 0.35;
+    this.zoom = 1.0;
+    this.data = null;
+    if (!this.gl) return;
+    const gl = this.gl;
+    const compile = (type, source) => {
+      const shader = gl.createShader(type);
+      gl.shaderSource(shader, source);
+      gl.compileShader(shader);
+      if (!gl.getShaderParameter(shader, gl.COMPILE_STATUS)) {
+        throw new Error(`labkit crystal shader: ${gl.getShaderInfoLog(shader)}`);
+      }
+      return shader;
+    };
+    const link = (vs, fs) => {
+      const program = gl.createProgram();
+      gl.attachShader(program, compile(gl.VERTEX_SHADER, vs));
+      gl.attachShader(program, compile(gl.FRAGMENT_SHADER, fs));
+      gl.linkProgram(program);
+      if (!gl.getProgramParameter(program, gl.LINK_STATUS)) {
+        throw new Error(`labkit crystal program: ${gl.getProgramInfoLog(program)}`);
+      }
+      return program;
+    };
+    this.sphere = link(SPHERE_VERTEX, SPHERE_FRAGMENT);
+    this.line = link(LINE_VERTEX, LINE_FRAGMENT);
+    const at = (p, n) => gl.getAttribLocation(p, n);
+    const un = (p, n) => gl.getUniformLocation(p, n);
+    this.sLoc = { pos: at(this.sphere, "a_pos"), col: at(this.sphere, "a_col"),
+      rad: at(this.sphere, "a_rad"), mvp: un(this.sphere, "u_mvp"),
+      pxscale: un(this.sphere, "u_pxscale"), atom: un(this.sphere, "u_atom"),
+      maxpt: un(this.sphere, "u_maxpt") };
+    this.lLoc = { pos: at(this.line, "a_pos"), col: at(this.line, "a_col"), mvp: un(this.line, "u_mvp") };
+    this.maxPoint = gl.getParameter(gl.ALIASED_POINT_SIZE_RANGE)[1] || 64;
+    this.atomVao = gl.createVertexArray();
+    this.bondVao = gl.createVertexArray();
+    this.cellVao = gl.createVertexArray();
+    this.atomBuffer = gl.createBuffer();
+    this.bondBuffer = gl.createBuffer();
+    this.cellBuffer = gl.createBuffer();
+  }
+
+  upload(data) {
+    this.data = data;
+    const gl = this.gl;
+    if (!gl) return;
+    const F = 4;
+    gl.bindVertexArray(this.atomVao);
+    gl.bindBuffer(gl.ARRAY_BUFFER, this.atomBuffer);
+    gl.bufferData(gl.ARRAY_BUFFER, data.atoms, gl.STATIC_DRAW);
+    const s = this.sLoc;
+    gl.enableVertexAttribArray(s.pos);
+    gl.vertexAttribPointer(s.pos, 3, gl.FLOAT, false, ATOM_STRIDE * F, 0);
+    gl.enableVertexAttribArray(s.col);
+    gl.vertexAttribPointer(s.col, 3, gl.FLOAT, false, ATOM_STRIDE * F, 6 * F);
+    gl.enableVertexAttribArray(s.rad);
+    gl.vertexAttribPointer(s.rad, 1, gl.FLOAT, false, ATOM_STRIDE * F, 9 * F);
+    gl.bindVertexArray(this.bondVao);
+    gl.bindBuffer(gl.ARRAY_BUFFER, this.bondBuffer);
+    gl.bufferData(gl.ARRAY_BUFFER, data.bonds, gl.STATIC_DRAW);
+    const l = this.lLoc;
+    gl.enableVertexAttribArray(l.pos);
+    gl.vertexAttribPointer(l.pos, 3, gl.FLOAT, false, BOND_STRIDE * F, 0);
+    gl.enableVertexAttribArray(l.col);
+    gl.vertexAttribPointer(l.col, 3, gl.FLOAT, false, BOND_STRIDE * F, 3 * F);
+    gl.bindVertexArray(this.cellVao);
+    gl.bindBuffer(gl.ARRAY_BUFFER, this.cellBuffer);
+    gl.bufferData(gl.ARRAY_BUFFER, data.cells, gl.STATIC_DRAW);
+    gl.enableVertexAttribArray(l.pos);
+    gl.vertexAttribPointer(l.pos, 3, gl.FLOAT, false, 3 * F, 0);
+    gl.disableVertexAttribArray(l.col);
+    gl.bindVertexArray(null);
+  }
+
+  // The viewport [x, y, w, h] (canvas pixels, y from the top) of panel p of n.
+  viewport(p, n) {
+    const w = Math.floor(this.canvas.width / n);
+    return [p * w, 0, w, this.canvas.height];
+  }
+
+  matrix(slot, vp) {
+    const c = this.data.centres.subarray(slot * 3, slot * 3 + 3);
+    const scale = (2 / Math.max(1e-6, this.data.extent)) * this.zoom;
+    const model = multiply(scaling(scale), translation(-c[0], -c[1], -c[2]));
+    const view = multiply(translation(0, 0, -3.4),
+      multiply(rotationX(this.elevation), multiply(rotationY(this.azimuth), Z_UP)));
+    const proj = perspective(FOV, vp[2] / Math.max(1, vp[3]), 0.05, 50);
+    return { mvp: multiply(proj, multiply(view, model)),
+      pxscale: scale * (1 / Math.tan(FOV / 2)) * vp[3] / 2 };
+  }
+
+  // Draw slot slots[p] in panel p; returns the number of atoms drawn.
+  draw(slots, opts) {
+    const gl = this.gl;
+    if (!gl) return 0;
+    gl.viewport(0, 0, this.canvas.width, this.canvas.height);
+    gl.clearColor(0.07, 0.08, 0.10, 1);
+    gl.clear(gl.COLOR_BUFFER_BIT | gl.DEPTH_BUFFER_BIT);
+    const d = this.data;
+    if (!d) return 0;
+    gl.enable(gl.DEPTH_TEST);
+    let drawn = 0;
+    slots.forEach((slot, p) => {
+      const vp = this.viewport(p, slots.length);
+      gl.viewport(vp[0], this.canvas.height - vp[1] - vp[3], vp[2], vp[3]);
+      const { mvp, pxscale } = this.matrix(slot, vp);
+      gl.useProgram(this.line);
+      gl.uniformMatrix4fv(this.lLoc.mvp, false, mvp);
+      if (opts.cell) {
+        gl.bindVertexArray(this.cellVao);
+        gl.vertexAttrib3f(this.lLoc.col, 0.78, 0.80, 0.84);
+        gl.drawArrays(gl.LINES, slot * 24, 24);
+      }
+      if (opts.bonds) {
+        const first = d.bondOffsets[slot], count = d.bondOffsets[slot + 1] - first;
+        if (count > 0) {
+          gl.bindVertexArray(this.bondVao);
+          gl.drawArrays(gl.LINES, first, count);
+        }
+      }
+      gl.useProgram(this.sphere);
+      gl.uniformMatrix4fv(this.sLoc.mvp, false, mvp);
+      gl.uniform1f(this.sLoc.pxscale, pxscale);
+      gl.uniform1f(this.sLoc.atom, opts.atomScale);
+      gl.uniform1f(this.sLoc.maxpt, this.maxPoint);
+      const first = d.atomOffsets[slot], count = d.atomOffsets[slot + 1] - first;
+      if (count > 0) {
+        gl.bindVertexArray(this.atomVao);
+        gl.drawArrays(gl.POINTS, first, count);
+        drawn += count;
+      }
+    });
+    gl.bindVertexArray(null);
+    return drawn;
+  }
+
+  // Shown atoms of slot in panel p projected to canvas pixels: [{i, x, y, r, z}].
+  project(slot, p, n, atomScale) {
+    const d = this.data;
+    if (!d) return [];
+    const vp = this.viewport(p, n);
+    const { mvp, pxscale } = this.matrix(slot, vp);
+    const out = [];
+    for (let i = d.atomOffsets[slot]; i < d.atomOffsets[slot + 1]; i++) {
+      const o = i * ATOM_STRIDE;
+      const x = d.atoms[o], y = d.atoms[o + 1], z = d.atoms[o + 2];
+      const cx = mvp[0] * x + mvp[4] * y + mvp[8] * z + mvp[12];
+      const cy = mvp[1] * x + mvp[5] * y + mvp[9] * z + mvp[13];
+      const cz = mvp[2] * x + mvp[6] * y + mvp[10] * z + mvp[14];
+      const cw = mvp[3] * x + mvp[7] * y + mvp[11] * z + mvp[15];
+      if (cw <= 0) continue;
+      out.push({ i, x: vp[0] + ((cx / cw + 1) / 2) * vp[2], y: vp[1] + ((1 - cy / cw) / 2) * vp[3],
+        r: Math.min(this.maxPoint, Math.max(2, (2 * d.atoms[o + 9] * atomScale * pxscale) / cw)) / 2,
+        z: cz / cw });
+    }
+    return out;
+  }
+}
+
+// ---- the widget --------------------------------------------------------------------------
+function render({ model, el }) {
+  el.classList.add("lk-crystal");
+  const bar = make("div", { class: "lk-bar" }, el);
+  const bondsBox = checkbox(bar, "bonds", "lk-bonds");
+  const cellBox = checkbox(bar, "cell", "lk-cell");
+  const imagesBox = checkbox(bar, "boundary images", "lk-images");
+  const repeat = make("select", { class: "lk-repeat", "aria-label": "repeat cells" }, bar);
+  const sizeRow = make("label", { class: "lk-slider" }, bar);
+  make("span", { text: "atom size" }, sizeRow);
+  const size = make("input", { type: "range", class: "lk-atom-scale", min: 0.1, max: 1.2, step: 0.05 }, sizeRow);
+  const legend = make("span", { class: "lk-legend" }, bar);
+
+  const player = make("div", { class: "lk-player" }, el);
+  const play = make("button", { class: "lk-play", type: "button" }, player);
+  const frameInput = make("input", { type: "range", class: "lk-frame", min: 0, max: 0, step: 1,
+    "aria-label": "frame" }, player);
+  const readout = make("span", { class: "lk-frame-readout" }, player);
+
+  const message = make("div", { class: "lk-message", role: "status" }, el);
+  const titles = make("div", { class: "lk-titles" }, el);
+  const stage = make("div", { class: "lk-stage" }, el);
+  const canvas = make("canvas", { class: "lk-canvas", width: 720, height: 420 }, stage);
+  const tip = make("div", { class: "lk-tooltip" }, stage);
+  tip.style.display = "none";
+
+  let scene;
+  try {
+    scene = new Scene(canvas);
+  } catch (err) {
+    scene = { gl: null, draw: () => 0, upload: () => {}, project: () => [] };
+    message.textContent = String(err.message || err);
+  }
+  if (!scene.gl) {
+    message.textContent = "WebGL2 is not available in this browser; the static figure (viewer.figure()) still works.";
+  }
+
+  let data = null;
+  let dirty = true;
+  let raf = 0;
+  let lastTick = 0;
+  const commit = (name, value) => { model.set(name, value); model.save_changes(); };
+
+  const panels = () => model.get("panels") || [];
+  const slots = () => {
+    const f = model.get("frame");
+    return panels().map((p) => p.slot + Math.min(f, p.frames - 1));
+  };
+  const drawOptions = () => ({ bonds: model.get("bonds"), cell: model.get("cell"),
+    atomScale: model.get("atom_scale") });
+
+  // --- controls ------------------------------------------------------------------------------
+  for (const n of [1, 2, 3]) make("option", { value: `${n},${n},${n}`, text: `${n}×${n}×${n} cells` }, repeat);
+  bondsBox.addEventListener("change", () => commit("bonds", bondsBox.checked));
+  cellBox.addEventListener("change", () => commit("cell", cellBox.checked));
+  imagesBox.addEventListener("change", () => commit("images", imagesBox.checked));
+  repeat.addEventListener("change", () => commit("repeat", repeat.value.split(",").map(Number)));
+  size.addEventListener("input", () => commit("atom_scale", Number(size.value)));
+  play.addEventListener("click", () => commit("playing", !model.get("playing")));
+  frameInput.addEventListener("input", () => commit("frame", Number(frameInput.value)));
+
+  function syncControls() {
+    bondsBox.checked = model.get("bonds");
+    cellBox.checked = model.get("cell");
+    imagesBox.checked = model.get("images");
+    const r = (model.get("repeat") || [1, 1, 1]).join(",");
+    if (![...repeat.options].some((o) => o.value === r)) {
+      make("option", { value: r, text: `${r.replaceAll(",", "×")} cells` }, repeat);
+    }
+    repeat.value = r;
+    size.value = model.get("atom_scale");
+    play.textContent = model.get("playing") ? "❚❚ pause" : "▶ play";
+    el.dataset.playing = String(model.get("playing"));
+    dirty = true;
+  }
+
+  function syncFrame() {
+    const n = model.get("n_frames") || 1;
+    const f = model.get("frame");
+    frameInput.max = String(n - 1);
+    frameInput.value = String(f);
+    readout.textContent = `frame ${f} / ${n - 1}`;
+    player.style.display = n > 1 ? "" : "none";
+    el.dataset.frame = String(f);
+    el.dataset.nFrames = String(n);
+    hideTip();
+    dirty = true;
+  }
+
+  function syncMessage() {
+    const text = model.get("message") || "";
+    if (text || scene.gl) message.textContent = text;
+    message.style.display = message.textContent ? "" : "none";
+    el.dataset.message = text;
+  }
+
+  // --- data ------------------------------------------------------------------------------------
+  function loadData() {
+    const atoms = floats(model.get("atoms"));
+    const atomOffsets = ints(model.get("atom_offsets"));
+    const bonds = floats(model.get("bond_vertices"));
+    const bondOffsets = ints(model.get("bond_offsets"));
+    const cells = floats(model.get("cells"));
+    const centres = floats(model.get("centres"));
+    const nSlots = atomOffsets.length - 1;
+    if (nSlots < 1 || atoms.length !== atomOffsets[nSlots] * ATOM_STRIDE
+        || bonds.length !== bondOffsets[nSlots] * BOND_STRIDE || cells.length !== nSlots * 72
+        || centres.length !== nSlots * 3) {
+      if (model.get("version")) console.warn("labkit crystal: buffers and offsets disagree");
+      return;
+    }
+    data = { atoms, atomOffsets, bonds, bondOffsets, cells, centres, extent: model.get("extent") || 1 };
+    scene.upload(data);
+    titles.replaceChildren(...panels().map((p) => make("span", { class: "lk-title",
+      text: [p.title, p.formula].filter(Boolean).join(": ") })));
+    // Legend: one swatch per element, its colour from the first atom of that element.
+    const elements = model.get("elements") || {};
+    const seen = new Map();
+    for (let i = 0; i < atoms.length / ATOM_STRIDE; i++) {
+      const z = atoms[i * ATOM_STRIDE + 10];
+      if (!seen.has(z)) seen.set(z, hexOf(...atoms.subarray(i * ATOM_STRIDE + 6, i * ATOM_STRIDE + 9)));
+    }
+    legend.replaceChildren(...[...seen.keys()].sort((a, b) => a - b).map((z) => {
+      const item = make("span", { class: "lk-legend-item", text: elements[String(z)] || `Z=${z}` });
+      const dot = make("span", { class: "lk-swatch" });
+      dot.style.background = seen.get(z);
+      item.prepend(dot);
+      return item;
+    }));
+    el.dataset.version = String(model.get("version"));
+    el.dataset.panels = String(panels().length);
+    syncFrame();
+  }
+
+  // Several buffers change together; load once after the whole batch has arrived.
+  let loadQueued = false;
+  function scheduleLoad() {
+    if (loadQueued) return;
+    loadQueued = true;
+    setTimeout(() => { loadQueued = false; loadData(); }, 0);
+  }
+
+  function drawFrame() {
+    dirty = false;
+    if (!data) return;
+    const s = slots();
+    const opts = drawOptions();
+    el.dataset.drawn = String(scene.draw(s, opts));
+    let nb = 0;
+    for (const slot of s) nb += (data.bondOffsets[slot + 1] - data.bondOffsets[slot]) / 4;
+    el.dataset.bonds = String(opts.bonds ? nb : 0);
+    // A point a test (or a user script) can hover: the front-most atom of panel 0.
+    const shown = scene.project(s[0], 0, s.length, opts.atomScale);
+    if (shown.length) {
+      const front = shown.reduce((a, b) => (b.z < a.z ? b : a));
+      const ratio = canvas.width / Math.max(1, canvas.clientWidth);
+      el.dataset.probe = `${(front.x / ratio).toFixed(1)},${(front.y / ratio).toFixed(1)}`;
+    }
+  }
+
+  function loop(now) {
+    const n = model.get("n_frames") || 1;
+    if (model.get("playing") && n > 1 && now - lastTick >= 1000 / Math.max(0.1, model.get("fps"))) {
+      lastTick = now;
+      let next = model.get("frame") + 1;
+      if (next >= n) {
+        if (model.get("loop")) next = 0;
+        else { next = n - 1; commit("playing", false); }
+      }
+      if (next !== model.get("frame")) commit("frame", next);
+    }
+    if (dirty) drawFrame();
+    raf = requestAnimationFrame(loop);
+  }
+
+  // --- hover labels ------------------------------------------------------------------------------
+  function hideTip() { tip.style.display = "none"; el.dataset.hover = ""; }
+
+  function hover(ev) {
+    if (!data) return;
+    const rect = canvas.getBoundingClientRect();
+    const ratio = canvas.width / Math.max(1, rect.width);
+    const mx = (ev.clientX - rect.left) * ratio, my = (ev.clientY - rect.top) * ratio;
+    const s = slots();
+    const p = Math.min(s.length - 1, Math.floor(mx / (canvas.width / s.length)));
+    let best = null;
+    for (const a of scene.project(s[p], p, s.length, model.get("atom_scale"))) {
+      const inside = (a.x - mx) ** 2 + (a.y - my) ** 2 <= a.r * a.r;
+      if (inside && (!best || a.z < best.z)) best = a;
+    }
+    if (!best) { hideTip(); return; }
+    const o = best.i * ATOM_STRIDE, at = data.atoms;
+    const symbol = (model.get("elements") || {})[String(at[o + 10])] || `Z=${at[o + 10]}`;
+    const text = `${symbol} ${at[o + 11]} (${at[o + 3].toFixed(3)}, ${at[o + 4].toFixed(3)}, ${at[o + 5].toFixed(3)})`;
+    tip.textContent = text;
+    tip.style.display = "";
+    tip.style.left = `${best.x / ratio + 12}px`;
+    tip.style.top = `${best.y / ratio - 8}px`;
+    el.dataset.hover = text;
+  }
+
+  // --- camera --------------------------------------------------------------------------------
+  let drag = null;
+  canvas.addEventListener("pointerdown", (ev) => { drag = [ev.clientX, ev.clientY]; canvas.setPointerCapture(ev.pointerId); hideTip(); });
+  canvas.addEventListener("pointermove", (ev) => {
+    if (!drag) { hover(ev); return; }
+    scene.azimuth += (ev.clientX - drag[0]) * 0.01;
+    scene.elevation = Math.max(-1.5, Math.min(1.5, scene.elevation + (ev.clientY - drag[1]) * 0.01));
+    drag = [ev.clientX, ev.clientY];
+    dirty = true;
+  });
+  canvas.addEventListener("pointerup", () => { drag = null; });
+  canvas.addEventListener("pointerleave", () => { if (!drag) hideTip(); });
+  canvas.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    scene.zoom = Math.max(0.2, Math.min(8, scene.zoom * Math.exp(-ev.deltaY * 0.001)));
+    hideTip();
+    dirty = true;
+  }, { passive: false });
+
+  function resize() {
+    const width = Math.max(320, Math.floor(stage.clientWidth));
+    const ratio = window.devicePixelRatio || 1;
+    if (Math.abs(canvas.width - width * ratio) > 1) {
+      canvas.width = Math.floor(width * ratio);
+      canvas.height = Math.floor(420 * ratio);
+      canvas.style.width = `${width}px`;
+      canvas.style.height = "420px";
+      dirty = true;
+    }
+  }
+  const observer = typeof ResizeObserver !== "undefined" ? new ResizeObserver(resize) : null;
+  if (observer) observer.observe(stage);
+
+  // --- wiring ----------------------------------------------------------------------------
+  const redraw = () => { dirty = true; };
+  const handlers = [
+    ["change:version", scheduleLoad], ["change:atoms", scheduleLoad],
+    ["change:atom_offsets", scheduleLoad], ["change:bond_vertices", scheduleLoad],
+    ["change:cells", scheduleLoad], ["change:panels", scheduleLoad],
+    ["change:frame", syncFrame], ["change:n_frames", syncFrame],
+    ["change:bonds", syncControls], ["change:cell", syncControls], ["change:images", syncControls],
+    ["change:repeat", syncControls], ["change:atom_scale", syncControls],
+    ["change:playing", syncControls], ["change:fps", redraw],
+    ["change:message", syncMessage],
+  ];
+  for (const [event, fn] of handlers) model.on(event, fn);
+
+  syncControls();
+  syncMessage();
+  loadData();
+  resize();
+  raf = requestAnimationFrame(loop);
+
+  return () => {
+    cancelAnimationFrame(raf);
+    if (observer) observer.disconnect();
+    for (const [event, fn] of handlers) {
+      if (model.off) model.off(event, fn);
+    }
+  };
+}
+
+export default { render };
