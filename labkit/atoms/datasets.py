@@ -275,7 +275,8 @@ def benchmark_splits(
                 load_cdvae(name, "test", cache_dir=cache_dir))
     root = Path(data)
     if not root.is_dir():
-        raise ConfigError(f"data must be 'sample', 'download' or a folder of CDVAE CSVs, got {str(data)!r}")
+        raise ConfigError(f"data must be 'sample', 'download' or a folder of CDVAE CSVs, got {str(data)!r} "
+                          f"(not a folder from {Path.cwd()})")
     if (root / name / "train.csv").is_file() and (root / name / "test.csv").is_file():
         return load_cdvae(name, "train", root=root), load_cdvae(name, "test", root=root)
     parts = resplit(load_cdvae(name, "val", root=root), seed=seed)
