@@ -1,11 +1,25 @@
 """Chaotic dynamical systems: the catalogue of flows as batched torch vector fields,
 cited parameters and reference invariants, the divergence of neighbours, and the
-whole catalogue's recomputed invariants table compared with dysts'."""
+whole catalogue's recomputed invariants table compared with dysts'; and reconstruction:
+piecewise-linear RNNs (shPLRNN, AL-RNN) trained by generalized teacher forcing, with the
+field's metrics (D_stsp, D_H, prediction error, Lyapunov exponents of the learned map)."""
 
 from labkit.dynamics._catalogue import System, get_system, list_systems
 from labkit.dynamics._compare import Comparison, ComparisonRow, compare_with_dysts
 from labkit.dynamics._delay import integrate_delay, list_delay_systems
 from labkit.dynamics._divergence import log_separation, separation_rate
+from labkit.dynamics._dsr_data import ReconstructionData, from_array, reconstruction_data
+from labkit.dynamics._dsr_metrics import (
+    DSRMetrics,
+    MetricFloor,
+    dsr_metrics,
+    metric_floor,
+    power_spectrum_error,
+    prediction_error,
+    state_space_divergence,
+    valid_prediction_time,
+)
+from labkit.dynamics._gtf import GTFConfig, GTFResult, GTFTrainer, estimate_alpha, train_gtf
 from labkit.dynamics._invariants import (
     OrbitDiagram,
     PoincareSection,
@@ -17,18 +31,39 @@ from labkit.dynamics._invariants import (
     power_spectrum,
 )
 from labkit.dynamics._lyapunov import LyapunovResult, kaplan_yorke_dimension, lyapunov_spectrum
+from labkit.dynamics._lyapunov_map import lyapunov_spectrum_map, max_lyapunov_exponent_map
+from labkit.dynamics._plrnn import (
+    ALRNN,
+    AffineObservation,
+    IdentityObservation,
+    PeriodicOrbits,
+    PiecewiseLinearRNN,
+    ShallowPLRNN,
+)
 from labkit.dynamics._systems import lorenz, system_info
 from labkit.dynamics._table import InvariantsRow, TableSettings, compute_invariants
 from labkit.dynamics._table_file import InvariantsTable, build_invariants_table, invariants_table
 
 __all__ = [
+    "ALRNN",
+    "AffineObservation",
     "Comparison",
     "ComparisonRow",
+    "DSRMetrics",
+    "GTFConfig",
+    "GTFResult",
+    "GTFTrainer",
+    "IdentityObservation",
     "InvariantsRow",
     "InvariantsTable",
     "LyapunovResult",
+    "MetricFloor",
     "OrbitDiagram",
+    "PeriodicOrbits",
+    "PiecewiseLinearRNN",
     "PoincareSection",
+    "ReconstructionData",
+    "ShallowPLRNN",
     "System",
     "TableSettings",
     "build_invariants_table",
@@ -36,6 +71,9 @@ __all__ = [
     "compute_invariants",
     "correlation_dimension",
     "correlation_sum",
+    "dsr_metrics",
+    "estimate_alpha",
+    "from_array",
     "get_system",
     "integrate_delay",
     "invariants_table",
@@ -46,9 +84,18 @@ __all__ = [
     "log_separation",
     "lorenz",
     "lyapunov_spectrum",
+    "lyapunov_spectrum_map",
+    "max_lyapunov_exponent_map",
+    "metric_floor",
     "orbit_diagram",
     "poincare_section",
     "power_spectrum",
+    "power_spectrum_error",
+    "prediction_error",
+    "reconstruction_data",
     "separation_rate",
+    "state_space_divergence",
     "system_info",
+    "train_gtf",
+    "valid_prediction_time",
 ]
