@@ -122,10 +122,17 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     # No "would you like news?" prompt: it would cover the notebook.
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    # No autosave: a notebook saved with live-widget outputs would, when a later test's page
+    # restores it, log "widget model not found" for widgets of a kernel that is gone.
+    settings = base / "settings"
+    (settings / "@jupyterlab" / "docmanager-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings").write_text(
+        json.dumps({"autosave": False}))
     port, token = _free_port(), secrets.token_hex(16)
     env = os.environ | {
         "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(runtime),
         "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"), "JUPYTER_PLATFORM_DIRS": "1",
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
     }
     log = base / "server.log"
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
@@ -236,7 +243,8 @@ class Lab:
 
     def open(self, path: str) -> None:
         """Open ``path`` (relative to the server root) and wait for an idle kernel."""
-        self.page.goto(f"{self.server.url}/lab/tree/{path}?token={self.server.token}")
+        # ?reset: start from an empty workspace, not the notebooks earlier tests left open
+        self.page.goto(f"{self.server.url}/lab/tree/{path}?reset&token={self.server.token}")
         self.page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
         # JupyterLab restores the workspace, so notebooks of earlier tests may open too:
         # wait until *this* notebook is the current widget, and shown.
