@@ -259,7 +259,7 @@ class PiecewiseLinearRNN(nn.Module):
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise ConfigError(f"n must be an int >= 0, got {n!r}")
         p = next(self.parameters())
-        z = z.to(p.dtype).to(p.device)
+        z = z.detach().to(p.dtype).to(p.device)
         out = torch.empty((*z.shape[:-1], n + 1, self.dim), dtype=z.dtype, device=z.device)
         out[..., 0, :] = z
         check_every, checked = 256, 0

@@ -30,6 +30,11 @@ from labkit.widgets._plots import (
     spectrum_figure,
     trajectories_figure,
 )
+from labkit.widgets._reconstruction_plots import (
+    reconstruction_figure,
+    symbolic_code_figure,
+    training_monitor_figure,
+)
 from labkit.widgets._symmetry import SymmetryDashboard
 from labkit.widgets._symmetry_panel import symmetry_app
 from labkit.widgets._symmetry_plots import discovery_figure, discovery_table_figure
@@ -62,10 +67,13 @@ __all__ = [
     "orbit_figure",
     "orbit_view",
     "parameter_specs",
+    "reconstruction_figure",
     "spectrum_figure",
     "spectrum_view",
+    "symbolic_code_figure",
     "symmetry_app",
     "trajectories_figure",
     "training_figure",
+    "training_monitor_figure",
     "widget_asset",
 ]

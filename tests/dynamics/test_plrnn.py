@@ -191,3 +191,10 @@ def test_observation_models():
     with torch.no_grad():
         aff.c.copy_(torch.tensor([0.5, -1.0], dtype=F64))
     torch.testing.assert_close(aff(aff.invert(x)), x)
+
+
+def test_generate_carries_no_gradient_even_from_a_start_that_does():
+    model = ShallowPLRNN(3, 8, seed=0)
+    z0 = torch.zeros(3, requires_grad=True) * 1.0
+    out = model.generate(z0, 5)
+    assert not out.requires_grad and out.shape == (6, 3)
