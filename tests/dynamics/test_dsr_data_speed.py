@@ -5,8 +5,6 @@ series takes seconds, not minutes."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -97,10 +95,13 @@ def test_divergence_is_an_error_not_nans():
         reconstruction_data("Lorenz", n_steps=100, dt=0.1, transient=0, sigma=-10.0)
 
 
-def test_a_long_series_takes_seconds():
-    reconstruction_data("Lorenz", n_steps=100, dt=0.01, n_test=0)  # imports, dysts' metadata
-    began = time.perf_counter()
-    d = reconstruction_data("Lorenz", n_steps=20_000, n_test=20_000)
-    seconds = time.perf_counter() - began
-    assert d.train.shape == (20_000, 3) and d.test.shape == (20_000, 3)
-    assert seconds < 15.0, f"{seconds:.1f} s for 41,000 samples (RK4 took ~29 s on 2 cores)"
+def test_lorenz_uses_the_fast_numpy_field():
+    """The speed itself is measured outside the tests (the reconstruction_data docstring:
+    13 s instead of 357 s for 201k samples); here only that Lorenz takes the NumPy path."""
+    s = get_system("Lorenz")
+    f = _numpy_field(s, {})
+    assert f.__name__ != "slow"
+    y0 = s.default_state()
+    np.testing.assert_allclose(f(0.0, y0.numpy()), s.rhs(0.0, y0).numpy(), rtol=1e-12)
+    d = reconstruction_data("Lorenz", n_steps=2_000, n_test=2_000)
+    assert d.train.shape == (2_000, 3) and d.test.shape == (2_000, 3)
