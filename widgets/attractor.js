@@ -6,6 +6,16 @@
 // head with alpha fading along the tail, so thousands of comets move at once. Controls set
 // model state and the kernel re-integrates on every change (no "update" button). The same
 // module runs inside Panel's AnyWidgetComponent, whose model adapter has the same API.
+//
+// Given series ("series" mode: a true series beside a model's free run) use the same
+// buffers: each series is cut into stretches drawn as comets. A colour value >= 2 is an
+// entry of the discrete PALETTE (series colour or symbolic code), values in [0, 1] the
+// ramp, -1 red (diverged). The catalogue controls are hidden in that mode.
+
+// Discrete colours (no red: red marks divergence); the last, grey, is "no code".
+const PALETTE = ["#4e9fe5", "#ff9f1c", "#2ec4b6", "#e84a8a", "#b5e48c", "#9d79d9",
+  "#f6d55c", "#7fd1ae", "#c08552", "#8d99ae", "#5c6370"];
+const glslColour = (hex) => `vec3(${[1, 3, 5].map((i) => (parseInt(hex.slice(i, i + 2), 16) / 255).toFixed(3)).join(", ")})`;
 
 const VERTEX = `#version 300 es
 in vec3 a_pos;
@@ -31,6 +41,7 @@ precision highp float;
 in float v_col;
 in float v_alpha;
 out vec4 colour;
+const vec3 PALETTE[${PALETTE.length}] = vec3[${PALETTE.length}](${PALETTE.map(glslColour).join(", ")});
 vec3 ramp(float x) {
   vec3 c0 = vec3(0.27, 0.23, 0.62);
   vec3 c1 = vec3(0.16, 0.58, 0.72);
@@ -43,7 +54,8 @@ vec3 ramp(float x) {
 }
 void main() {
   if (v_alpha <= 0.0) discard;
-  vec3 rgb = v_col < 0.0 ? vec3(0.95, 0.20, 0.18) : ramp(v_col);
+  vec3 rgb = v_col < 0.0 ? vec3(0.95, 0.20, 0.18)
+    : v_col >= 2.0 ? PALETTE[clamp(int(v_col - 1.5), 0, ${PALETTE.length - 1})] : ramp(v_col);
   colour = vec4(rgb, v_alpha);
 }`;
 
@@ -368,11 +380,10 @@ function drawOrbit(canvas, orbit, points) {
 function render({ model, el }) {
   el.classList.add("lk-attractor");
   const bar = make("div", { class: "lk-bar" }, el);
-  const search = make("input", { type: "search", class: "lk-search", placeholder: "search systems…",
+  const search = make("input", { type: "search", class: "lk-search lk-catalogue", placeholder: "search systems…",
     "aria-label": "search systems" }, bar);
-  const select = make("select", { class: "lk-system", "aria-label": "system" }, bar);
+  const select = make("select", { class: "lk-system lk-catalogue", "aria-label": "system" }, bar);
   const colour = make("select", { class: "lk-colour", "aria-label": "colour by" }, bar);
-  for (const mode of ["time", "speed", "expansion"]) make("option", { value: mode, text: `colour: ${mode}` }, colour);
   const play = make("button", { class: "lk-play", type: "button" }, bar);
   const status = make("span", { class: "lk-status" }, bar);
 
@@ -385,17 +396,21 @@ function render({ model, el }) {
     value: model.get("speed"), format: (v) => `${fmt(v)}×` });
   const tail = slider(general, { label: "tail", name: "tail", min: 2, max: 1000, step: 1,
     value: model.get("tail"), format: (v) => `${v}` });
-  const params = make("div", { class: "lk-controls lk-params" }, el);
+  nIc.row.classList.add("lk-catalogue");
+  length.row.classList.add("lk-catalogue");
+  const params = make("div", { class: "lk-controls lk-params lk-catalogue" }, el);
+  const legend = make("div", { class: "lk-controls lk-legend" }, el);
+  const metrics = make("div", { class: "lk-metrics", role: "status" }, el);
   const message = make("div", { class: "lk-message", role: "status" }, el);
 
   const main = make("div", { class: "lk-main" }, el);
   const canvas = make("canvas", { class: "lk-canvas", width: 640, height: 440 }, main);
   const side = make("div", { class: "lk-side" }, main);
   const series = make("canvas", { class: "lk-series", width: 340, height: 140 }, side);
-  const spectrumCanvas = make("canvas", { class: "lk-spectrum", width: 340, height: 140 }, side);
-  const orbitRow = make("div", { class: "lk-orbit-row" }, side);
+  const spectrumCanvas = make("canvas", { class: "lk-spectrum lk-catalogue", width: 340, height: 140 }, side);
+  const orbitRow = make("div", { class: "lk-orbit-row lk-catalogue" }, side);
   const orbitSelect = make("select", { class: "lk-orbit-parameter", "aria-label": "orbit diagram parameter" }, orbitRow);
-  const orbitCanvas = make("canvas", { class: "lk-orbit", width: 340, height: 150 }, side);
+  const orbitCanvas = make("canvas", { class: "lk-orbit lk-catalogue", width: 340, height: 150 }, side);
 
   let scene;
   try {
@@ -471,12 +486,60 @@ function render({ model, el }) {
   colour.addEventListener("change", () => commit("color_by", colour.value));
   play.addEventListener("click", () => commit("playing", !model.get("playing")));
 
+  // --- given series: mode, colour modes, legend with visibility toggles, readout ----------
+  function syncMode() {
+    const series = model.get("mode") === "series";
+    el.classList.toggle("lk-series-mode", series);
+    el.dataset.mode = series ? "series" : "system";
+    for (const node of el.querySelectorAll(".lk-catalogue input, .lk-catalogue select, input.lk-catalogue, select.lk-catalogue")) {
+      node.disabled = series;
+    }
+    const modes = series ? ["series", "time", "codes"] : ["time", "speed", "expansion"];
+    colour.replaceChildren(...modes.map((m) => make("option", { value: m, text: `colour: ${m}` })));
+    colour.value = model.get("color_by");
+    fillLegend();
+  }
+
+  function fillLegend() {
+    legend.replaceChildren();
+    if (model.get("mode") !== "series") return;
+    const hidden = model.get("hidden") || [];
+    const names = model.get("series_names") || [];
+    names.forEach((name, i) => {
+      const row = make("label", { class: "lk-toggle" }, legend);
+      const box = make("input", { type: "checkbox", "data-series": name }, row);
+      box.checked = !hidden.includes(name);
+      box.addEventListener("change", () => {
+        const rest = (model.get("hidden") || []).filter((n) => n !== name);
+        commit("hidden", box.checked ? rest : [...rest, name]);
+      });
+      if (model.get("color_by") === "series") { // a series' own colour only where it is used
+        make("span", { class: "lk-swatch", style: `background:${PALETTE[i % (PALETTE.length - 1)]}` }, row);
+      }
+      make("span", { text: name }, row);
+    });
+    if (model.get("color_by") === "series") return;
+    for (const entry of model.get("legend") || []) {
+      const item = make("span", { class: "lk-key" }, legend);
+      make("span", { class: "lk-swatch", style: `background:${PALETTE[entry.colour] || "#888"}` }, item);
+      make("span", { text: entry.label }, item);
+    }
+  }
+
+  function syncReadout() {
+    const text = model.get("readout") || "";
+    metrics.textContent = text;
+    metrics.style.display = text ? "" : "none";
+    el.dataset.readout = text;
+  }
+
   function syncControls() {
     nIc.input.value = model.get("n_ic"); nIc.show();
     length.input.value = model.get("periods"); length.show();
     speed.input.value = model.get("speed"); speed.show();
     tail.input.value = model.get("tail"); tail.show();
     colour.value = model.get("color_by");
+    el.dataset.colorBy = model.get("color_by");
     play.textContent = model.get("playing") ? "❚❚ pause" : "▶ play";
     el.dataset.playing = String(model.get("playing"));
   }
@@ -598,6 +661,8 @@ function render({ model, el }) {
     ["change:tail", syncControls], ["change:color_by", syncControls], ["change:playing", syncControls],
     ["change:busy", syncStatus], ["change:seconds", syncStatus],
     ["change:message", syncMessage],
+    ["change:mode", syncMode], ["change:series_names", fillLegend], ["change:legend", fillLegend],
+    ["change:hidden", fillLegend], ["change:color_by", fillLegend], ["change:readout", syncReadout],
     ["change:spectrum", loadSpectrum],
     ["change:orbit", loadOrbit], ["change:orbit_points", loadOrbit],
   ];
@@ -605,6 +670,8 @@ function render({ model, el }) {
 
   fillSystems();
   fillParams();
+  syncMode();
+  syncReadout();
   syncControls();
   syncStatus();
   syncMessage();

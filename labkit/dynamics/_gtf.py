@@ -425,7 +425,9 @@ def train_gtf(
         checkpoint: a path (saved every 500 steps and at the end; an existing file is
             resumed from) or a :class:`~labkit.core.train.Checkpoint`.
         progress: a progress bar.
-        callbacks: ``cb(step, metrics, history)``; returning True stops the run.
+        callbacks: ``cb(step, metrics, history)``; returning True stops the run. A callback
+            with a ``bind(trainer)`` method (e.g. :class:`labkit.widgets.ReconstructionMonitor`)
+            is given the :class:`GTFTrainer` before training starts.
         stop: an event that stops the run from another thread.
         on_nan: ``"raise"``: a non-finite loss raises :class:`DivergenceError`;
             ``"stop"``: the run ends with status ``"diverged"`` and a message.
@@ -439,6 +441,9 @@ def train_gtf(
     """
     began = time.perf_counter()
     trainer = GTFTrainer(data, config, seed=seed, device=device)
+    for cb in callbacks:
+        if callable(getattr(cb, "bind", None)):
+            cb.bind(trainer)
     if isinstance(checkpoint, str | Path):
         checkpoint = Checkpoint(path=checkpoint, state=trainer.state_dict,
                                 load=trainer.load_state_dict, every=500)

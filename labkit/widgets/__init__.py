@@ -12,6 +12,7 @@ from labkit.widgets._attractor_data import (
     attractor_view,
     orbit_view,
     parameter_specs,
+    series_view,
     spectrum_view,
 )
 from labkit.widgets._crystal import CrystalViewer, crystal_app
@@ -30,6 +31,7 @@ from labkit.widgets._plots import (
     spectrum_figure,
     trajectories_figure,
 )
+from labkit.widgets._reconstruction_monitor import ReconstructionMonitor, free_run
 from labkit.widgets._reconstruction_plots import (
     reconstruction_figure,
     symbolic_code_figure,
@@ -47,6 +49,7 @@ __all__ = [
     "CrystalTrajectory",
     "CrystalViewer",
     "OrbitData",
+    "ReconstructionMonitor",
     "SpectrumData",
     "SymmetryDashboard",
     "attractor_figure",
@@ -62,12 +65,14 @@ __all__ = [
     "discovery_figure",
     "discovery_table_figure",
     "gallery_figure",
+    "free_run",
     "growth_figure",
     "invariants_scatter_figure",
     "orbit_figure",
     "orbit_view",
     "parameter_specs",
     "reconstruction_figure",
+    "series_view",
     "spectrum_figure",
     "spectrum_view",
     "symbolic_code_figure",

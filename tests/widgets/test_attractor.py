@@ -12,13 +12,14 @@ import torch
 
 from labkit.core import rk4
 from labkit.dynamics import get_system
-from labkit.errors import ConfigError
+from labkit.errors import ConfigError, DataError
 from labkit.widgets import (
     AttractorViewer,
     attractor_figure,
     attractor_view,
     orbit_view,
     parameter_specs,
+    series_view,
     spectrum_view,
 )
 from labkit.widgets._attractor_data import integration_step
@@ -264,3 +265,125 @@ def test_the_panel_component_shares_the_state_and_behaviour():
     assert attractor_app(n_ic=2, periods=1.0, samples=10, panels=False) is not None
     with pytest.raises(ConfigError, match="unknown AttractorPanel option"):
         cls(colour="x")
+
+
+# ---- given series (truth beside a model) ------------------------------------------------
+
+def _pair(n_true=400, n_model=300, diverge_at=None):
+    t = np.linspace(0, 20, n_true)
+    truth = np.stack([np.sin(t), np.cos(t), 0.1 * t], -1)
+    model = truth[:n_model] + 0.05
+    if diverge_at is not None:
+        model = model.copy()
+        model[diverge_at:] = np.nan
+    return truth, model
+
+
+@pytest.fixture
+def series_viewer():
+    truth, model = _pair()
+    codes = np.arange(len(model)) % 3
+    v = AttractorViewer.from_series({"truth": truth, "model": model}, codes={"model": codes},
+                                    readout="D_stsp 0.41 (floor 0.23) · D_H 0.06", chunks=4)
+    sent: list[tuple[dict, list]] = []
+    v.comm.send = lambda data=None, metadata=None, buffers=None: sent.append((data, buffers))
+    v.sent = sent
+    return v
+
+
+def test_series_view_cuts_each_series_into_comets_in_its_own_colour():
+    truth, model = _pair()
+    d = series_view({"truth": truth, "model": model}, chunks=4)
+    length = 300 // 4  # the shortest series sets the stretch length
+    assert d.positions.shape == (400 // length + 300 // length, length, 3)
+    assert d.series == ("truth", "model") and d.series_of.tolist() == [0] * 5 + [1] * 4
+    np.testing.assert_allclose(d.positions[1], truth[length:2 * length], rtol=1e-6)
+    np.testing.assert_allclose(d.positions[5], model[:length], rtol=1e-6)
+    assert set(np.unique(d.colors[:5])) == {2.0} and set(np.unique(d.colors[5:])) == {3.0}
+    assert (d.valid == length).all() and d.message == ""
+
+
+def test_series_view_codes_time_and_hidden():
+    truth, model = _pair()
+    codes = np.arange(300) % 12
+    d = series_view({"truth": truth, "model": model}, codes={"model": codes}, chunks=4,
+                    color_by="codes")
+    assert (d.colors[:5] == 2 + 10).all()  # no codes: the grey palette entry
+    np.testing.assert_array_equal(d.colors[5:].ravel(), 2 + codes[:300] % 10)
+    d = series_view({"truth": truth, "model": model}, chunks=4, color_by="time",
+                    hidden=["truth"])
+    assert d.series_of.tolist() == [1] * 4 and 0 <= d.colors.min() and d.colors.max() <= 1
+    assert d.bounds[1, 2] == pytest.approx(2.0, rel=1e-3)  # hidden series keep the camera
+
+
+def test_series_view_draws_a_diverged_series_up_to_the_divergence():
+    truth, model = _pair(diverge_at=100)
+    d = series_view({"truth": truth, "model": model}, chunks=4)
+    assert d.valid[5:].tolist() == [75, 25, 0, 0] and np.isfinite(d.positions).all()
+    assert "'model' diverged at sample 100 of 300" in d.message
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"series": {"truth": np.zeros((10, 3)), "model": np.zeros((10, 2))}},
+     r"'truth' has 3 dimensions but 'model' has 2: shapes \(10, 3\) and \(10, 2\)"),
+    ({"codes": {"model": np.zeros(9, int)}},
+     r"codes of 'model' must have shape \[time\] = \(10,\) like the series, got \(9,\)"),
+    ({"codes": {"model": np.zeros(10)}}, "codes of 'model' must be integers"),
+    ({"codes": {"other": np.zeros(10, int)}}, "codes given for 'other'"),
+    ({"series": {"truth": np.zeros(10)}}, r"'truth' must have shape \[time, dim\].*\(10,\)"),
+    ({"series": {}}, "non-empty mapping"),
+])
+def test_series_bad_input_raises_data_error_naming_the_shapes(kwargs, match):
+    args = {"series": {"truth": np.zeros((10, 3)), "model": np.ones((10, 3))}} | kwargs
+    with pytest.raises(DataError, match=match):
+        series_view(**args)
+    with pytest.raises(DataError, match=match):
+        AttractorViewer.from_series(**args)
+
+
+def test_series_mode_state_is_synced(series_viewer):
+    v = series_viewer
+    assert v.mode == "series" and v.series_names == ["truth", "model"]
+    assert v.readout.startswith("D_stsp 0.41") and v.color_by == "series"
+    n, t = v.shape
+    assert len(v.positions) == n * t * 12 and len(v.colors) == n * t * 4
+    assert v.legend == [{"label": "truth", "colour": 0}, {"label": "model", "colour": 1}]
+    assert v.spectrum == {} and v.orbit == {}  # no catalogue panels in series mode
+    v.readout = "D_stsp 0.30"
+    data, _ = v.sent[-1]
+    assert data["state"] == {"readout": "D_stsp 0.30"}
+    before = len(v.sent)
+    v.show_series({"truth": _pair()[0]}, readout="truth only")
+    state = {k: val for data, _ in v.sent[before:] for k, val in data["state"].items()}
+    paths = [p for data, _ in v.sent[before:] for p in data["buffer_paths"]]
+    assert state["series_names"] == ["truth"] and state["readout"] == "truth only"
+    assert ["positions"] in paths and v.sent[-1][0]["state"]["version"] == v.version
+
+
+def test_series_mode_front_end_changes_reach_python(series_viewer):
+    v = series_viewer
+    version = v.version
+    _front_end_update(v, color_by="codes")
+    assert v.color_by == "codes" and v.version == version + 1
+    assert v.data.color_by == "codes" and {"label": "no code: truth", "colour": 10} in v.legend
+    _front_end_update(v, hidden=["truth"])
+    assert v.hidden == ["truth"] and set(v.data.series_of.tolist()) == {1}
+    # catalogue inputs do not re-integrate in series mode; show_system() goes back
+    _front_end_update(v, parameters={"rho": 20.0, "sigma": 10.0, "beta": 8 / 3}, n_ic=4)
+    assert v.mode == "series" and v.data.system == "series"
+    v.panels = False
+    v.show_system()
+    assert v.mode == "system" and v.color_by == "time" and v.shape[0] == 4
+    assert v.data.parameters["rho"] == 20.0 and v.readout == "" and v.legend == []
+
+
+def test_codes_without_codes_is_a_message_not_a_crash(series_viewer):
+    v = series_viewer
+    v.show_series({"a": np.zeros((10, 2)) + np.arange(10)[:, None]}, color_by="series")
+    _front_end_update(v, color_by="codes")
+    assert "color_by='codes' needs codes" in v.message
+
+
+def test_series_static_figure_puts_truth_beside_model(series_viewer):
+    fig = series_viewer.figure()
+    assert len(fig.data) >= 2
