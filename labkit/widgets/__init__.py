@@ -12,7 +12,6 @@ from labkit.widgets._attractor_data import (
     attractor_view,
     orbit_view,
     parameter_specs,
-    series_view,
     spectrum_view,
 )
 from labkit.widgets._crystal import CrystalViewer, crystal_app
@@ -37,6 +36,7 @@ from labkit.widgets._reconstruction_plots import (
     symbolic_code_figure,
     training_monitor_figure,
 )
+from labkit.widgets._series_view import series_view
 from labkit.widgets._symmetry import SymmetryDashboard
 from labkit.widgets._symmetry_panel import symmetry_app
 from labkit.widgets._symmetry_plots import discovery_figure, discovery_table_figure

@@ -36,10 +36,10 @@ from labkit.widgets._attractor_data import (
     default_orbit_parameter,
     orbit_view,
     parameter_specs,
-    series_view,
     spectrum_view,
     viewer_systems,
 )
+from labkit.widgets._series_view import series_view
 from labkit.widgets._toolkits import AnyWidgetState, finite_or_none, traitlet_fields
 from labkit.widgets._worker import LatestJobWorker
 
@@ -172,7 +172,7 @@ class AttractorController:
                     readout: str | None = None, chunks: int = 16, dt: float = 1.0,
                     color_by: str | None = None) -> None:
         """Show given trajectories instead of a catalogue system (see
-        :func:`~labkit.widgets._attractor_data.series_view` for ``series``, ``codes``,
+        :func:`~labkit.widgets._series_view.series_view` for ``series``, ``codes``,
         ``chunks``, ``dt``).
 
         Args:

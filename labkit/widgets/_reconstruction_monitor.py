@@ -28,7 +28,7 @@ import torch
 from labkit.core.config import check_int
 from labkit.dynamics import dsr_metrics
 from labkit.errors import ConfigError, DataError, LabkitError
-from labkit.widgets._attractor_data import _given_series
+from labkit.widgets._series_view import _given_series
 
 __all__ = ["ReconstructionMonitor", "free_run"]
 
