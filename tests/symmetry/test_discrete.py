@@ -3,8 +3,6 @@ the false candidate (x, y, -z) is rejected."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -65,10 +63,10 @@ def test_bad_candidates():
 
 
 
-def test_c4_rotations_found_and_reflections_rejected():
+def test_c4_rotations_found_and_reflections_rejected(pinwheel):
     """A chiral pinwheel is invariant under quarter turns only: of the 7 signed
     permutations of R^2, exactly the rotations by 90, 180 and 270 degrees are accepted."""
-    res = discover_discrete(_pinwheel())
+    res = discover_discrete(pinwheel)
     assert res.verdict.label == "symmetry found", res.summary()
     turn = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64)
     expected = [turn, -torch.eye(2, dtype=torch.float64), -turn]
@@ -77,17 +75,3 @@ def test_c4_rotations_found_and_reflections_rejected():
         assert any(torch.equal(m, g) for g in res.generators), (m, res.generators)
 
 
-def _pinwheel(seed: int = 0):
-    """A chiral four-armed pinwheel in the plane: four elongated Gaussian blobs at radius 3,
-    each tilted 30 degrees off the radius. Its law is invariant under quarter turns only
-    (a reflection flips the tilt)."""
-    gen = torch.Generator().manual_seed(seed)
-    n = 2000
-    local = torch.randn(n, 2, generator=gen, dtype=torch.float64) * torch.tensor([1.0, 0.25], dtype=torch.float64)
-    tilt = math.radians(30.0)
-    arm = torch.tensor([[math.cos(tilt), -math.sin(tilt)], [math.sin(tilt), math.cos(tilt)]], dtype=torch.float64)
-    blob = local @ arm.T + torch.tensor([3.0, 0.0], dtype=torch.float64)
-    k = torch.randint(0, 4, (n,), generator=gen)
-    c, s = torch.cos(k * math.pi / 2).to(torch.float64), torch.sin(k * math.pi / 2).to(torch.float64)
-    rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2).round()
-    return from_array(torch.einsum("bij,bj->bi", rot, blob), name="pinwheel", kind="discrete")

@@ -13,7 +13,6 @@ from labkit.errors import ConfigError, DivergenceError
 from labkit.symmetry._algebra import invariant_metric
 from labkit.symmetry._data import (
     anisotropic_control,
-    from_array,
     lorentz_invariant,
     o5_invariant,
     so2_invariant,
@@ -125,37 +124,21 @@ def test_official_recipe_settings():
     assert LieGANConfig.official(steps=5).steps == 5
 
 
-def _pinwheel(seed: int = 0):
-    """A chiral four-armed pinwheel in the plane: four elongated Gaussian blobs at radius 3,
-    each tilted 30 degrees off the radius. Its law is invariant under quarter turns only
-    (a reflection flips the tilt)."""
-    gen = torch.Generator().manual_seed(seed)
-    n = 2000
-    local = torch.randn(n, 2, generator=gen, dtype=torch.float64) * torch.tensor([1.0, 0.25], dtype=torch.float64)
-    tilt = math.radians(30.0)
-    arm = torch.tensor([[math.cos(tilt), -math.sin(tilt)], [math.sin(tilt), math.cos(tilt)]], dtype=torch.float64)
-    blob = local @ arm.T + torch.tensor([3.0, 0.0], dtype=torch.float64)
-    k = torch.randint(0, 4, (n,), generator=gen)
-    c, s = torch.cos(k * math.pi / 2).to(torch.float64), torch.sin(k * math.pi / 2).to(torch.float64)
-    rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2).round()
-    return from_array(torch.einsum("bij,bj->bi", rot, blob), name="pinwheel", kind="discrete")
-
-
 J = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64)
 
 
 @pytest.mark.parametrize(("angle", "label"), [(math.pi / 2, "symmetry found"),
                                               (math.pi / 3, "no symmetry")])
-def test_integer_coefficients_judge_the_powers_of_exp_l(angle, label):
+def test_integer_coefficients_judge_the_powers_of_exp_l(angle, label, pinwheel):
     """With integer coefficients the learned group is {exp(L)^m}: a quarter turn is a
     symmetry of the pinwheel, a sixth of a turn is not (and the control is rejected)."""
-    res = judge(_pinwheel(), (angle * J)[None], method="liegan", history=History(), integer=True)
+    res = judge(pinwheel, (angle * J)[None], method="liegan", history=History(), integer=True)
     assert res.verdict.label == label, res.summary()
     assert res.control.p_value < 0.05
 
 
-def test_integer_coefficients_training_runs():
+def test_integer_coefficients_training_runs(pinwheel):
     """Integer mode trains and returns a finite basis with a verdict (whether it reaches the
     quarter turn depends on the start: 2 of 9 runs measured; bench/RESULTS.md)."""
-    res = liegan(_pinwheel(), LieGANConfig(coefficients="integer", steps=200), seed=0, device="cpu")
+    res = liegan(pinwheel, LieGANConfig(coefficients="integer", steps=200), seed=0, device="cpu")
     assert torch.isfinite(res.generators).all() and res.verdict.label in LABELS

@@ -103,18 +103,11 @@ def test_mmd_bad_input():
         mmd_test(torch.zeros(5, 2), torch.zeros(5, 2), bandwidths=(1.0, -2.0))
 
 
-def test_mmd_several_widths_see_fine_structure_the_median_misses():
+def test_mmd_several_widths_see_fine_structure_the_median_misses(pinwheel):
     """A chiral pinwheel (four 1 x 0.25 blobs at radius 3, each tilted 30 degrees) against
     its mirror image: the median width alone (about 4.3) does not see the tilt, the sum of
     widths does."""
-    gen = torch.Generator().manual_seed(0)
-    tilt = math.radians(30.0)
-    arm = torch.tensor([[math.cos(tilt), -math.sin(tilt)], [math.sin(tilt), math.cos(tilt)]], dtype=torch.float64)
-    local = torch.randn(2000, 2, generator=gen, dtype=torch.float64) * torch.tensor([1.0, 0.25], dtype=torch.float64)
-    blob = local @ arm.T + torch.tensor([3.0, 0.0], dtype=torch.float64)
-    turn = torch.randint(0, 4, (2000,), generator=gen) * (math.pi / 2)
-    c, s_ = torch.cos(turn).to(torch.float64), torch.sin(turn).to(torch.float64)
-    x = torch.stack([c * blob[:, 0] - s_ * blob[:, 1], s_ * blob[:, 0] + c * blob[:, 1]], -1)
+    x = pinwheel.x
     a, b = x[:1000], x[1000:] * torch.tensor([1.0, -1.0], dtype=torch.float64)
     assert mmd_test(a, b, bandwidths=(1.0,), seed=0).p_value > 0.05
     assert mmd_test(a, b, seed=0).p_value < 0.01
