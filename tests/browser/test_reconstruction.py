@@ -6,14 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import launch_chromium, nonblank, open_page
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A Chromium of this module's own (software WebGL animation keeps its GPU process busy)."""
-    with launch_chromium() as chromium:
-        yield chromium
+from tests.browser.conftest import nonblank, open_page
 
 
 @pytest.fixture
