@@ -274,7 +274,12 @@ class Lab:
 
     def kernel_eval(self, expression: str, timeout_s: float = 30) -> Any:
         """Evaluate ``expression`` in the notebook's own kernel (a second client on its
-        connection file) and return the value parsed from its ``repr``."""
+        connection file) and return the value parsed from its ``repr``.
+
+        Only the shell channel is read. ``BlockingKernelClient.wait_for_ready`` is avoided on
+        purpose: it drains IOPub until 0.2 s pass without a message, which never happens
+        while a playing widget keeps the kernel publishing comm echoes and status messages.
+        """
         import ast
 
         from jupyter_client import BlockingKernelClient
@@ -282,12 +287,23 @@ class Lab:
         kernel_id = self.state()["id"]
         client = BlockingKernelClient()
         client.load_connection_file(str(self.server.runtime_dir / f"kernel-{kernel_id}.json"))
-        client.start_channels()
+        client.start_channels(iopub=False, stdin=False, hb=False, control=False)
         try:
-            client.wait_for_ready(timeout=timeout_s)
-            reply = client.execute_interactive(
-                "", user_expressions={"v": expression}, timeout=timeout_s,
-                output_hook=lambda msg: None)
+            msg_id = client.execute("", silent=True, store_history=False,
+                                    user_expressions={"v": expression})
+            deadline = time.monotonic() + timeout_s
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"kernel {kernel_id} did not answer {expression!r} "
+                                       f"within {timeout_s} s")
+                try:
+                    reply = client.get_shell_msg(timeout=remaining)
+                except Exception as exc:  # queue.Empty: nothing within the deadline
+                    raise TimeoutError(f"kernel {kernel_id} did not answer {expression!r} "
+                                       f"within {timeout_s} s") from exc
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    break
             value = reply["content"]["user_expressions"]["v"]
             if value["status"] != "ok":
                 raise RuntimeError(f"{expression!r} raised {value.get('ename')}: "
