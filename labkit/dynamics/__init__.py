@@ -35,6 +35,11 @@ from labkit.dynamics._dsr_metrics import (
     valid_prediction_time,
 )
 from labkit.dynamics._gtf import GTFConfig, GTFResult, GTFTrainer, estimate_alpha, train_gtf
+from labkit.dynamics._gtf_ensemble import (
+    GTFEnsembleResult,
+    GTFEnsembleTrainer,
+    train_gtf_ensemble,
+)
 from labkit.dynamics._invariants import (
     OrbitDiagram,
     PoincareSection,
@@ -71,6 +76,8 @@ __all__ = [
     "ESNResult",
     "EchoStateNetwork",
     "GTFConfig",
+    "GTFEnsembleResult",
+    "GTFEnsembleTrainer",
     "GTFResult",
     "GTFTrainer",
     "IdentityObservation",
@@ -123,6 +130,7 @@ __all__ = [
     "system_info",
     "train_esn",
     "train_gtf",
+    "train_gtf_ensemble",
     "train_node",
     "train_sindy",
     "valid_prediction_time",
