@@ -751,11 +751,13 @@ class BaselineTable:
         def num(v: float | None, fmt: str) -> str:
             return "-" if v is None else format(v, fmt)
 
-        lines = [f"{'model':<22}{'D_stsp':>10}{'D_H':>8}{'train s':>10}  status"]
-        for rec in self.records():
+        records = self.records()
+        w = max([22, *(len(rec["model"]) + 1 for rec in records)])
+        lines = [f"{'model':<{w}}{'D_stsp':>10}{'D_H':>8}{'train s':>10}  status"]
+        for rec in records:
             d_stsp = num(rec["D_stsp"], ".3g") if rec["D_stsp"] is not None else (
                 "diverged" if rec["status"].startswith("diverged") else "-")
-            lines.append(f"{rec['model']:<22}{d_stsp:>10}{num(rec['D_H'], '.3f'):>8}"
+            lines.append(f"{rec['model']:<{w}}{d_stsp:>10}{num(rec['D_H'], '.3f'):>8}"
                          f"{num(rec['seconds'], '.1f'):>10}  {rec['status']}")
         return "\n".join(lines)
 
