@@ -27,9 +27,10 @@ from torch.func import functional_call, stack_module_state, vmap
 from labkit.core.device import resolve_device
 from labkit.core.train import Checkpoint, History, fit
 from labkit.dynamics._dsr_data import ReconstructionData, from_array
+from labkit.dynamics._dsr_metrics import state_space_divergence
 from labkit.dynamics._gtf import GTFConfig, GTFResult, GTFTrainer
 from labkit.dynamics._plrnn import ALRNN, ShallowPLRNN
-from labkit.errors import ConfigError
+from labkit.errors import ConfigError, DivergenceError
 
 __all__ = ["GTFEnsembleResult", "GTFEnsembleTrainer", "train_gtf_ensemble"]
 
@@ -376,6 +377,38 @@ class GTFEnsembleResult:
 
     def __getitem__(self, k: int) -> GTFResult:
         return self.members[k]
+
+    def selection_scores(self, n_generate: int = 10_000, *, bins: int = 30) -> list[float | None]:
+        """Each member's :math:`D_{stsp}` of a free run from its first *training* sample
+        against its training series (no test data touched, so it may pick a model);
+        ``None`` for a member that diverged in training or whose free run diverges."""
+        out: list[float | None] = []
+        for res, data in zip(self.members, self.trainer.datasets, strict=True):
+            n = min(n_generate, data.train.shape[0] - 1)
+            if res.status == "diverged":
+                out.append(None)
+                continue
+            try:
+                free = res.generate(n, x0=data.train[0])
+            except DivergenceError:
+                out.append(None)
+                continue
+            out.append(float(state_space_divergence(data.train[: n + 1], free, bins=bins)))
+        return out
+
+    def select(self, n_generate: int = 10_000, *, bins: int = 30) -> GTFResult:
+        """The member with the lowest :meth:`selection_scores` (model selection on the
+        training series, as one picks the best of several runs without looking at test
+        data).
+
+        Raises:
+            DivergenceError: every member diverged.
+        """
+        scores = self.selection_scores(n_generate, bins=bins)
+        ok = [(v, k) for k, v in enumerate(scores) if v is not None]
+        if not ok:
+            raise DivergenceError(f"all {len(scores)} members diverged; nothing to select")
+        return self.members[min(ok)[1]]
 
     def scores(self, n_generate: int | None = None, *, bins: int = 30,
                smoothing: float = 20.0) -> list[dict[str, Any]]:

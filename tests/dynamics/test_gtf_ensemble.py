@@ -155,3 +155,17 @@ def test_ensemble_on_cuda_matches_the_cpu_run(lorenz):
     gpu = train_gtf_ensemble(lorenz, cfg, seeds=3, device="cuda")
     for a, b in zip(cpu.members, gpu.members, strict=True):
         assert b.history["loss"] == pytest.approx(a.history["loss"], rel=1e-3)
+
+
+def test_select_picks_the_best_training_score_and_skips_diverged_members(lorenz):
+    bad = from_array(np.random.default_rng(0).normal(size=(2000, 3)) * 1e30, lorenz.dt,
+                     standardise=False)
+    ens = train_gtf_ensemble([lorenz, bad, lorenz], SMALL.replace(steps=15), seeds=[0, 1, 2],
+                             device="cpu")
+    scores = ens.selection_scores(500)
+    assert scores[1] is None and scores[0] is not None and scores[2] is not None
+    best = 0 if scores[0] <= scores[2] else 2
+    assert ens.select(500) is ens[best]
+    with pytest.raises(DivergenceError, match="all 2 members diverged"):
+        train_gtf_ensemble(bad, SMALL.replace(steps=5), seeds=2, device="cpu",
+                           on_nan="stop").select(100)
