@@ -167,7 +167,27 @@ class GTFEnsembleTrainer:
         self._x = [d.train.to(self.device, torch.float32) for d in self.datasets]
         self._offsets = torch.arange(config.seq_len + 1, device=self.device)
         self._lock = threading.Lock()
-        self._single = singles[0]  # its lr schedule
+        self._single = singles[0]  # its lr schedule; a CPU copy of the module structure
+        self.monitored = 0
+
+    @property
+    def model(self) -> nn.Module:
+        """The latent model of member :attr:`monitored` (a copy holding its current
+        parameters), so that a monitor bound to the ensemble follows that member."""
+        return self._member_modules(self.monitored)[0]
+
+    @property
+    def observation(self) -> nn.Module:
+        """The observation model of member :attr:`monitored` (a copy)."""
+        return self._member_modules(self.monitored)[1]
+
+    def _member_modules(self, k: int) -> tuple[nn.Module, nn.Module]:
+        state = self.member_state(k)
+        model = copy.deepcopy(self._single.model).to(self.device)
+        obs = copy.deepcopy(self._single.observation).to(self.device)
+        model.load_state_dict(state["model"])
+        obs.load_state_dict(state["observation"])
+        return model, obs
 
     # -- batched pieces -------------------------------------------------------------
     def _call(self, op: str, x: torch.Tensor, params: dict[str, torch.Tensor] | None = None
@@ -445,8 +465,12 @@ def train_gtf_ensemble(
 
     Args:
         data, seeds: see :class:`GTFEnsembleTrainer`.
-        config, device, checkpoint, progress, callbacks, stop: as for
+        config, device, checkpoint, progress, stop: as for
             :func:`~labkit.dynamics.train_gtf` (the checkpoint holds every member).
+        callbacks: as for :func:`~labkit.dynamics.train_gtf`; a callback with a
+            ``bind(trainer)`` method gets the :class:`GTFEnsembleTrainer`, whose ``model``
+            and ``observation`` are those of member ``trainer.monitored`` (0), so a
+            :class:`~labkit.widgets.ReconstructionMonitor` follows that member.
         on_nan: what happens when *every* member has diverged (a single member that
             diverges is frozen and reported in its :class:`GTFResult`).
 

@@ -79,3 +79,20 @@ def test_train_gtf_binds_the_monitor(data):
     result = train_gtf(data, cfg, device="cpu", callbacks=[monitor])
     assert result.status == "finished" and monitor.updates >= 2
     assert viewer.readout.startswith("step 40 · loss ")
+
+
+def test_an_ensemble_run_binds_the_monitor_to_one_member(data):
+    """``train_gtf_ensemble(..., callbacks=[monitor])``: the monitor follows member
+    ``monitored`` (0), and its last free run is that member's."""
+    from labkit.dynamics import train_gtf_ensemble
+
+    cfg = GTFConfig(hidden_dim=16, seq_len=20, batch_size=8, steps=40)
+    viewer = AttractorViewer.from_series({"truth": data.test})
+    monitor = ReconstructionMonitor(viewer, data.test, every=20)
+    result = train_gtf_ensemble(data, cfg, seeds=[5, 6], device="cpu", callbacks=[monitor])
+    assert result.status == "finished" and monitor.updates >= 2
+    x, _ = free_run(result[0].trainer, len(data.test) - 1, data.test[0])
+    np.testing.assert_allclose(viewer.data.positions[viewer.data.series_of == 1][0],
+                               x[:viewer.shape[1]], rtol=1e-5, atol=1e-6)
+    other, _ = free_run(result[1].trainer, len(data.test) - 1, data.test[0])
+    assert not np.allclose(other, x)
