@@ -32,12 +32,7 @@ GEN = SMALL.replace(task="gen")
 SALT_ELEMENTS = (11, 17, 55)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def perovskites(count=16, seed=0):

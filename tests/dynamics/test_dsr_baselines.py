@@ -30,13 +30,7 @@ SIGMA, RHO, BETA = 10.0, 28.0, 8.0 / 3.0
 COEF_RTOL = 0.01
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models run fastest on one thread (and CPU-s are then comparable)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

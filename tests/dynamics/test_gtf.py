@@ -15,14 +15,7 @@ from labkit.dynamics._dsr_data import ReconstructionData, from_array, reconstruc
 from labkit.dynamics._gtf import GTFConfig, GTFTrainer, estimate_alpha, train_gtf
 from labkit.errors import ConfigError, DataError, DivergenceError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models run fastest on one thread (and CPU-s are then comparable)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,7 @@ from labkit.dynamics._gtf_ensemble import (
 from labkit.dynamics._plrnn import ALRNN, ShallowPLRNN
 from labkit.errors import ConfigError, DivergenceError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

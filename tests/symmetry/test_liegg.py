@@ -10,13 +10,7 @@ from labkit.symmetry._algebra import so
 from labkit.symmetry._data import o5_invariant, so2_invariant, two_body
 from labkit.symmetry._liegg import fit_regressor, liegg
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize(("make", "k"), [(so2_invariant, 1), (o5_invariant, 10)])
