@@ -67,7 +67,8 @@ class ReconstructionMonitor:
     """Shows a reconstruction as it trains: a :func:`~labkit.core.train.fit` callback.
 
     Args:
-        viewer: an :class:`~labkit.widgets.AttractorViewer` (switched to series mode).
+        viewer: an :class:`~labkit.widgets.AttractorViewer`, or its Panel component
+            (``attractor_panel_class()``), switched to series mode.
         truth: the true series ``[time, N]`` to compare with (e.g. ``data.test``); at most
             :data:`MAX_MONITOR_SAMPLES` samples are used.
         trainer: the :class:`~labkit.dynamics.GTFTrainer` (or anything with ``model`` and

@@ -384,6 +384,21 @@ def test_codes_without_codes_is_a_message_not_a_crash(series_viewer):
     assert "color_by='codes' needs codes" in v.message
 
 
+def test_the_panel_component_shows_series_too(series_viewer):
+    """Truth beside a model in a Panel app: the same controller, the same buffers."""
+    from labkit.widgets._attractor_panel import attractor_panel_class
+
+    truth, model = _pair()
+    p = attractor_panel_class()(n_ic=2, periods=1.0, samples=10, panels=False)
+    p.show_series({"truth": truth, "model": model}, codes={"model": np.arange(len(model)) % 3},
+                  readout="D_stsp 0.41 (floor 0.23) · D_H 0.06", chunks=4)
+    assert p.mode == "series" and p.series_names == ["truth", "model"]
+    assert p.readout.startswith("D_stsp 0.41")
+    np.testing.assert_array_equal(p.data.positions, series_viewer.data.positions)
+    p.color_by = "codes"  # a front-end change, through the Panel parameter
+    assert p.data.color_by == "codes" and p.mode == "series"
+
+
 def test_series_static_figure_puts_truth_beside_model(series_viewer):
     fig = series_viewer.figure()
     assert len(fig.data) >= 2
