@@ -45,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--system", default="Lorenz", help="a catalogue flow")
     parser.add_argument("--steps", type=int, default=20000, help="GTF training steps")
+    parser.add_argument("--hidden", type=int, default=50, help="shPLRNN hidden width L")
     parser.add_argument("--n-train", type=int, default=100_000)
     parser.add_argument("--n-free", type=int, default=50_000, help="free-run length scored")
     parser.add_argument("--noise", type=float, default=0.05)
@@ -70,7 +71,7 @@ def main() -> None:
                                noise=args.noise, seed=args.seed)
     print(f"{args.system}: dt {data.dt:.4g}; data: {tuple(data.train.shape)} train, {tuple(data.test.shape)} test, "
           f"{time.perf_counter() - began:.1f} s", flush=True)
-    config = GTFConfig.official(steps=args.steps)
+    config = GTFConfig.official(steps=args.steps, hidden_dim=args.hidden)
     if args.seeds > 1:  # several seeds in one batched run; every member gets a row
         ens = train_gtf_ensemble(data, config, seeds=[args.seed + k for k in range(args.seeds)],
                                  device=args.device)
