@@ -164,7 +164,11 @@ class GTFEnsembleTrainer:
         self.history = History()
         self.n_forced = singles[0].observation.n_forced
         self.latent_dim = singles[0].model.dim
-        self._x = [d.train.to(self.device, torch.float32) for d in self.datasets]
+        on_device: dict[int, torch.Tensor] = {}  # one copy of a data set its members share
+        for d in self.datasets:
+            if id(d) not in on_device:
+                on_device[id(d)] = d.train.to(self.device, torch.float32)
+        self._x = [on_device[id(d)] for d in self.datasets]
         self._offsets = torch.arange(config.seq_len + 1, device=self.device)
         self._lock = threading.Lock()
         self._single = singles[0]  # its lr schedule; a CPU copy of the module structure
@@ -190,10 +194,9 @@ class GTFEnsembleTrainer:
         return model, obs
 
     # -- batched pieces -------------------------------------------------------------
-    def _call(self, op: str, x: torch.Tensor, params: dict[str, torch.Tensor] | None = None
-              ) -> torch.Tensor:
+    def _call(self, op: str, x: torch.Tensor) -> torch.Tensor:
         """``op`` of every member on its slice of ``x`` (``[K, ...]``)."""
-        p = {**(self.params if params is None else params), **self.buffers}
+        p = {**self.params, **self.buffers}
         if op == "step":
             return _batched_step(self._template.model, p, x)
 
