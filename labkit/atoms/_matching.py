@@ -155,10 +155,9 @@ def match_rate(
 
     Example (``truth``: a list of Structure; see ``bench/crystal_metrics.py``)::
 
-        >>> from labkit.atoms.baselines import perovskite_rule  # doctest: +SKIP
-        >>> res = match_rate(perovskite_rule(truth), truth)  # doctest: +SKIP
-        >>> round(res.match_rate, 4), round(res.rmse, 4)  # doctest: +SKIP
-        (0.5009, 0.07)
+        from labkit.atoms.baselines import perovskite_rule
+        res = match_rate(perovskite_rule(truth), truth)
+        round(res.match_rate, 4), round(res.rmse, 4)  # (0.5009, 0.07) on perov-5 val
     """
     _check_structures("predictions", predictions, allow_none=True)
     _check_structures("targets", targets)

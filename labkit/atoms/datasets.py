@@ -184,10 +184,10 @@ def load_cdvae(
         DataError: a missing file, a failed or corrupted download, a CIF that does not
             parse (naming the row), or a full split whose size differs from the published one.
 
-    Example:
-        >>> ds = load_cdvae("perov_5", "val", root="../shared/data/cdvae", limit=4)  # doctest: +SKIP
-        >>> ds.label  # doctest: +SKIP
-        'perov_5/first 4 of val (4 structures, NOT an official split)'
+    Example::
+
+        ds = load_cdvae("perov_5", "val", root="../shared/data/cdvae", limit=4)
+        ds.label  # 'perov_5/first 4 of val (4 structures, NOT an official split)'
     """
     check_in("name", name, tuple(CDVAE_SIZES))
     check_in("split", split, SPLITS)
