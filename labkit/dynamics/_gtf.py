@@ -182,9 +182,22 @@ def estimate_alpha(model: PiecewiseLinearRNN, states: torch.Tensor) -> tuple[flo
         over time of the spectral norms :math:`\|J(z_t)\|_2`.
     """
     with torch.no_grad():
-        norms = torch.linalg.matrix_norm(model.jacobian(states).double(), ord=2)  # [B, T]
-        g = float(torch.exp(torch.log(norms.clamp_min(1e-300)).mean(-1)).max())
+        g = float(jacobian_bound(model.jacobian(states)))
     return max(0.0, 1.0 - 1.0 / g), g
+
+
+def jacobian_bound(jacobians: torch.Tensor) -> torch.Tensor:
+    """:math:`G`: over the sequences (axis -4), the largest geometric mean over time (axis
+    -3) of the spectral norms of ``jacobians`` ``[..., B, T, M, M]``; shape ``[...]``."""
+    norms = torch.linalg.matrix_norm(jacobians.double(), ord=2)
+    return torch.exp(torch.log(norms.clamp_min(1e-300)).mean(-1)).amax(-1)
+
+
+def next_alpha(alpha: float, g: float, decay: float) -> float:
+    r"""The annealed :math:`\alpha` after an estimate :math:`G`: jump up to
+    :math:`\alpha^* = \max(0, 1 - 1/G)` at once, else decay towards it."""
+    a_est = max(0.0, 1.0 - 1.0 / g)
+    return a_est if a_est > alpha else decay * alpha + (1 - decay) * a_est
 
 
 def _build_model(config: GTFConfig, dim: int, gen: torch.Generator) -> PiecewiseLinearRNN:
@@ -317,9 +330,8 @@ class GTFTrainer:
         out: dict[str, float] = {}
         with self._lock:
             if cfg.forcing == "gtf" and cfg.alpha_mode == "adaptive" and i % cfg.alpha_interval == 0:
-                a_est, g = estimate_alpha(self.model, self._alpha_states(x))
-                self.alpha = a_est if a_est > self.alpha else (
-                    cfg.alpha_decay * self.alpha + (1 - cfg.alpha_decay) * a_est)
+                _, g = estimate_alpha(self.model, self._alpha_states(x))
+                self.alpha = next_alpha(self.alpha, g, cfg.alpha_decay)
                 out["G"] = g
             for group in self.optimizer.param_groups:
                 group["lr"] = lr

@@ -28,7 +28,7 @@ from labkit.core.device import resolve_device
 from labkit.core.train import Checkpoint, History, fit
 from labkit.dynamics._dsr_data import ReconstructionData, from_array
 from labkit.dynamics._dsr_metrics import state_space_divergence
-from labkit.dynamics._gtf import GTFConfig, GTFResult, GTFTrainer
+from labkit.dynamics._gtf import GTFConfig, GTFResult, GTFTrainer, jacobian_bound, next_alpha
 from labkit.dynamics._plrnn import ALRNN, ShallowPLRNN
 from labkit.errors import ConfigError, DivergenceError
 
@@ -253,9 +253,7 @@ class GTFEnsembleTrainer:
             if self.n_forced < self.latent_dim:
                 _, forced = self.teacher_forced(x)
                 states = torch.cat([target, forced[..., self.n_forced:]], -1)
-            jac = self._call("jacobian", states)  # [K, B, T, M, M]
-            norms = torch.linalg.matrix_norm(jac.double(), ord=2)
-            g = torch.exp(torch.log(norms.clamp_min(1e-300)).mean(-1)).amax(-1)
+            g = jacobian_bound(self._call("jacobian", states))  # [K]
         return [float(v) for v in g]
 
     # -- training -------------------------------------------------------------------
@@ -272,11 +270,8 @@ class GTFEnsembleTrainer:
             if cfg.forcing == "gtf" and cfg.alpha_mode == "adaptive" and i % cfg.alpha_interval == 0:
                 gs = self._estimate_alpha(x)
                 for k, g in enumerate(gs):
-                    if not self.alive[k]:
-                        continue
-                    a_est = max(0.0, 1.0 - 1.0 / g)
-                    self.alpha[k] = a_est if a_est > self.alpha[k] else (
-                        cfg.alpha_decay * self.alpha[k] + (1 - cfg.alpha_decay) * a_est)
+                    if self.alive[k]:
+                        self.alpha[k] = next_alpha(self.alpha[k], g, cfg.alpha_decay)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             self.optimizer.zero_grad(set_to_none=True)
