@@ -1,129 +1,286 @@
-"""Lorenz ensemble throughput: labkit's batched RK4 against dysts, at matched accuracy.
+"""Fixed-step RK4 throughput: labkit's compiled kernel against the practical limits.
 
-One run measures, on the same machine and the same system (dysts' Lorenz parameters):
+One run, on one machine, one thread, float64, the same RK4 step and the same step size,
+for three catalogue systems (Lorenz: polynomial; Thomas: sines; LorenzCoupled: 6-D):
 
-- dysts' default ``make_trajectory`` (scipy Radau, rtol = atol = 1e-12, one initial
-  condition at a time) and dysts with ``method="RK45"``;
-- labkit's RK4 on an ensemble of ``--ics`` initial conditions in one batched call, at
-  ``--substeps`` RK4 steps per output sample;
+- **numba**: an ``@njit`` loop over trajectories and steps calling dysts' own jitted
+  right-hand side (the practical CPU limit for this algorithm);
+- **jax**: RK4 in ``lax.scan``, ``jit`` + ``vmap`` over trajectories (dysts' code run on
+  ``jax.numpy``); the issue's "diffrax" figure is the same computation, and diffrax has
+  no classical RK4 solver of its own;
+- **torchdiffeq**: ``odeint(method="rk4")`` on labkit's torch field;
+- **labkit eager** (``rk4(fast="eager")``) and **labkit compiled** (``fast="compiled"``);
+- **dysts**: ``make_trajectory`` (scipy, one IC at a time), timed on a few ICs and
+  scaled to the ensemble, marked as such.
 
-each producing ``--points`` samples over dysts' default span (10,000 points at 100 per
-period = 150 time units). Accuracy is the *time to divergence* from a tight reference
-(scipy DOP853, rtol = atol = 1e-13): the first time a trajectory is farther than
-``--threshold`` from it, in Lyapunov times (lambda_1 = 0.9056). It prints throughput
-(samples per second) and the ratio against each dysts mode.
+Each figure is the minimum of ``--rounds`` timed runs after a warm-up (compilation is
+reported separately as the first call). Ratios are against numba in the same run.
 
-    python bench/integrate.py                  # the full benchmark (several minutes)
-    python bench/integrate.py --quick          # a small smoke run
+Peers are not labkit dependencies: ``make bench-env`` builds ``.venv-bench`` with them
+(``bench/requirements-peers.txt``), then
+
+    .venv-bench/bin/python bench/integrate.py                 # 1000 ICs x 10,000 steps
+    .venv-bench/bin/python bench/integrate.py --ics 16        # the notebooks' regime
+    .venv-bench/bin/python bench/integrate.py --memory        # peak RSS, 1e5 ICs x 1000
+    .venv-bench/bin/python bench/integrate.py --quick         # a smoke run
+
+A peer that is not installed is listed as such and skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import subprocess
+import sys
 import time
 import warnings
 
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+os.environ.setdefault("LABKIT_KERNEL_THREADS", "1")
+
 import numpy as np
 import torch
-from scipy.integrate import solve_ivp
 
-from labkit.core import describe_device, resolve_device, rk4
+from labkit.core import rk4
 from labkit.dynamics import get_system
 
-LAMBDA1 = 0.9056  # Sprott (2003), table A.1
+SYSTEMS = ("Lorenz", "Thomas", "LorenzCoupled")
 
 
-def dysts_lorenz():
+def _dysts_class(name: str):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Numba not installed")
         import dysts.flows
 
-    return dysts.flows.Lorenz()
+    return getattr(dysts.flows, name)
 
 
-def divergence_time(traj: np.ndarray, ref: np.ndarray, t: np.ndarray, threshold: float) -> float:
-    """First time at which ``|traj - ref| > threshold`` (the whole span if never)."""
-    far = np.linalg.norm(traj - ref, axis=-1) > threshold
-    return float(t[np.argmax(far)]) if far.any() else float(t[-1])
+def _timed(run, rounds: int) -> tuple[float, float]:
+    """(first call, min over ``rounds`` later calls) in seconds."""
+    start = time.perf_counter()
+    run()
+    first = time.perf_counter() - start
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return first, best
+
+
+def numba_runner(name: str, y0: np.ndarray, params: tuple, dt: float, steps: int):
+    try:
+        import numba
+    except ImportError:
+        return None
+    rhs = _dysts_class(name)._rhs
+    if not hasattr(rhs, "py_func"):
+        rhs = numba.njit(rhs)
+    dim = y0.shape[1]
+
+    @numba.njit(cache=False)
+    def loop(y0, params, dt, steps):
+        out = np.empty_like(y0)
+        k1 = np.empty(dim)
+        k2 = np.empty(dim)
+        k3 = np.empty(dim)
+        k4 = np.empty(dim)
+        s = np.empty(dim)
+        for b in range(y0.shape[0]):
+            y = y0[b].copy()
+            t = 0.0
+            for _ in range(steps):
+                d = rhs(*_unpack(y), t, *params)
+                for i in range(dim):
+                    k1[i] = d[i]
+                    s[i] = y[i] + dt / 2 * k1[i]
+                d = rhs(*_unpack(s), t + dt / 2, *params)
+                for i in range(dim):
+                    k2[i] = d[i]
+                    s[i] = y[i] + dt / 2 * k2[i]
+                d = rhs(*_unpack(s), t + dt / 2, *params)
+                for i in range(dim):
+                    k3[i] = d[i]
+                    s[i] = y[i] + dt * k3[i]
+                d = rhs(*_unpack(s), t + dt, *params)
+                for i in range(dim):
+                    k4[i] = d[i]
+                    y[i] = y[i] + dt / 6 * (k1[i] + 2 * k2[i] + 2 * k3[i] + k4[i])
+                t += dt
+            out[b] = y
+        return out
+
+    # numba cannot splat an array: a tuple unpack of the right length per dimension
+    _unpack = _unpackers(numba)[dim]
+    return lambda: loop(y0, params, dt, steps)
+
+
+def _unpackers(numba):
+    @numba.njit
+    def u3(y):
+        return y[0], y[1], y[2]
+
+    @numba.njit
+    def u6(y):
+        return y[0], y[1], y[2], y[3], y[4], y[5]
+
+    return {3: u3, 6: u6}
+
+
+def jax_runner(name: str, y0: np.ndarray, params: tuple, dt: float, steps: int):
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    import types
+
+    rhs = _dysts_class(name)._rhs
+    rhs = getattr(rhs, "py_func", rhs)
+    rhs = types.FunctionType(rhs.__code__, {**rhs.__globals__, "np": jnp}, rhs.__name__)
+
+    def field(t, y):
+        return jnp.stack(rhs(*y, t, *params))
+
+    def step(carry, _):
+        t, y = carry
+        k1 = field(t, y)
+        k2 = field(t + dt / 2, y + dt / 2 * k1)
+        k3 = field(t + dt / 2, y + dt / 2 * k2)
+        k4 = field(t + dt, y + dt * k3)
+        return (t + dt, y + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)), None
+
+    @jax.jit
+    def run(y0s):
+        return jax.vmap(lambda y: jax.lax.scan(step, (0.0, y), None, length=steps)[0][1])(y0s)
+
+    y = jnp.asarray(y0)
+    return lambda: run(y).block_until_ready()
+
+
+def torchdiffeq_runner(field, y0: torch.Tensor, dt: float, steps: int):
+    try:
+        from torchdiffeq import odeint
+    except ImportError:
+        return None
+    t = torch.tensor([0.0, steps * dt], dtype=torch.float64)
+    return lambda: odeint(field, y0, t, method="rk4", options={"step_size": dt})
+
+
+def dysts_seconds(name: str, y0: np.ndarray, dt: float, steps: int, n: int) -> float:
+    """Seconds for dysts' ``make_trajectory`` (scipy, per IC) on ``n`` ICs, scaled to all."""
+    model = _dysts_class(name)()
+    start = time.perf_counter()
+    for i in range(n):
+        model.make_trajectory(steps + 1, init_cond=y0[i], dt=dt, method="RK45", rtol=1e-9,
+                              atol=1e-9, resample=False)
+    return (time.perf_counter() - start) * y0.shape[0] / n
+
+
+def speed(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    print(f"# RK4, {args.ics} ICs x {args.steps} steps, float64, one thread; "
+          f"{platform.machine()}, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}")
+    print(f"{'system':14s} {'method':26s} {'first s':>9s} {'best s':>9s} "
+          f"{'us/traj-step':>13s} {'x numba':>8s}")
+    for name in args.systems:
+        system = get_system(name)
+        rng = np.random.default_rng(0)
+        y0 = np.asarray(system.initial_condition) * (1 + 0.01 * rng.normal(size=(args.ics,
+                                                                                    system.dim)))
+        params = tuple(system.parameters[k] for k in _param_order(name))
+        dt = system.dt
+        field = system.vector_field()
+        y0t = torch.tensor(y0)
+        rows = []
+        runners = {
+            "numba @njit loop": numba_runner(name, y0, params, dt, args.steps),
+            "jax jit+vmap (lax.scan)": jax_runner(name, y0, params, dt, args.steps),
+            "torchdiffeq rk4": torchdiffeq_runner(field, y0t, dt, args.steps),
+            "labkit eager": _labkit_runner(field, y0t, dt, args.steps, "eager"),
+            "labkit compiled": _labkit_runner(field, y0t, dt, args.steps, "compiled"),
+        }
+        slow = {"torchdiffeq rk4", "labkit eager"}
+        for label, run in runners.items():
+            if run is None:
+                rows.append((label, None, None))
+                continue
+            rounds = 1 if label in slow else args.rounds
+            rows.append((label, *_timed(run, rounds)))
+        if args.dysts_ics:
+            rows.append((f"dysts RK45 1e-9 (x{args.ics // args.dysts_ics} of "
+                         f"{args.dysts_ics} ICs)", None,
+                         dysts_seconds(name, y0, dt, args.steps, args.dysts_ics)))
+        base = next((r[2] for r in rows if r[0].startswith("numba") and r[2]), None)
+        for label, first, best in rows:
+            if best is None:
+                print(f"{name:14s} {label:26s} {'not installed':>9s}")
+                continue
+            per = best / (args.ics * args.steps) * 1e6
+            ratio = f"{best / base:8.2f}" if base else "       -"
+            first_s = f"{first:9.3f}" if first is not None else "        -"
+            print(f"{name:14s} {label:26s} {first_s} {best:9.3f} {per:13.4f} {ratio}")
+
+
+def _labkit_runner(field, y0: torch.Tensor, dt: float, steps: int, fast: str):
+    return lambda: rk4(field, y0, (0.0, steps * dt), dt, save_every=steps, fast=fast)
+
+
+def _param_order(name: str) -> list[str]:
+    import inspect
+
+    rhs = _dysts_class(name)._rhs
+    names = list(inspect.signature(getattr(rhs, "py_func", rhs)).parameters)
+    return names[names.index("t") + 1:]
+
+
+_MEMORY_CHILD = """
+import resource, sys, torch
+from labkit.core import rk4
+from labkit.dynamics import get_system
+mode, n, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+lorenz = get_system("Lorenz")
+y0 = lorenz.default_state() + torch.randn(n, 3, dtype=torch.float64)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+kw = {"full": {}, "float32": {"out_dtype": torch.float32}, "last": {"save_every": steps},
+      "eager": {"fast": "eager"}}[mode]
+traj = rk4(lorenz.vector_field(), y0, (0.0, steps * 0.01), 0.01, **kw)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((peak - base) / 1024, traj.y.element_size() * traj.y.nelement() / 2**20)
+"""
+
+
+def memory(args: argparse.Namespace) -> None:
+    n, steps = (10_000, 100) if args.quick else (100_000, 1000)
+    print(f"# peak RSS above the start, Lorenz, {n} ICs x {steps} RK4 steps, float64 state")
+    print(f"{'output':34s} {'peak MiB':>9s} {'output MiB':>11s}")
+    labels = {"full": "every step, float64 (default)", "float32": "every step, out_dtype=float32",
+              "last": "save_every=steps (last state)", "eager": "every step, float64, eager"}
+    for mode in ("full", "float32", "last", "eager"):
+        out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, mode, str(n), str(steps)],
+                             capture_output=True, text=True, check=True)
+        peak, size = (float(v) for v in out.stdout.split())
+        print(f"{labels[mode]:34s} {peak:9.0f} {size:11.1f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ics", type=int, default=1000, help="labkit ensemble size")
-    parser.add_argument("--points", type=int, default=10_000, help="samples per trajectory")
-    parser.add_argument("--substeps", type=int, nargs="+", default=[1, 2, 4],
-                        help="RK4 steps per output sample (one labkit run each)")
-    parser.add_argument("--dysts-ics", type=int, default=1, help="ICs for dysts' Radau default")
-    parser.add_argument("--rk45-ics", type=int, default=3, help="ICs for dysts with RK45")
-    parser.add_argument("--rk45-rtol", type=float, default=1e-9, help="RK45 rtol = atol")
-    parser.add_argument("--ref-ics", type=int, default=3, help="ICs checked against DOP853")
-    parser.add_argument("--threshold", type=float, default=1.0, help="divergence distance")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--ics", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dysts-ics", type=int, default=2, help="ICs timed for dysts (0: skip)")
+    parser.add_argument("--memory", action="store_true", help="peak RSS instead of speed")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     args = parser.parse_args()
     if args.quick:
-        args.ics, args.points, args.substeps = 64, 1000, [1, 2]
-        args.dysts_ics, args.rk45_ics, args.ref_ics = 1, 1, 1
-
-    model = dysts_lorenz()
-    system = get_system("Lorenz")
-    span = model.period * args.points / 100  # dysts' default: 100 points per period
-    t = np.linspace(0.0, span, args.points)
-    rng = np.random.default_rng(0)
-    ics = np.asarray(system.initial_condition) + rng.normal(0.0, 1.0, (args.ics, 3))
-    n_check = max(args.ref_ics, args.dysts_ics, args.rk45_ics)
-
-    print(f"# Lorenz, {args.points} samples over t = {span:.2f} ({span * LAMBDA1:.0f} "
-          f"Lyapunov times); {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} torch threads; {describe_device()}")
-
-    start = time.perf_counter()
-    refs = [solve_ivp(lambda tt, y: model.rhs(y, tt), (0.0, span), ics[i], method="DOP853",
-                      rtol=1e-13, atol=1e-13, t_eval=t).y.T for i in range(n_check)]
-    print(f"reference DOP853 rtol 1e-13: {n_check} ICs in {time.perf_counter() - start:.1f} s")
-
-    rows = []
-    for label, method, n, tol in (("dysts default (Radau 1e-12)", "Radau", args.dysts_ics, 1e-12),
-                                  (f"dysts RK45 ({args.rk45_rtol:g})", "RK45", args.rk45_ics,
-                                   args.rk45_rtol)):
-        start = time.perf_counter()
-        trajs = [model.make_trajectory(args.points, init_cond=ics[i], method=method, rtol=tol,
-                                       atol=tol) for i in range(n)]
-        elapsed = time.perf_counter() - start
-        horizon = np.mean([divergence_time(trajs[i], refs[i], t, args.threshold)
-                           for i in range(n)]) * LAMBDA1
-        rows.append((label, n, elapsed, n * args.points / elapsed, horizon))
-
-    device = resolve_device(args.device)
-    field = system.vector_field()
-    y0 = torch.tensor(ics, dtype=torch.float64, device=device)
-    # On CUDA, each step size runs twice: step by step, and with the steps between two
-    # saved samples captured in one CUDA graph (rk4's fast path).
-    modes = ("eager", "graph") if device.type == "cuda" else ("eager",)
-    for k, mode in ((k, mode) for k in args.substeps for mode in modes):
-        dt = span / ((args.points - 1) * k)
-        rk4(field, y0[:2], (0.0, 10 * dt), dt)  # warm-up
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        traj = rk4(field, y0, (0.0, span), dt, save_every=k, fast=mode)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
-        y = traj.y.cpu().numpy()
-        horizon = np.mean([divergence_time(y[i], refs[i], t, args.threshold)
-                           for i in range(args.ref_ics)]) * LAMBDA1
-        rows.append((f"labkit RK4 {device.type} {mode}, dt={dt:.2e}", args.ics, elapsed,
-                     args.ics * args.points / elapsed, horizon))
-
-    base = {r[0]: r[3] for r in rows if r[0].startswith("dysts")}
-    print(f"\n{'method':38s} {'ICs':>5s} {'time s':>9s} {'samples/s':>11s} "
-          f"{'horizon (Lyap. t)':>18s} " + " ".join(f"{'x ' + k.split(' (')[0][6:]:>14s}"
-                                                    for k in base))
-    for label, n, elapsed, rate, horizon in rows:
-        ratios = " ".join(f"{rate / b:14.1f}" for b in base.values())
-        print(f"{label:38s} {n:5d} {elapsed:9.2f} {rate:11.4g} {horizon:18.1f} {ratios}")
+        args.ics, args.steps, args.rounds, args.dysts_ics = 16, 200, 1, 1
+    memory(args) if args.memory else speed(args)
 
 
 if __name__ == "__main__":

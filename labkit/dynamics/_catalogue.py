@@ -101,14 +101,19 @@ def _min(*args: Any, **kwargs: Any) -> Any:
     return min(*args, **kwargs)
 
 
-def _shimmed(func: Any) -> types.FunctionType:
-    """``func`` with ``np`` bound to the torch stand-in (and the builtins ``max``/``min``
-    made elementwise for tensors) in its globals."""
+#: What :func:`_shimmed` binds by default: the torch stand-in for ``np``, and the builtins
+#: ``max``/``min`` made elementwise for tensors.
+TORCH_SHIMS: dict[str, Any] = {"np": torch_numpy, "max": _max, "min": _min}
+
+
+def _shimmed(func: Any, shims: Mapping[str, Any] | None = None) -> types.FunctionType:
+    """``func`` with the names of ``shims`` (default :data:`TORCH_SHIMS`) rebound in its
+    globals."""
     while isinstance(func, staticmethod):
         func = func.__func__
     func = getattr(func, "py_func", func)  # a numba dispatcher, when numba is installed
     namespace = dict(func.__globals__)
-    namespace.update(np=torch_numpy, max=_max, min=_min)
+    namespace.update(TORCH_SHIMS if shims is None else shims)
     return types.FunctionType(func.__code__, namespace, func.__name__, func.__defaults__,
                               func.__closure__)
 
@@ -120,8 +125,9 @@ def _dysts(module: str) -> types.ModuleType:
         return importlib.import_module(f"dysts.{module}")
 
 
-def _own_members(cls: type) -> dict[str, Any]:
-    """Functions defined on ``cls`` and its bases below dysts' base classes, shimmed."""
+def _own_members(cls: type, shims: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Functions defined on ``cls`` and its bases below dysts' base classes, shimmed (see
+    :func:`_shimmed`)."""
     base = _dysts("base")
     stop = {object, *(getattr(base, n) for n in ("BaseDyn", "DynSys", "DynSysDelay", "DynMap")
                       if hasattr(base, n))}
@@ -131,9 +137,9 @@ def _own_members(cls: type) -> dict[str, Any]:
             continue
         for key, value in vars(klass).items():
             if isinstance(value, staticmethod):
-                members[key] = staticmethod(_shimmed(value.__func__))
+                members[key] = staticmethod(_shimmed(value.__func__, shims))
             elif isinstance(value, types.FunctionType):
-                members[key] = _shimmed(value)
+                members[key] = _shimmed(value, shims)
     return members
 
 
@@ -297,12 +303,18 @@ class System:
 
     def vector_field(self, **params: Any) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """``f(t, y)`` with the parameters bound, for :func:`labkit.core.rk4` and friends."""
-        self.params(params)  # fail now for unknown names
+        merged = self.params(params)  # fail now for unknown names
 
         def field(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return self.rhs(t, y, **params)
 
+        field.kernel_source = self._kernel_source(merged)  # type: ignore[attr-defined]
         return field
+
+    def _kernel_source(self, merged: Mapping[str, Any]) -> Any:
+        from labkit.dynamics._trace import kernel_source_for
+
+        return kernel_source_for(self.name, merged)
 
     def jacobian(self, t: torch.Tensor | float, y: torch.Tensor, /, *, method: str = "auto",
                  **params: Any) -> torch.Tensor:
@@ -362,12 +374,14 @@ class System:
         return torch.stack(cols, dim=-1)
 
     def iterate(self, y0: torch.Tensor, n_steps: int, *, bound: float | None = None,
-                **params: Any) -> Any:
+                fast: str = "auto", **params: Any) -> Any:
         """Iterate a map ``n_steps`` times from ``y0`` (``[*batch, dim]``).
 
         Returns a :class:`~labkit.core.Trajectory` with ``t = 0..n_steps`` (iterations),
         ``y`` ``[*batch, n_steps + 1, dim]``; orbits that leave ``bound`` or become
-        non-finite are flagged with the iteration and NaN afterwards.
+        non-finite are flagged with the iteration and NaN afterwards. ``fast``:
+        ``"auto"`` iterates with the compiled kernel on the CPU where the map compiles
+        (equal to the eager loop to rounding), ``"eager"`` in torch.
         """
         from labkit.core.integrate import DEFAULT_BOUND, Trajectory
 
@@ -378,7 +392,19 @@ class System:
             raise ConfigError(f"n_steps must be an int >= 1, got {n_steps!r}")
         y = self._check_state(y0)
         bound = DEFAULT_BOUND if bound is None else bound
+        if fast not in ("auto", "eager"):
+            raise ConfigError(f"fast must be 'auto' or 'eager', got {fast!r}")
         merged = self.params(params, like=y)
+        if fast == "auto":
+            from labkit.core.kernels import kernel_for, run_fixed
+
+            found = kernel_for(self._kernel_source(merged), y)
+            if found is not None:
+                out, _, diverged, diverged_at = run_fixed(
+                    found[0], found[1], y, method="map", t0=0.0, dt=1.0,
+                    save_at=list(range(n_steps + 1)), bound=bound, out_dtype=None)
+                steps = torch.arange(n_steps + 1, dtype=y.dtype)
+                return Trajectory(t=steps, y=out, diverged=diverged, diverged_at=diverged_at)
         t0 = torch.zeros((), dtype=y.dtype, device=y.device)
         out = torch.empty((*y.shape[:-1], n_steps + 1, self.dim), dtype=y.dtype, device=y.device)
         out[..., 0, :] = y

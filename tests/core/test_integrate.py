@@ -96,7 +96,7 @@ def test_to_xarray_named_dims():
         ({"t_span": (1.0, 0.0)}, "t_span must be increasing"),
         ({"save_every": 0}, "save_every must be an int >= 1, got 0"),
         ({"on_divergence": "ignore"}, "on_divergence must be 'flag' or 'raise', got 'ignore'"),
-        ({"fast": "jit"}, "fast must be 'auto', 'eager' or 'graph', got 'jit'"),
+        ({"fast": "jit"}, "fast must be 'auto', 'compiled', 'eager' or 'graph', got 'jit'"),
         ({"fast": "graph"}, "fast='graph' needs a CUDA tensor, got y0 on cpu"),
     ],
 )

@@ -1,0 +1,428 @@
+"""C source for the compiled integration kernels, printed from a traced right-hand side.
+
+One translation unit per (system, dtype): the field ``lk_field``, its exact tangent map
+``lk_field_jvp`` (forward-mode differentiation of the tape, so Lyapunov spectra need no
+hand-written Jacobian), and the drivers, which loop over trajectories outside and steps
+inside, so that each trajectory's state stays in registers for a whole segment.
+
+The drivers repeat the eager integrators' arithmetic in the same order (the RK4 stages of
+:func:`labkit.core.integrate.rk4_step`, the segment times of :func:`labkit.core.rk4`, the
+time accumulation of :func:`labkit.dynamics.lyapunov_spectrum`), and the build uses
+``-ffp-contract=off`` (no fused multiply-adds), so compiled and eager results agree to the
+rounding of the C library's transcendental functions.
+"""
+
+from __future__ import annotations
+
+import math
+
+from labkit.core._tape import CONDITIONS, Node, Traced
+
+__all__ = ["kernel_source"]
+
+_UNARY_C = {
+    "abs": "fabs", "sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log": "log",
+    "sqrt": "sqrt", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "arctan": "atan",
+    "arcsin": "asin", "arccos": "acos", "arcsinh": "asinh", "arctanh": "atanh",
+    "floor": "floor", "ceil": "ceil", "log1p": "log1p", "expm1": "expm1", "log10": "log10",
+    "log2": "log2", "cbrt": "cbrt", "sign": "lk_sign",
+}
+_BINARY_C = {"add": "+", "sub": "-", "mul": "*", "div": "/", "lt": "<", "le": "<=",
+             "gt": ">", "ge": ">=", "eq": "==", "ne": "!=", "and": "&&", "or": "||"}
+_CALL2_C = {"mod": "lk_mod", "fmod": "fmod", "arctan2": "atan2", "maximum": "lk_max",
+            "minimum": "lk_min"}
+#: Nodes whose derivative is zero everywhere they are defined.
+_FLAT = frozenset({"floor", "ceil", "sign", "const", "t", "p"}) | CONDITIONS
+
+
+def _literal(value: float) -> str:
+    if math.isnan(value):
+        return "((real)NAN)"
+    if math.isinf(value):
+        return "((real)INFINITY)" if value > 0 else "(-(real)INFINITY)"
+    return f"((real){value!r})"
+
+
+class _Printer:
+    def __init__(self, traced: Traced) -> None:
+        self.t = traced
+        self.nodes = traced.tape.nodes
+        self.live = traced.reachable()
+
+    def name(self, i: int) -> str:
+        node = self.nodes[i]
+        if node.op == "const":
+            return _literal(node.value)
+        if node.op == "y":
+            return f"y[{node.index}]"
+        if node.op == "t":
+            return "t"
+        if node.op == "p":
+            return f"p[{node.index}]"
+        return f"v{i}"
+
+    def const_value(self, i: int) -> float | None:
+        node = self.nodes[i]
+        return node.value if node.op == "const" else None
+
+    def expr(self, node: Node) -> str:
+        a = [self.name(j) for j in node.args]
+        op = node.op
+        if op in _BINARY_C:
+            return f"{a[0]} {_BINARY_C[op]} {a[1]}"
+        if op == "pow":
+            return self.power(node)
+        if op == "neg":
+            return f"-{a[0]}"
+        if op == "not":
+            return f"!{a[0]}"
+        if op in _UNARY_C:
+            return f"{_UNARY_C[op]}({a[0]})"
+        if op in _CALL2_C:
+            return f"{_CALL2_C[op]}({a[0]}, {a[1]})"
+        if op == "select":
+            return f"{a[0]} ? {a[1]} : {a[2]}"
+        raise NotImplementedError(f"no C for the operation {op!r}")  # pragma: no cover
+
+    def power(self, node: Node) -> str:
+        # torch's CPU pow with a scalar exponent special-cases these (exact products, sqrt)
+        base, exponent = self.name(node.args[0]), self.const_value(node.args[1])
+        special = {2.0: f"{base} * {base}", 3.0: f"{base} * {base} * {base}",
+                   0.5: f"sqrt({base})", -0.5: f"(real)1 / sqrt({base})",
+                   -1.0: f"(real)1 / {base}", -2.0: f"(real)1 / ({base} * {base})",
+                   1.0: f"{base}"}
+        if exponent in special:
+            return special[exponent]
+        return f"pow({base}, {self.name(node.args[1])})"
+
+    def primal(self) -> list[str]:
+        lines = []
+        for i in self.live:
+            node = self.nodes[i]
+            if node.op in ("const", "y", "t", "p"):
+                continue
+            ctype = "int" if node.op in CONDITIONS else "real"
+            lines.append(f"const {ctype} v{i} = {self.expr(node)};")
+        return lines
+
+    def tangent(self) -> tuple[list[str], list[str], dict[int, str]]:
+        """(lines computed once per state, lines per tangent vector, tangent names)."""
+        aux: list[str] = []
+        lines: list[str] = []
+        d: dict[int, str] = {}
+        for i in self.live:
+            node = self.nodes[i]
+            if node.op == "y":
+                d[i] = f"v[{node.index}]"
+                continue
+            if node.op in _FLAT or node.op == "neg" and node.args[0] not in d:
+                continue
+            args = node.args
+            da = [d.get(j) for j in args]
+            if all(x is None for x in da[:2]) and node.op != "select":
+                continue
+            if node.op == "select" and da[1] is None and da[2] is None:
+                continue
+            expr = self.derivative(i, node, da, aux)
+            if expr is None:
+                continue
+            lines.append(f"const real d{i} = {expr};")
+            d[i] = f"d{i}"
+        return aux, lines, d
+
+    def derivative(self, i: int, node: Node, da: list[str | None], aux: list[str]) -> str | None:
+        op = node.op
+        a = [self.name(j) for j in node.args]
+        v = self.name(i)
+        z = "(real)0"
+        d0 = da[0] or z
+        d1 = da[1] if len(da) > 1 and da[1] is not None else z
+        if op == "add":
+            return " + ".join(x for x in da if x) if all(da) else (da[0] or da[1])
+        if op == "sub":
+            if da[0] and da[1]:
+                return f"{da[0]} - {da[1]}"
+            return da[0] or f"-{da[1]}"
+        if op == "mul":
+            terms = []
+            if da[0]:
+                terms.append(f"{da[0]} * {a[1]}")
+            if da[1]:
+                terms.append(f"{a[0]} * {da[1]}")
+            return " + ".join(terms)
+        if op == "div":
+            if da[1] is None:
+                return f"{da[0]} / {a[1]}"
+            return f"({d0} - {v} * {da[1]}) / {a[1]}"
+        if op == "neg":
+            return f"-{d0}"
+        if op == "pow":
+            c = self.const_value(node.args[1])
+            if c is not None:
+                if c == 2.0:
+                    return f"(real)2 * {a[0]} * {d0}"
+                aux.append(f"const real g{i} = (real){c!r} * pow({a[0]}, (real){c - 1!r});")
+                return f"g{i} * {d0}"
+            aux.append(f"const real g{i} = {v} * log({a[0]});")
+            aux.append(f"const real h{i} = {v} * {a[1]} / {a[0]};")
+            terms = []
+            if da[0]:
+                terms.append(f"h{i} * {da[0]}")
+            if da[1]:
+                terms.append(f"g{i} * {da[1]}")
+            return " + ".join(terms)
+        simple = {
+            "sin": f"cos({a[0]})", "cos": f"-sin({a[0]})", "tan": f"((real)1 + {v} * {v})",
+            "exp": v, "log": f"((real)1 / {a[0]})", "sqrt": f"((real)0.5 / {v})",
+            "tanh": f"((real)1 - {v} * {v})", "sinh": f"cosh({a[0]})",
+            "cosh": f"sinh({a[0]})", "arctan": f"((real)1 / ((real)1 + {a[0]} * {a[0]}))",
+            "arcsin": f"((real)1 / sqrt((real)1 - {a[0]} * {a[0]}))",
+            "arccos": f"(-(real)1 / sqrt((real)1 - {a[0]} * {a[0]}))",
+            "arcsinh": f"((real)1 / sqrt({a[0]} * {a[0]} + (real)1))",
+            "arctanh": f"((real)1 / ((real)1 - {a[0]} * {a[0]}))",
+            "log1p": f"((real)1 / ((real)1 + {a[0]}))", "expm1": f"({v} + (real)1)",
+            "log10": f"((real)1 / ({a[0]} * (real)2.302585092994046))",
+            "log2": f"((real)1 / ({a[0]} * (real)0.6931471805599453))",
+            "cbrt": f"((real)1 / ((real)3 * {v} * {v}))",
+            "abs": f"lk_sign({a[0]})",
+        }
+        if op in simple:
+            aux.append(f"const real g{i} = {simple[op]};")
+            return f"g{i} * {d0}"
+        if op == "mod":
+            return f"{d0} - floor({a[0]} / {a[1]}) * {d1}" if da[1] else d0
+        if op == "fmod":
+            return f"{d0} - trunc({a[0]} / {a[1]}) * {d1}" if da[1] else d0
+        if op == "arctan2":
+            aux.append(f"const real g{i} = (real)1 / ({a[0]} * {a[0]} + {a[1]} * {a[1]});")
+            return f"({a[1]} * {d0} - {a[0]} * {d1}) * g{i}"
+        if op in ("maximum", "minimum"):
+            cmp = ">" if op == "maximum" else "<"
+            return f"({a[0]} {cmp} {a[1]}) ? {d0} : {d1}"
+        if op == "select":
+            return f"{a[0]} ? {da[1] or z} : {da[2] or z}"
+        raise NotImplementedError(f"no derivative for the operation {op!r}")  # pragma: no cover
+
+
+_PRELUDE = """\
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+typedef {real} real;
+#define D {dim}
+#define PSLOTS {nparams}
+static inline real lk_sign(real x) {{ return x != x ? x : (real)((x > 0) - (x < 0)); }}
+static inline real lk_max(real a, real b) {{ return (a != a || b != b) ? (real)NAN : (a > b ? a : b); }}
+static inline real lk_min(real a, real b) {{ return (a != a || b != b) ? (real)NAN : (a < b ? a : b); }}
+static inline real lk_mod(real a, real b) {{
+    real r = fmod(a, b);
+    if (r != 0 && ((b < 0) != (r < 0))) r += b;
+    return r;
+}}
+"""
+
+_DRIVERS = """
+static inline int lk_bad(const real* y, real bound) {
+    for (int i = 0; i < D; i++) {
+        if (!isfinite(y[i]) || fabs(y[i]) > bound) return 1;
+    }
+    return 0;
+}
+
+/* One classical RK4 step in place, in the order of labkit.core.integrate.rk4_step. */
+static inline void lk_rk4_step(real t, double dt, real* restrict y, const real* restrict p) {
+    real k1[D], k2[D], k3[D], k4[D], s[D];
+    const real h = (real)dt, h2 = (real)(dt / 2), h6 = (real)(dt / 6);
+    lk_field(t, y, p, k1);
+    for (int i = 0; i < D; i++) s[i] = y[i] + h2 * k1[i];
+    lk_field(t + h2, s, p, k2);
+    for (int i = 0; i < D; i++) s[i] = y[i] + h2 * k2[i];
+    lk_field(t + h2, s, p, k3);
+    for (int i = 0; i < D; i++) s[i] = y[i] + h * k3[i];
+    lk_field(t + h, s, p, k4);
+    for (int i = 0; i < D; i++) y[i] = y[i] + h6 * (k1[i] + (real)2 * k2[i] + (real)2 * k3[i] + k4[i]);
+}
+
+static inline void lk_euler_step(real t, double dt, real* restrict y, const real* restrict p) {
+    real k[D];
+    lk_field(t, y, p, k);
+    for (int i = 0; i < D; i++) y[i] = y[i] + (real)dt * k[i];
+}
+
+static inline void lk_map_step(real* restrict y, const real* restrict p) {
+    real k[D];
+    lk_field((real)0, y, p, k);
+    for (int i = 0; i < D; i++) y[i] = k[i];
+}
+
+static inline void lk_store(int64_t b, int64_t j, int64_t nsave, const real* y,
+                            real* out, float* out32) {
+    if (out) for (int i = 0; i < D; i++) out[(b * nsave + j) * D + i] = y[i];
+    if (out32) for (int i = 0; i < D; i++) out32[(b * nsave + j) * D + i] = (float)y[i];
+}
+
+/* Trajectories b0..b1-1 from y0 [B, D]; method 0 RK4, 1 Euler, 2 a map. save_at holds
+   nsave step counts (the first 0). Flows check divergence at the end of each segment
+   and flag it with the segment's end time, as the eager loop does; maps check every
+   iteration and flag the iteration. A diverged trajectory stops and saves NaN. */
+void lk_integrate(int64_t b0, int64_t b1, int method, const real* y0, const real* p,
+                  int64_t pstride, double t0, double dt, int64_t nsave,
+                  const int64_t* save_at, double bound, real* out, float* out32,
+                  real* yend, uint8_t* diverged, real* diverged_at) {
+    for (int64_t b = b0; b < b1; b++) {
+        real y[D];
+        const real* pb = p + b * pstride;
+        memcpy(y, y0 + b * D, sizeof(y));
+        int dead = diverged[b] != 0;
+        lk_store(b, 0, nsave, y, out, out32);
+        for (int64_t j = 1; j < nsave; j++) {
+            int64_t k = save_at[j] - save_at[j - 1];
+            if (!dead) {
+                if (method == 2) {
+                    for (int64_t i = 0; i < k && !dead; i++) {
+                        lk_map_step(y, pb);
+                        if (lk_bad(y, (real)bound)) {
+                            dead = 1;
+                            diverged_at[b] = (real)(save_at[j - 1] + i + 1);
+                        }
+                    }
+                } else {
+                    const real ts = (real)(t0 + (double)save_at[j - 1] * dt);
+                    for (int64_t i = 0; i < k; i++) {
+                        const real ti = ts + (real)((double)i * dt);
+                        if (method == 0) lk_rk4_step(ti, dt, y, pb);
+                        else lk_euler_step(ti, dt, y, pb);
+                    }
+                    if (lk_bad(y, (real)bound)) {
+                        dead = 1;
+                        diverged_at[b] = ts + (real)((double)k * dt);
+                    }
+                }
+                if (dead) {
+                    diverged[b] = 1;
+                    for (int i = 0; i < D; i++) y[i] = (real)NAN;
+                }
+            }
+            lk_store(b, j, nsave, y, out, out32);
+        }
+        memcpy(yend + b * D, y, sizeof(y));
+    }
+}
+
+/* The derivative of one RK4 step applied to the m tangent vectors V [m, D], and the step
+   itself (the forward-mode derivative of lk_rk4_step). */
+static inline void lk_rk4_tangent(real t, double dt, real* restrict y, real* restrict V,
+                                  int m, const real* restrict p) {
+    real k1[D], k2[D], k3[D], k4[D], s[D];
+    real K1[D * D], K2[D * D], K3[D * D], K4[D * D], S[D * D];
+    const real h = (real)dt, h2 = (real)(dt / 2), h6 = (real)(dt / 6);
+    const int n = m * D;
+    lk_field_jvp(t, y, p, V, m, k1, K1);
+    for (int i = 0; i < D; i++) s[i] = y[i] + h2 * k1[i];
+    for (int i = 0; i < n; i++) S[i] = V[i] + h2 * K1[i];
+    lk_field_jvp(t + h2, s, p, S, m, k2, K2);
+    for (int i = 0; i < D; i++) s[i] = y[i] + h2 * k2[i];
+    for (int i = 0; i < n; i++) S[i] = V[i] + h2 * K2[i];
+    lk_field_jvp(t + h2, s, p, S, m, k3, K3);
+    for (int i = 0; i < D; i++) s[i] = y[i] + h * k3[i];
+    for (int i = 0; i < n; i++) S[i] = V[i] + h * K3[i];
+    lk_field_jvp(t + h, s, p, S, m, k4, K4);
+    for (int i = 0; i < D; i++) y[i] = y[i] + h6 * (k1[i] + (real)2 * k2[i] + (real)2 * k3[i] + k4[i]);
+    for (int i = 0; i < n; i++) V[i] = V[i] + h6 * (K1[i] + (real)2 * K2[i] + (real)2 * K3[i] + K4[i]);
+}
+
+/* Gram-Schmidt with one re-orthogonalization on the m rows of V [m, D]: the rows become
+   orthonormal and log |R_ii| is added to acc[i]. Returns 0 when a row vanished. */
+static inline int lk_reorthonormalize(real* restrict V, int m, real* restrict acc) {
+    for (int i = 0; i < m; i++) {
+        real* vi = V + i * D;
+        for (int pass = 0; pass < 2; pass++) {
+            for (int j = 0; j < i; j++) {
+                const real* vj = V + j * D;
+                real r = 0;
+                for (int k = 0; k < D; k++) r += vj[k] * vi[k];
+                for (int k = 0; k < D; k++) vi[k] -= r * vj[k];
+            }
+        }
+        real norm = 0;
+        for (int k = 0; k < D; k++) norm += vi[k] * vi[k];
+        norm = sqrt(norm);
+        if (!(norm > 0) || !isfinite(norm)) return 0;
+        acc[i] += log(norm);
+        for (int k = 0; k < D; k++) vi[k] /= norm;
+    }
+    return 1;
+}
+
+/* Benettin's algorithm for trajectories b0..b1-1, as labkit.dynamics.lyapunov_spectrum
+   with tangent="jvp": n_transient RK4 steps of the state, then n_steps steps of the state
+   and m tangent vectors (started as the first m unit vectors), re-orthonormalized every
+   qr_every steps and at the end. exps [B, m] gets the sums of log |R_ii| (the caller
+   divides by the time). The time accumulates as t += dt, as in the eager loop. */
+void lk_lyapunov(int64_t b0, int64_t b1, const real* y0, const real* p, int64_t pstride,
+                 double dt, int64_t n_transient, int64_t n_steps, int64_t m,
+                 int64_t qr_every, double bound, real* exps, real* yend,
+                 uint8_t* diverged, real* diverged_at) {
+    for (int64_t b = b0; b < b1; b++) {
+        real y[D], V[D * D], acc[D];
+        const real* pb = p + b * pstride;
+        memcpy(y, y0 + b * D, sizeof(y));
+        real t = 0;
+        for (int64_t i = 0; i < n_transient; i++) {
+            lk_rk4_step(t, dt, y, pb);
+            t = t + (real)dt;
+        }
+        int dead = lk_bad(y, (real)bound);
+        for (int i = 0; i < D * D; i++) V[i] = 0;
+        for (int i = 0; i < m; i++) { V[i * D + i] = 1; acc[i] = 0; }
+        for (int64_t i = 1; i <= n_steps && !dead; i++) {
+            lk_rk4_tangent(t, dt, y, V, (int)m, pb);
+            t = t + (real)dt;
+            if (i % qr_every == 0 || i == n_steps) {
+                if (!lk_reorthonormalize(V, (int)m, acc) || lk_bad(y, (real)bound)) dead = 1;
+            }
+        }
+        if (dead) {
+            diverged[b] = 1;
+            diverged_at[b] = t;
+            for (int i = 0; i < m; i++) acc[i] = (real)NAN;
+        }
+        for (int i = 0; i < m; i++) exps[b * m + i] = acc[i];
+        memcpy(yend + b * D, y, sizeof(y));
+    }
+}
+"""
+
+
+def kernel_source(traced: Traced, real: str) -> str:
+    """The C translation unit for ``traced`` with floating type ``real`` (``double`` or
+    ``float``)."""
+    if real not in ("double", "float"):
+        raise ValueError(f"real must be 'double' or 'float', got {real!r}")
+    printer = _Printer(traced)
+    primal = printer.primal()
+    outputs = [printer.name(i) for i in traced.outputs]
+    aux, tangent_lines, d = printer.tangent()
+    body = "\n    ".join(primal)
+    field = (
+        "static inline void lk_field(real t, const real* restrict y, const real* restrict p, "
+        "real* restrict dy) {\n    (void)t; (void)p;\n    "
+        + body + ("\n    " if body else "")
+        + "\n    ".join(f"dy[{k}] = {o};" for k, o in enumerate(outputs)) + "\n}\n"
+    )
+    out_tangents = [d.get(i, "(real)0") for i in traced.outputs]
+    jvp = (
+        "static inline void lk_field_jvp(real t, const real* restrict y, "
+        "const real* restrict p, const real* restrict V, int m, real* restrict dy, "
+        "real* restrict dV) {\n    (void)t; (void)p; (void)V;\n    "
+        + body + ("\n    " if body else "")
+        + "\n    ".join(aux) + ("\n    " if aux else "")
+        + "\n    ".join(f"dy[{k}] = {o};" for k, o in enumerate(outputs))
+        + "\n    for (int k = 0; k < m; k++) {\n        const real* v = V + k * D;"
+        + " (void)v;\n        "
+        + "\n        ".join(tangent_lines) + ("\n        " if tangent_lines else "")
+        + "\n        ".join(f"dV[k * D + {k}] = {o};" for k, o in enumerate(out_tangents))
+        + "\n    }\n}\n"
+    )
+    header = _PRELUDE.format(real=real, dim=traced.n_state, nparams=max(1, traced.n_params))
+    return f"/* labkit kernel for {traced.name} ({real}) */\n" + header + field + jvp + _DRIVERS
