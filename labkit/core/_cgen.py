@@ -394,6 +394,141 @@ void lk_lyapunov(int64_t b0, int64_t b1, const real* y0, const real* p, int64_t 
 """
 
 
+_DOPRI5 = """
+/* Dormand-Prince 5(4) for trajectories b0..b1-1, each with its own step, as
+   labkit.core.dopri5.dopri5 does it (same stages, controller, dense output and flags).
+   out [B, n_out, D] arrives filled with NaN; row 0 is the initial state. */
+void lk_dopri5(int64_t b0, int64_t b1, const real* y0, const real* p, int64_t pstride,
+               const real* t_out, int64_t n_out, double rtol, double atol, double h0,
+               int64_t max_steps, double bound, real* out, uint8_t* diverged,
+               real* diverged_at, int64_t* n_steps) {
+    const real tiny = %(tiny)s;
+    const real t_end = t_out[n_out - 1];
+    for (int64_t b = b0; b < b1; b++) {
+        real y[D], ks[7][D], yi[D], err[D], acc[D], r5[D];
+        const real* pb = p + b * pstride;
+        memcpy(y, y0 + b * D, sizeof(y));
+        for (int i = 0; i < D; i++) out[(b * n_out) * D + i] = y[i];
+        real t = t_out[0], h;
+        int64_t next = 1, accepted = 0, attempts = 0;
+        lk_field(t, y, pb, ks[0]);
+        if (h0 > 0) {
+            h = (real)h0;
+        } else {
+            real d0 = 0, d1 = 0;
+            for (int i = 0; i < D; i++) {
+                const real sc = (real)atol + (real)rtol * fabs(y[i]);
+                d0 += (y[i] / sc) * (y[i] / sc);
+                d1 += (ks[0][i] / sc) * (ks[0][i] / sc);
+            }
+            d0 = sqrt(d0 / D);
+            d1 = sqrt(d1 / D);
+            h = (d0 < (real)1e-5 || d1 < (real)1e-5) ? (real)1e-6
+                : (real)0.01 * d0 / (d1 > (real)1e-300 ? d1 : (real)1e-300);
+        }
+        if (h > t_end - t_out[0]) h = t_end - t_out[0];
+        while (1) {
+            attempts++;
+            const real hs = h < t_end - t ? h : t_end - t;
+            for (int s = 1; s < 7; s++) {
+                for (int i = 0; i < D; i++) {
+                    real a = 0;
+                    for (int j = 0; j < s; j++) {
+                        if (LK_A[s][j] != 0) a = (j == 0) ? LK_A[s][j] * ks[j][i] : a + LK_A[s][j] * ks[j][i];
+                    }
+                    yi[i] = y[i] + hs * a;
+                }
+                lk_field(t + LK_C[s] * hs, yi, pb, ks[s]);
+            }
+            real norm = 0;
+            int finite = 1;
+            for (int i = 0; i < D; i++) {
+                real e = 0;
+                int first = 1;
+                for (int j = 0; j < 7; j++) {
+                    if (LK_E[j] != 0) { e = first ? LK_E[j] * ks[j][i] : e + LK_E[j] * ks[j][i]; first = 0; }
+                }
+                err[i] = hs * e;
+                const real ay = fabs(y[i]), an = fabs(yi[i]);
+                const real tol = (real)atol + (real)rtol * (ay > an ? ay : an);
+                norm += (err[i] / tol) * (err[i] / tol);
+                if (!isfinite(yi[i])) finite = 0;
+            }
+            norm = sqrt(norm / D);
+            if (!isfinite(norm)) finite = 0;
+            const int ok = finite && norm <= 1;
+            int blown = 0;
+            if (ok) {
+                const real t_new = t + hs;
+                int have_r5 = 0;
+                while (next < n_out && t_out[next] <= t_new * (real)(1 + 1e-15)) {
+                    if (!have_r5) {
+                        for (int i = 0; i < D; i++) {
+                            real a = 0;
+                            int first = 1;
+                            for (int j = 0; j < 7; j++) {
+                                if (LK_DD[j] != 0) { a = first ? LK_DD[j] * ks[j][i] : a + LK_DD[j] * ks[j][i]; first = 0; }
+                            }
+                            r5[i] = hs * a;
+                        }
+                        have_r5 = 1;
+                    }
+                    real theta = (t_out[next] - t) / (hs > tiny ? hs : tiny);
+                    theta = theta < 0 ? 0 : (theta > 1 ? 1 : theta);
+                    for (int i = 0; i < D; i++) {
+                        const real diff = yi[i] - y[i];
+                        const real bspl = hs * ks[0][i] - diff;
+                        const real r4 = diff - hs * ks[6][i] - bspl;
+                        out[(b * n_out + next) * D + i] = y[i] + theta * (diff + (1 - theta)
+                            * (bspl + theta * (r4 + (1 - theta) * r5[i])));
+                    }
+                    next++;
+                }
+                t = t_new;
+                memcpy(y, yi, sizeof(y));
+                memcpy(ks[0], ks[6], sizeof(y));
+                accepted++;
+                for (int i = 0; i < D; i++) if (fabs(y[i]) > bound) blown = 1;
+            }
+            real factor;
+            if (finite) {
+                factor = (real)0.9 * pow(norm > (real)1e-10 ? norm : (real)1e-10, (real)-0.2);
+                factor = factor < (real)0.2 ? (real)0.2 : (factor > (real)10 ? (real)10 : factor);
+            } else {
+                factor = (real)0.2;
+            }
+            h = hs * factor;
+            const real at = fabs(t) > 1 ? fabs(t) : 1;
+            const int stuck = !ok && h <= (real)1e-14 * at;
+            if (blown || stuck || attempts >= max_steps) {
+                diverged[b] = 1;
+                diverged_at[b] = t;
+                break;
+            }
+            if (next >= n_out) break;
+        }
+        (void)acc;
+        n_steps[b] = accepted;
+    }
+}
+"""
+
+
+def _dopri5_tables(real: str) -> str:
+    import importlib
+
+    d = importlib.import_module("labkit.core.dopri5")
+
+    def row(values: tuple[float, ...]) -> str:
+        return "{" + ", ".join(repr(float(v)) for v in values) + "}"
+
+    a = [tuple(r) + (0.0,) * (7 - len(r)) for r in d._A]
+    return (f"static const real LK_C[7] = {row(d._C)};\n"
+            f"static const real LK_A[7][7] = {{{', '.join(row(r) for r in a)}}};\n"
+            f"static const real LK_E[7] = {row(d._E)};\n"
+            f"static const real LK_DD[7] = {row(d._D)};\n")
+
+
 def kernel_source(traced: Traced, real: str) -> str:
     """The C translation unit for ``traced`` with floating type ``real`` (``double`` or
     ``float``)."""
@@ -425,4 +560,6 @@ def kernel_source(traced: Traced, real: str) -> str:
         + "\n    }\n}\n"
     )
     header = _PRELUDE.format(real=real, dim=traced.n_state, nparams=max(1, traced.n_params))
-    return f"/* labkit kernel for {traced.name} ({real}) */\n" + header + field + jvp + _DRIVERS
+    tiny = "DBL_MIN" if real == "double" else "FLT_MIN"
+    return (f"/* labkit kernel for {traced.name} ({real}) */\n#include <float.h>\n" + header
+            + field + jvp + _DRIVERS + _dopri5_tables(real) + _DOPRI5 % {"tiny": tiny})

@@ -104,6 +104,10 @@ class _Library:
         self.lyapunov.restype = None
         self.lyapunov.argtypes = [i64, i64, p, p, i64, ctypes.c_double, i64, i64, i64, i64,
                                   ctypes.c_double, p, p, p, p]
+        self.dopri5 = lib.lk_dopri5
+        self.dopri5.restype = None
+        self.dopri5.argtypes = [i64, i64, p, p, i64, p, i64, ctypes.c_double, ctypes.c_double,
+                                ctypes.c_double, i64, ctypes.c_double, p, p, p, p]
         self.path = path
 
 
@@ -272,6 +276,33 @@ def run_lyapunov(lib: _Library, params: torch.Tensor, y0: torch.Tensor, *, dt: f
     split_call(n, n * (n_transient + (1 + m) * n_steps), call)
     return (exps.reshape(*batch, m), yend.reshape(*batch, dim),
             diverged.bool().reshape(batch), diverged_at.reshape(batch))
+
+
+def run_dopri5(lib: _Library, params: torch.Tensor, y0: torch.Tensor, t_out: torch.Tensor, *,
+               rtol: float, atol: float, h0: float | None, max_steps: int, bound: float
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run the adaptive driver: ``(out [*batch, n_out, D], diverged, diverged_at,
+    accepted steps)``."""
+    batch, dim = y0.shape[:-1], y0.shape[-1]
+    y_flat = y0.reshape(-1, dim).contiguous()
+    n = y_flat.shape[0]
+    p, pstride = _param_rows(params, batch, n, y0)
+    times = t_out.to(dtype=y0.dtype).contiguous()
+    n_out = times.numel()
+    out = torch.full((n, n_out, dim), math.nan, dtype=y0.dtype)
+    diverged = torch.zeros(n, dtype=torch.uint8)
+    diverged_at = torch.full((n,), math.nan, dtype=y0.dtype)
+    accepted = torch.zeros(n, dtype=torch.int64)
+
+    def call(b0: int, b1: int) -> None:
+        lib.dopri5(b0, b1, y_flat.data_ptr(), p.data_ptr(), pstride, times.data_ptr(), n_out,
+                   rtol, atol, -1.0 if h0 is None else h0, max_steps, bound, out.data_ptr(),
+                   diverged.data_ptr(), diverged_at.data_ptr(), accepted.data_ptr())
+
+    # the work is unknown before the run; n_out samples per trajectory is a lower bound
+    split_call(n, n * max(n_out, 100), call)
+    return (out.reshape(*batch, n_out, dim), diverged.bool().reshape(batch),
+            diverged_at.reshape(batch), accepted.reshape(batch))
 
 
 def _param_rows(params: torch.Tensor, batch: torch.Size, n: int,
