@@ -18,7 +18,11 @@ import math
 
 from labkit.core._tape import CONDITIONS, Node, Traced
 
-__all__ = ["kernel_source"]
+__all__ = ["LANES", "kernel_source"]
+
+#: Trajectories advanced together by one block of the fixed-step and Lyapunov drivers:
+#: two AVX-512 vectors (the compiler picks narrower ones on other machines).
+LANES = {"double": 16, "float": 32}
 
 _UNARY_C = {
     "abs": "fabs", "sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log": "log",
@@ -44,22 +48,28 @@ def _literal(value: float) -> str:
 
 
 class _Printer:
-    def __init__(self, traced: Traced) -> None:
+    """Prints a tape as C. ``lanes``: inputs are blocks ``[component][W]`` indexed by the
+    lane ``w``; ``arrays``: node values are arrays ``[W]`` (shared by several lane loops)
+    rather than locals of one loop."""
+
+    def __init__(self, traced: Traced, lanes: bool = False, arrays: bool = False) -> None:
         self.t = traced
         self.nodes = traced.tape.nodes
         self.live = traced.reachable()
+        self.lane = " * W + w" if lanes else ""
+        self.cell = "[w]" if arrays else ""
 
     def name(self, i: int) -> str:
         node = self.nodes[i]
         if node.op == "const":
             return _literal(node.value)
         if node.op == "y":
-            return f"y[{node.index}]"
+            return f"y[{node.index}{self.lane}]"
         if node.op == "t":
             return "t"
         if node.op == "p":
-            return f"p[{node.index}]"
-        return f"v{i}"
+            return f"p[{node.index}{self.lane}]"
+        return f"v{i}{self.cell}"
 
     def const_value(self, i: int) -> float | None:
         node = self.nodes[i]
@@ -102,18 +112,40 @@ class _Printer:
             if node.op in ("const", "y", "t", "p"):
                 continue
             ctype = "int" if node.op in CONDITIONS else "real"
-            lines.append(f"const {ctype} v{i} = {self.expr(node)};")
+            if self.cell:
+                lines.append(f"v{i}[w] = {self.expr(node)};")
+            else:
+                lines.append(f"const {ctype} v{i} = {self.expr(node)};")
         return lines
+
+    def declarations(self) -> list[str]:
+        """Array declarations of the node values (``arrays`` mode)."""
+        out = []
+        for i in self.live:
+            node = self.nodes[i]
+            if node.op not in ("const", "y", "t", "p"):
+                out.append(f"{'int' if node.op in CONDITIONS else 'real'} v{i}[W];")
+        return out
+
+    def aux(self, name: str, expr: str, aux: list[str]) -> str:
+        """Record a value computed once per state; returns its name."""
+        if self.cell:
+            aux.append(f"{name}[w] = {expr};")
+            self.aux_names.append(name)
+        else:
+            aux.append(f"const real {name} = {expr};")
+        return f"{name}{self.cell}"
 
     def tangent(self) -> tuple[list[str], list[str], dict[int, str]]:
         """(lines computed once per state, lines per tangent vector, tangent names)."""
         aux: list[str] = []
+        self.aux_names: list[str] = []
         lines: list[str] = []
         d: dict[int, str] = {}
         for i in self.live:
             node = self.nodes[i]
             if node.op == "y":
-                d[i] = f"v[{node.index}]"
+                d[i] = f"v[{node.index}{self.lane}]"
                 continue
             if node.op in _FLAT or node.op == "neg" and node.args[0] not in d:
                 continue
@@ -161,15 +193,15 @@ class _Printer:
             if c is not None:
                 if c == 2.0:
                     return f"(real)2 * {a[0]} * {d0}"
-                aux.append(f"const real g{i} = (real){c!r} * pow({a[0]}, (real){c - 1!r});")
-                return f"g{i} * {d0}"
-            aux.append(f"const real g{i} = {v} * log({a[0]});")
-            aux.append(f"const real h{i} = {v} * {a[1]} / {a[0]};")
+                g = self.aux(f"g{i}", f"(real){c!r} * pow({a[0]}, (real){c - 1!r})", aux)
+                return f"{g} * {d0}"
+            g = self.aux(f"g{i}", f"{v} * log({a[0]})", aux)
+            h = self.aux(f"h{i}", f"{v} * {a[1]} / {a[0]}", aux)
             terms = []
             if da[0]:
-                terms.append(f"h{i} * {da[0]}")
+                terms.append(f"{h} * {da[0]}")
             if da[1]:
-                terms.append(f"g{i} * {da[1]}")
+                terms.append(f"{g} * {da[1]}")
             return " + ".join(terms)
         simple = {
             "sin": f"cos({a[0]})", "cos": f"-sin({a[0]})", "tan": f"((real)1 + {v} * {v})",
@@ -187,15 +219,14 @@ class _Printer:
             "abs": f"lk_sign({a[0]})",
         }
         if op in simple:
-            aux.append(f"const real g{i} = {simple[op]};")
-            return f"g{i} * {d0}"
+            return f"{self.aux(f'g{i}', simple[op], aux)} * {d0}"
         if op == "mod":
             return f"{d0} - floor({a[0]} / {a[1]}) * {d1}" if da[1] else d0
         if op == "fmod":
             return f"{d0} - trunc({a[0]} / {a[1]}) * {d1}" if da[1] else d0
         if op == "arctan2":
-            aux.append(f"const real g{i} = (real)1 / ({a[0]} * {a[0]} + {a[1]} * {a[1]});")
-            return f"({a[1]} * {d0} - {a[0]} * {d1}) * g{i}"
+            g = self.aux(f"g{i}", f"(real)1 / ({a[0]} * {a[0]} + {a[1]} * {a[1]})", aux)
+            return f"({a[1]} * {d0} - {a[0]} * {d1}) * {g}"
         if op in ("maximum", "minimum"):
             cmp = ">" if op == "maximum" else "<"
             return f"({a[0]} {cmp} {a[1]}) ? {d0} : {d1}"
@@ -211,6 +242,7 @@ _PRELUDE = """\
 typedef {real} real;
 #define D {dim}
 #define PSLOTS {nparams}
+#define W {lanes}
 static inline real lk_sign(real x) {{ return x != x ? x : (real)((x > 0) - (x < 0)); }}
 static inline real lk_max(real a, real b) {{ return (a != a || b != b) ? (real)NAN : (a > b ? a : b); }}
 static inline real lk_min(real a, real b) {{ return (a != a || b != b) ? (real)NAN : (a < b ? a : b); }}
@@ -255,103 +287,164 @@ static inline void lk_map_step(real* restrict y, const real* restrict p) {
     for (int i = 0; i < D; i++) y[i] = k[i];
 }
 
-static inline void lk_store(int64_t b, int64_t j, int64_t nsave, const real* y,
-                            real* out, float* out32) {
-    if (out) for (int i = 0; i < D; i++) out[(b * nsave + j) * D + i] = y[i];
-    if (out32) for (int i = 0; i < D; i++) out32[(b * nsave + j) * D + i] = (float)y[i];
+static inline void lk_rk4_lanes(real t, double dt, real* restrict y, const real* restrict p) {
+    real k1[D * W], k2[D * W], k3[D * W], k4[D * W], s[D * W];
+    const real h = (real)dt, h2 = (real)(dt / 2), h6 = (real)(dt / 6);
+    lk_field_lanes(t, y, p, k1);
+    for (int i = 0; i < D * W; i++) s[i] = y[i] + h2 * k1[i];
+    lk_field_lanes(t + h2, s, p, k2);
+    for (int i = 0; i < D * W; i++) s[i] = y[i] + h2 * k2[i];
+    lk_field_lanes(t + h2, s, p, k3);
+    for (int i = 0; i < D * W; i++) s[i] = y[i] + h * k3[i];
+    lk_field_lanes(t + h, s, p, k4);
+    for (int i = 0; i < D * W; i++) y[i] = y[i] + h6 * (k1[i] + (real)2 * k2[i] + (real)2 * k3[i] + k4[i]);
+}
+
+static inline void lk_euler_lanes(real t, double dt, real* restrict y, const real* restrict p) {
+    real k[D * W];
+    lk_field_lanes(t, y, p, k);
+    for (int i = 0; i < D * W; i++) y[i] = y[i] + (real)dt * k[i];
+}
+
+static inline void lk_map_lanes(real* restrict y, const real* restrict p) {
+    real k[D * W];
+    lk_field_lanes((real)0, y, p, k);
+    for (int i = 0; i < D * W; i++) y[i] = k[i];
+}
+
+static inline int lk_bad_lane(const real* y, int w, real bound) {
+    for (int i = 0; i < D; i++) {
+        const real a = y[i * W + w];
+        if (!isfinite(a) || fabs(a) > bound) return 1;
+    }
+    return 0;
+}
+
+/* Lanes: W trajectories advance together, each variable a block [D][W], so that the
+   compiler vectorizes across trajectories; a short last block repeats its last
+   trajectory in the spare lanes and stores only the real ones. */
+static inline void lk_load_lanes(int64_t b, int n, const real* y0, const real* p,
+                                 int64_t pstride, real* y, real* pl) {
+    for (int w = 0; w < W; w++) {
+        const int64_t src = b + (w < n ? w : n - 1);
+        for (int i = 0; i < D; i++) y[i * W + w] = y0[src * D + i];
+        for (int j = 0; j < PSLOTS; j++) pl[j * W + w] = p[src * pstride + j];
+    }
+}
+
+static inline void lk_store_lanes(int64_t b, int n, int64_t j, int64_t nsave, const real* y,
+                                  real* out, float* out32) {
+    for (int w = 0; w < n; w++) {
+        const int64_t row = ((b + w) * nsave + j) * D;
+        if (out) for (int i = 0; i < D; i++) out[row + i] = y[i * W + w];
+        if (out32) for (int i = 0; i < D; i++) out32[row + i] = (float)y[i * W + w];
+    }
 }
 
 /* Trajectories b0..b1-1 from y0 [B, D]; method 0 RK4, 1 Euler, 2 a map. save_at holds
    nsave step counts (the first 0). Flows check divergence at the end of each segment
    and flag it with the segment's end time, as the eager loop does; maps check every
-   iteration and flag the iteration. A diverged trajectory stops and saves NaN. */
+   iteration and flag the iteration. A diverged trajectory goes on as NaN. */
 void lk_integrate(int64_t b0, int64_t b1, int method, const real* y0, const real* p,
                   int64_t pstride, double t0, double dt, int64_t nsave,
                   const int64_t* save_at, double bound, real* out, float* out32,
                   real* yend, uint8_t* diverged, real* diverged_at) {
-    for (int64_t b = b0; b < b1; b++) {
-        real y[D];
-        const real* pb = p + b * pstride;
-        memcpy(y, y0 + b * D, sizeof(y));
-        int dead = diverged[b] != 0;
-        lk_store(b, 0, nsave, y, out, out32);
+    for (int64_t b = b0; b < b1; b += W) {
+        const int n = (b1 - b) < W ? (int)(b1 - b) : W;
+        real y[D * W], pl[PSLOTS * W];
+        int dead[W];
+        lk_load_lanes(b, n, y0, p, pstride, y, pl);
+        for (int w = 0; w < W; w++) dead[w] = 0;
+        lk_store_lanes(b, n, 0, nsave, y, out, out32);
         for (int64_t j = 1; j < nsave; j++) {
-            int64_t k = save_at[j] - save_at[j - 1];
-            if (!dead) {
-                if (method == 2) {
-                    for (int64_t i = 0; i < k && !dead; i++) {
-                        lk_map_step(y, pb);
-                        if (lk_bad(y, (real)bound)) {
-                            dead = 1;
-                            diverged_at[b] = (real)(save_at[j - 1] + i + 1);
+            const int64_t k = save_at[j] - save_at[j - 1];
+            if (method == 2) {
+                for (int64_t i = 0; i < k; i++) {
+                    lk_map_lanes(y, pl);
+                    for (int w = 0; w < W; w++) {
+                        if (!dead[w] && lk_bad_lane(y, w, (real)bound)) {
+                            dead[w] = 1;
+                            if (w < n) diverged_at[b + w] = (real)(save_at[j - 1] + i + 1);
                         }
-                    }
-                } else {
-                    const real ts = (real)(t0 + (double)save_at[j - 1] * dt);
-                    for (int64_t i = 0; i < k; i++) {
-                        const real ti = ts + (real)((double)i * dt);
-                        if (method == 0) lk_rk4_step(ti, dt, y, pb);
-                        else lk_euler_step(ti, dt, y, pb);
-                    }
-                    if (lk_bad(y, (real)bound)) {
-                        dead = 1;
-                        diverged_at[b] = ts + (real)((double)k * dt);
+                        if (dead[w]) for (int c = 0; c < D; c++) y[c * W + w] = (real)NAN;
                     }
                 }
-                if (dead) {
-                    diverged[b] = 1;
-                    for (int i = 0; i < D; i++) y[i] = (real)NAN;
+            } else {
+                const real ts = (real)(t0 + (double)save_at[j - 1] * dt);
+                for (int64_t i = 0; i < k; i++) {
+                    const real ti = ts + (real)((double)i * dt);
+                    if (method == 0) lk_rk4_lanes(ti, dt, y, pl);
+                    else lk_euler_lanes(ti, dt, y, pl);
+                }
+                for (int w = 0; w < W; w++) {
+                    if (!dead[w] && lk_bad_lane(y, w, (real)bound)) {
+                        dead[w] = 1;
+                        if (w < n) diverged_at[b + w] = ts + (real)((double)k * dt);
+                    }
+                    if (dead[w]) for (int c = 0; c < D; c++) y[c * W + w] = (real)NAN;
                 }
             }
-            lk_store(b, j, nsave, y, out, out32);
+            lk_store_lanes(b, n, j, nsave, y, out, out32);
         }
-        memcpy(yend + b * D, y, sizeof(y));
+        for (int w = 0; w < n; w++) {
+            diverged[b + w] = (uint8_t)dead[w];
+            for (int i = 0; i < D; i++) yend[(b + w) * D + i] = y[i * W + w];
+        }
     }
 }
 
-/* The derivative of one RK4 step applied to the m tangent vectors V [m, D], and the step
-   itself (the forward-mode derivative of lk_rk4_step). */
-static inline void lk_rk4_tangent(real t, double dt, real* restrict y, real* restrict V,
-                                  int m, const real* restrict p) {
-    real k1[D], k2[D], k3[D], k4[D], s[D];
-    real K1[D * D], K2[D * D], K3[D * D], K4[D * D], S[D * D];
+/* The derivative of one RK4 step applied to the m tangent vectors V [m][D][W], and the
+   step itself (the forward-mode derivative of lk_rk4_lanes). */
+static inline void lk_rk4_tangent_lanes(real t, double dt, real* restrict y,
+                                        real* restrict V, int m, const real* restrict p) {
+    real k1[D * W], k2[D * W], k3[D * W], k4[D * W], s[D * W];
+    real K1[D * D * W], K2[D * D * W], K3[D * D * W], K4[D * D * W], S[D * D * W];
     const real h = (real)dt, h2 = (real)(dt / 2), h6 = (real)(dt / 6);
-    const int n = m * D;
-    lk_field_jvp(t, y, p, V, m, k1, K1);
-    for (int i = 0; i < D; i++) s[i] = y[i] + h2 * k1[i];
+    const int n = m * D * W;
+    lk_field_jvp_lanes(t, y, p, V, m, k1, K1);
+    for (int i = 0; i < D * W; i++) s[i] = y[i] + h2 * k1[i];
     for (int i = 0; i < n; i++) S[i] = V[i] + h2 * K1[i];
-    lk_field_jvp(t + h2, s, p, S, m, k2, K2);
-    for (int i = 0; i < D; i++) s[i] = y[i] + h2 * k2[i];
+    lk_field_jvp_lanes(t + h2, s, p, S, m, k2, K2);
+    for (int i = 0; i < D * W; i++) s[i] = y[i] + h2 * k2[i];
     for (int i = 0; i < n; i++) S[i] = V[i] + h2 * K2[i];
-    lk_field_jvp(t + h2, s, p, S, m, k3, K3);
-    for (int i = 0; i < D; i++) s[i] = y[i] + h * k3[i];
+    lk_field_jvp_lanes(t + h2, s, p, S, m, k3, K3);
+    for (int i = 0; i < D * W; i++) s[i] = y[i] + h * k3[i];
     for (int i = 0; i < n; i++) S[i] = V[i] + h * K3[i];
-    lk_field_jvp(t + h, s, p, S, m, k4, K4);
-    for (int i = 0; i < D; i++) y[i] = y[i] + h6 * (k1[i] + (real)2 * k2[i] + (real)2 * k3[i] + k4[i]);
+    lk_field_jvp_lanes(t + h, s, p, S, m, k4, K4);
+    for (int i = 0; i < D * W; i++) y[i] = y[i] + h6 * (k1[i] + (real)2 * k2[i] + (real)2 * k3[i] + k4[i]);
     for (int i = 0; i < n; i++) V[i] = V[i] + h6 * (K1[i] + (real)2 * K2[i] + (real)2 * K3[i] + K4[i]);
 }
 
-/* Gram-Schmidt with one re-orthogonalization on the m rows of V [m, D]: the rows become
-   orthonormal and log |R_ii| is added to acc[i]. Returns 0 when a row vanished. */
-static inline int lk_reorthonormalize(real* restrict V, int m, real* restrict acc) {
+/* Gram-Schmidt with one re-orthogonalization on the m vectors of V [m][D][W], lane by
+   lane: they become orthonormal and log |R_ii| is added to acc [m][W]. A lane whose
+   vector vanished or went non-finite is marked in bad. */
+static inline void lk_reorthonormalize_lanes(real* restrict V, int m, real* restrict acc,
+                                             int* restrict bad) {
     for (int i = 0; i < m; i++) {
-        real* vi = V + i * D;
+        real* vi = V + i * D * W;
         for (int pass = 0; pass < 2; pass++) {
             for (int j = 0; j < i; j++) {
-                const real* vj = V + j * D;
-                real r = 0;
-                for (int k = 0; k < D; k++) r += vj[k] * vi[k];
-                for (int k = 0; k < D; k++) vi[k] -= r * vj[k];
+                const real* vj = V + j * D * W;
+                real r[W];
+                for (int w = 0; w < W; w++) r[w] = 0;
+                for (int k = 0; k < D; k++)
+                    for (int w = 0; w < W; w++) r[w] += vj[k * W + w] * vi[k * W + w];
+                for (int k = 0; k < D; k++)
+                    for (int w = 0; w < W; w++) vi[k * W + w] -= r[w] * vj[k * W + w];
             }
         }
-        real norm = 0;
-        for (int k = 0; k < D; k++) norm += vi[k] * vi[k];
-        norm = sqrt(norm);
-        if (!(norm > 0) || !isfinite(norm)) return 0;
-        acc[i] += log(norm);
-        for (int k = 0; k < D; k++) vi[k] /= norm;
+        real norm[W];
+        for (int w = 0; w < W; w++) norm[w] = 0;
+        for (int k = 0; k < D; k++)
+            for (int w = 0; w < W; w++) norm[w] += vi[k * W + w] * vi[k * W + w];
+        for (int w = 0; w < W; w++) {
+            norm[w] = sqrt(norm[w]);
+            if (!(norm[w] > 0) || !isfinite(norm[w])) { bad[w] = 1; norm[w] = 1; }
+            acc[i * W + w] += log(norm[w]);
+        }
+        for (int k = 0; k < D; k++)
+            for (int w = 0; w < W; w++) vi[k * W + w] /= norm[w];
     }
-    return 1;
 }
 
 /* Benettin's algorithm for trajectories b0..b1-1, as labkit.dynamics.lyapunov_spectrum
@@ -363,36 +456,51 @@ void lk_lyapunov(int64_t b0, int64_t b1, const real* y0, const real* p, int64_t 
                  double dt, int64_t n_transient, int64_t n_steps, int64_t m,
                  int64_t qr_every, double bound, real* exps, real* yend,
                  uint8_t* diverged, real* diverged_at) {
-    for (int64_t b = b0; b < b1; b++) {
-        real y[D], V[D * D], acc[D];
-        const real* pb = p + b * pstride;
-        memcpy(y, y0 + b * D, sizeof(y));
+    for (int64_t b = b0; b < b1; b += W) {
+        const int n = (b1 - b) < W ? (int)(b1 - b) : W;
+        real y[D * W], pl[PSLOTS * W], V[D * D * W], acc[D * W], when[W];
+        int dead[W], bad[W];
+        lk_load_lanes(b, n, y0, p, pstride, y, pl);
         real t = 0;
         for (int64_t i = 0; i < n_transient; i++) {
-            lk_rk4_step(t, dt, y, pb);
+            lk_rk4_lanes(t, dt, y, pl);
             t = t + (real)dt;
         }
-        int dead = lk_bad(y, (real)bound);
-        for (int i = 0; i < D * D; i++) V[i] = 0;
-        for (int i = 0; i < m; i++) { V[i * D + i] = 1; acc[i] = 0; }
-        for (int64_t i = 1; i <= n_steps && !dead; i++) {
-            lk_rk4_tangent(t, dt, y, V, (int)m, pb);
+        int alive = 0;
+        for (int w = 0; w < W; w++) {
+            dead[w] = lk_bad_lane(y, w, (real)bound);
+            bad[w] = 0;
+            when[w] = t;
+            alive += !dead[w];
+        }
+        for (int i = 0; i < D * D * W; i++) V[i] = 0;
+        for (int i = 0; i < D * W; i++) acc[i] = 0;
+        for (int i = 0; i < m; i++)
+            for (int w = 0; w < W; w++) V[(i * D + i) * W + w] = 1;
+        for (int64_t i = 1; i <= n_steps && alive; i++) {
+            lk_rk4_tangent_lanes(t, dt, y, V, (int)m, pl);
             t = t + (real)dt;
             if (i % qr_every == 0 || i == n_steps) {
-                if (!lk_reorthonormalize(V, (int)m, acc) || lk_bad(y, (real)bound)) dead = 1;
+                lk_reorthonormalize_lanes(V, (int)m, acc, bad);
+                alive = 0;
+                for (int w = 0; w < W; w++) {
+                    if (!dead[w] && (bad[w] || lk_bad_lane(y, w, (real)bound))) {
+                        dead[w] = 1;
+                        when[w] = t;
+                    }
+                    alive += !dead[w];
+                }
             }
         }
-        if (dead) {
-            diverged[b] = 1;
-            diverged_at[b] = t;
-            for (int i = 0; i < m; i++) acc[i] = (real)NAN;
+        for (int w = 0; w < n; w++) {
+            diverged[b + w] = (uint8_t)dead[w];
+            if (dead[w]) diverged_at[b + w] = when[w];
+            for (int i = 0; i < m; i++) exps[(b + w) * m + i] = dead[w] ? (real)NAN : acc[i * W + w];
+            for (int i = 0; i < D; i++) yend[(b + w) * D + i] = y[i * W + w];
         }
-        for (int i = 0; i < m; i++) exps[b * m + i] = acc[i];
-        memcpy(yend + b * D, y, sizeof(y));
     }
 }
 """
-
 
 _DOPRI5 = """
 /* Dormand-Prince 5(4) for trajectories b0..b1-1, each with its own step, as
@@ -515,9 +623,7 @@ void lk_dopri5(int64_t b0, int64_t b1, const real* y0, const real* p, int64_t ps
 
 
 def _dopri5_tables(real: str) -> str:
-    import importlib
-
-    d = importlib.import_module("labkit.core.dopri5")
+    from labkit.core import _tableau as d
 
     def row(values: tuple[float, ...]) -> str:
         return "{" + ", ".join(repr(float(v)) for v in values) + "}"
@@ -527,6 +633,35 @@ def _dopri5_tables(real: str) -> str:
             f"static const real LK_A[7][7] = {{{', '.join(row(r) for r in a)}}};\n"
             f"static const real LK_E[7] = {row(d._E)};\n"
             f"static const real LK_DD[7] = {row(d._D)};\n")
+
+
+def _lanes_field(traced: Traced) -> str:
+    printer = _Printer(traced, lanes=True)
+    body = printer.primal()
+    outs = [f"dy[{k} * W + w] = {printer.name(i)};" for k, i in enumerate(traced.outputs)]
+    return ("static inline void lk_field_lanes(real t, const real* restrict y, "
+            "const real* restrict p, real* restrict dy) {\n    (void)t; (void)p;\n"
+            "    #pragma omp simd\n    for (int w = 0; w < W; w++) {\n        "
+            + "\n        ".join(body + outs) + "\n    }\n}\n")
+
+
+def _lanes_jvp(traced: Traced) -> str:
+    printer = _Printer(traced, lanes=True, arrays=True)
+    primal = printer.primal()
+    aux, lines, d = printer.tangent()
+    decl = printer.declarations() + [f"real {n}[W];" for n in printer.aux_names]
+    outs = [f"dy[{k} * W + w] = {printer.name(i)};" for k, i in enumerate(traced.outputs)]
+    touts = [f"dV[(k * D + {k}) * W + w] = {d.get(i, '(real)0')};"
+             for k, i in enumerate(traced.outputs)]
+    return ("static inline void lk_field_jvp_lanes(real t, const real* restrict y, "
+            "const real* restrict p, const real* restrict V, int m, real* restrict dy, "
+            "real* restrict dV) {\n    (void)t; (void)p; (void)V;\n    "
+            + "\n    ".join(decl) + "\n    #pragma omp simd\n"
+            "    for (int w = 0; w < W; w++) {\n        "
+            + "\n        ".join(primal + aux + outs) + "\n    }\n"
+            "    for (int k = 0; k < m; k++) {\n        const real* v = V + k * D * W; (void)v;\n"
+            "        #pragma omp simd\n        for (int w = 0; w < W; w++) {\n            "
+            + "\n            ".join(lines + touts) + "\n        }\n    }\n}\n")
 
 
 def kernel_source(traced: Traced, real: str) -> str:
@@ -559,7 +694,9 @@ def kernel_source(traced: Traced, real: str) -> str:
         + "\n        ".join(f"dV[k * D + {k}] = {o};" for k, o in enumerate(out_tangents))
         + "\n    }\n}\n"
     )
-    header = _PRELUDE.format(real=real, dim=traced.n_state, nparams=max(1, traced.n_params))
+    header = _PRELUDE.format(real=real, dim=traced.n_state, nparams=max(1, traced.n_params),
+                             lanes=LANES[real])
+    field += _lanes_field(traced) + _lanes_jvp(traced)
     tiny = "DBL_MIN" if real == "double" else "FLT_MIN"
     return (f"/* labkit kernel for {traced.name} ({real}) */\n#include <float.h>\n" + header
             + field + jvp + _DRIVERS + _dopri5_tables(real) + _DOPRI5 % {"tiny": tiny})
