@@ -23,6 +23,7 @@ Peers are not labkit dependencies: ``make bench-env`` builds ``.venv-bench`` wit
     .venv-bench/bin/python bench/integrate.py --ics 16        # the notebooks' regime
     .venv-bench/bin/python bench/integrate.py --memory        # peak RSS, 1e5 ICs x 1000
     .venv-bench/bin/python bench/integrate.py --quick         # a smoke run
+    python bench/integrate.py --device cuda --ics 100000 --steps 1000   # on a GPU
 
 A peer that is not installed is listed as such and skipped.
 """
@@ -182,6 +183,46 @@ def dysts_seconds(name: str, y0: np.ndarray, dt: float, steps: int, n: int) -> f
     return (time.perf_counter() - start) * y0.shape[0] / n
 
 
+def _cuda_runner(field, y0: torch.Tensor, dt: float, steps: int, fast: str):
+    def run():
+        rk4(field, y0, (0.0, steps * dt), dt, save_every=max(1, steps // 10), fast=fast)
+        torch.cuda.synchronize()
+
+    return run
+
+
+def speed_cuda(args: argparse.Namespace) -> None:
+    """On CUDA: labkit's eager loop against its CUDA-graph segments (and torchdiffeq and
+    jax on the same GPU where installed); ratios against labkit eager."""
+    print(f"# RK4 on {torch.cuda.get_device_name()}, {args.ics} ICs x {args.steps} steps, "
+          f"float64; torch {torch.__version__}, {time.strftime('%Y-%m-%d')}")
+    print(f"{'system':14s} {'method':26s} {'first s':>9s} {'best s':>9s} "
+          f"{'ns/traj-step':>13s} {'x eager':>8s}")
+    for name in args.systems:
+        system = get_system(name)
+        gen = torch.Generator().manual_seed(0)
+        y0 = system.default_state() * (1 + 0.01 * torch.randn(args.ics, system.dim,
+                                                              generator=gen,
+                                                              dtype=torch.float64))
+        field, dt = system.vector_field(), system.dt
+        y0c = y0.cuda()
+        runners = {"labkit eager (cuda)": _cuda_runner(field, y0c, dt, args.steps, "eager"),
+                   "labkit CUDA graph": _cuda_runner(field, y0c, dt, args.steps, "graph")}
+        tde = torchdiffeq_runner(field, y0c, dt, args.steps)
+        if tde is not None:
+            runners["torchdiffeq rk4 (cuda)"] = lambda tde=tde: (tde(), torch.cuda.synchronize())
+        params = tuple(system.parameters[k] for k in _param_order(name))
+        jx = jax_runner(name, y0.numpy(), params, dt, args.steps)
+        if jx is not None:
+            runners["jax jit+vmap (default device)"] = jx
+        rows = [(label, *_timed(run, args.rounds)) for label, run in runners.items()]
+        base = rows[0][2]
+        for label, first, best in rows:
+            per = best / (args.ics * args.steps) * 1e9
+            print(f"{name:14s} {label:26s} {first:9.3f} {best:9.3f} {per:13.3f} "
+                  f"{best / base:8.3f}")
+
+
 def speed(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     print(f"# RK4, {args.ics} ICs x {args.steps} steps, float64, one thread; "
@@ -276,11 +317,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dysts-ics", type=int, default=2, help="ICs timed for dysts (0: skip)")
     parser.add_argument("--memory", action="store_true", help="peak RSS instead of speed")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="cuda: labkit's eager and CUDA-graph paths on the GPU")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     args = parser.parse_args()
     if args.quick:
         args.ics, args.steps, args.rounds, args.dysts_ics = 16, 200, 1, 1
-    memory(args) if args.memory else speed(args)
+    if args.memory:
+        memory(args)
+    elif args.device == "cuda":
+        speed_cuda(args)
+    else:
+        speed(args)
 
 
 if __name__ == "__main__":

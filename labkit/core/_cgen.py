@@ -415,6 +415,15 @@ static inline void lk_rk4_tangent_lanes(real t, double dt, real* restrict y,
     for (int i = 0; i < n; i++) V[i] = V[i] + h6 * (K1[i] + (real)2 * K2[i] + (real)2 * K3[i] + K4[i]);
 }
 
+/* One iteration of a map and its Jacobian applied to the tangent vectors V [m][D][W]. */
+static inline void lk_map_tangent_lanes(real* restrict y, real* restrict V, int m,
+                                        const real* restrict p) {
+    real fy[D * W], JV[D * D * W];
+    lk_field_jvp_lanes((real)0, y, p, V, m, fy, JV);
+    for (int i = 0; i < D * W; i++) y[i] = fy[i];
+    for (int i = 0; i < m * D * W; i++) V[i] = JV[i];
+}
+
 /* Gram-Schmidt with one re-orthogonalization on the m vectors of V [m][D][W], lane by
    lane: they become orthonormal and log |R_ii| is added to acc [m][W]. A lane whose
    vector vanished or went non-finite is marked in bad. */
@@ -448,12 +457,13 @@ static inline void lk_reorthonormalize_lanes(real* restrict V, int m, real* rest
 }
 
 /* Benettin's algorithm for trajectories b0..b1-1, as labkit.dynamics.lyapunov_spectrum
-   with tangent="jvp": n_transient RK4 steps of the state, then n_steps steps of the state
-   and m tangent vectors (started as the first m unit vectors), re-orthonormalized every
-   qr_every steps and at the end. exps [B, m] gets the sums of log |R_ii| (the caller
-   divides by the time). The time accumulates as t += dt, as in the eager loop. */
-void lk_lyapunov(int64_t b0, int64_t b1, const real* y0, const real* p, int64_t pstride,
-                 double dt, int64_t n_transient, int64_t n_steps, int64_t m,
+   with tangent="jvp": n_transient RK4 steps of the state (method 0; method 2: iterations
+   of a map), then n_steps steps of the state and m tangent vectors (started as the
+   first m unit vectors), re-orthonormalized every qr_every steps and at the end. exps
+   [B, m] gets the sums of log |R_ii| (the caller divides by the time). The time starts
+   at t0 and accumulates as t += dt, as in the eager loop. */
+void lk_lyapunov(int64_t b0, int64_t b1, int method, const real* y0, const real* p,
+                 int64_t pstride, double t0, double dt, int64_t n_transient, int64_t n_steps, int64_t m,
                  int64_t qr_every, double bound, real* exps, real* yend,
                  uint8_t* diverged, real* diverged_at) {
     for (int64_t b = b0; b < b1; b += W) {
@@ -461,9 +471,10 @@ void lk_lyapunov(int64_t b0, int64_t b1, const real* y0, const real* p, int64_t 
         real y[D * W], pl[PSLOTS * W], V[D * D * W], acc[D * W], when[W];
         int dead[W], bad[W];
         lk_load_lanes(b, n, y0, p, pstride, y, pl);
-        real t = 0;
+        real t = (real)t0;
         for (int64_t i = 0; i < n_transient; i++) {
-            lk_rk4_lanes(t, dt, y, pl);
+            if (method == 2) lk_map_lanes(y, pl);
+            else lk_rk4_lanes(t, dt, y, pl);
             t = t + (real)dt;
         }
         int alive = 0;
@@ -478,7 +489,8 @@ void lk_lyapunov(int64_t b0, int64_t b1, const real* y0, const real* p, int64_t 
         for (int i = 0; i < m; i++)
             for (int w = 0; w < W; w++) V[(i * D + i) * W + w] = 1;
         for (int64_t i = 1; i <= n_steps && alive; i++) {
-            lk_rk4_tangent_lanes(t, dt, y, V, (int)m, pl);
+            if (method == 2) lk_map_tangent_lanes(y, V, (int)m, pl);
+            else lk_rk4_tangent_lanes(t, dt, y, V, (int)m, pl);
             t = t + (real)dt;
             if (i % qr_every == 0 || i == n_steps) {
                 lk_reorthonormalize_lanes(V, (int)m, acc, bad);

@@ -18,6 +18,7 @@ A vector field that carries a :class:`KernelSource` (every catalogue system's
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import functools
@@ -65,11 +66,15 @@ class KernelSource:
         params: ``params(y)`` -> the parameter slots, ``[*batch, P]`` or ``[P]``, in
             ``y``'s dtype; raises :class:`TraceError` for parameters the kernel cannot take.
         kind: ``"flow"`` or ``"map"``.
+        key: names the right-hand side and the code that traces and prints it (a version
+            of each); a kernel built once is then found by its key in later processes
+            without tracing (so without importing the code it was traced from).
     """
 
     traced: Callable[[], Traced | str]
     params: Callable[[torch.Tensor], torch.Tensor]
     kind: str = "flow"
+    key: str | None = None
 
 
 def compiler() -> str | None:
@@ -103,8 +108,9 @@ class _Library:
                                    ctypes.c_double, i64, p, ctypes.c_double, p, p, p, p, p]
         self.lyapunov = lib.lk_lyapunov
         self.lyapunov.restype = None
-        self.lyapunov.argtypes = [i64, i64, p, p, i64, ctypes.c_double, i64, i64, i64, i64,
-                                  ctypes.c_double, p, p, p, p]
+        self.lyapunov.argtypes = [i64, i64, ctypes.c_int, p, p, i64, ctypes.c_double,
+                                  ctypes.c_double, i64, i64, i64, i64, ctypes.c_double, p, p,
+                                  p, p]
         self.dopri5 = lib.lk_dopri5
         self.dopri5.restype = None
         self.dopri5.argtypes = [i64, i64, p, p, i64, p, i64, ctypes.c_double, ctypes.c_double,
@@ -167,19 +173,72 @@ def kernel_for(source: KernelSource | None, y: torch.Tensor) -> tuple[_Library, 
     trace, batched vector parameters, or no compiler: the last warns once)."""
     if source is None or y.device.type != "cpu" or y.dtype not in _C_DTYPES:
         return None
-    traced = source.traced()
-    if isinstance(traced, str):
-        return None
     try:
         params = source.params(y)
     except TraceError:
         return None
+    real = _C_DTYPES[y.dtype]
+    lib = _by_key(source.key, real) if source.key else None
+    if lib is not None:
+        return lib, params
+    traced = source.traced()
+    if isinstance(traced, str):
+        return None
     try:
-        lib = _load(id(traced), traced, _C_DTYPES[y.dtype])
+        lib = _load(id(traced), traced, real)
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         _warn_once(str(exc).splitlines()[0])
         return None
+    if source.key:
+        _remember(source.key, real, lib)
     return lib, params
+
+
+_libraries: dict[tuple[str, str], _Library] = {}
+
+
+def _index_path(key: str, real: str) -> Path | None:
+    cc = compiler()
+    if cc is None:
+        return None
+    try:
+        stamp = f"{cc}:{os.stat(cc).st_mtime_ns}"
+    except OSError:
+        return None
+    digest = hashlib.sha256("\0".join([key, real, " ".join(CFLAGS), platform.machine(),
+                                       _cpu_id(), stamp]).encode()).hexdigest()[:24]
+    return default_cache_dir() / "kernels" / f"ix_{digest}.so"
+
+
+def _by_key(key: str, real: str) -> _Library | None:
+    """The kernel built earlier for ``key``, from this process or the disk cache."""
+    if (key, real) in _libraries:
+        return _libraries[(key, real)]
+    path = _index_path(key, real)
+    if path is None or not path.exists():
+        return None
+    try:
+        lib = _Library(path, float)
+    except OSError:  # a damaged file: rebuild it
+        return None
+    _libraries[(key, real)] = lib
+    return lib
+
+
+def _remember(key: str, real: str, lib: _Library) -> None:
+    """File ``lib`` under ``key`` (a copy beside it, replaced atomically)."""
+    _libraries[(key, real)] = lib
+    path = _index_path(key, real)
+    if path is None or path.exists():
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ix-", suffix=".so")
+    os.close(fd)
+    try:
+        shutil.copyfile(lib.path, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def kernel_status() -> dict[str, Any]:
@@ -267,10 +326,13 @@ def run_fixed(lib: _Library, params: torch.Tensor, y0: torch.Tensor, *, method: 
 
 
 def run_lyapunov(lib: _Library, params: torch.Tensor, y0: torch.Tensor, *, dt: float,
-                 n_transient: int, n_steps: int, m: int, qr_every: int, bound: float
+                 n_transient: int, n_steps: int, m: int, qr_every: int, bound: float,
+                 t0: float = 0.0, method: str = "rk4"
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Run the Benettin driver: ``(sums of log |R_ii| [*batch, m], last state, diverged,
-    diverged_at)``."""
+    """Run the Benettin driver (``method`` ``"rk4"`` for a flow, ``"map"`` for a map, whose
+    ``dt`` is then only the time an iteration stands for): ``(sums of log |R_ii|
+    [*batch, m], last state, diverged, diverged_at)``."""
+    code = {"rk4": 0, "map": 2}[method]
     batch, dim = y0.shape[:-1], y0.shape[-1]
     y_flat = y0.reshape(-1, dim).contiguous()
     n = y_flat.shape[0]
@@ -281,7 +343,8 @@ def run_lyapunov(lib: _Library, params: torch.Tensor, y0: torch.Tensor, *, dt: f
     diverged_at = torch.full((n,), math.nan, dtype=y0.dtype)
 
     def call(b0: int, b1: int) -> None:
-        lib.lyapunov(b0, b1, y_flat.data_ptr(), p.data_ptr(), pstride, dt, n_transient,
+        lib.lyapunov(b0, b1, code, y_flat.data_ptr(), p.data_ptr(), pstride, t0, dt,
+                     n_transient,
                      n_steps, m, qr_every, bound, exps.data_ptr(), yend.data_ptr(),
                      diverged.data_ptr(), diverged_at.data_ptr())
 

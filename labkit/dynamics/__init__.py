@@ -6,6 +6,13 @@ field's metrics (D_stsp, D_H, prediction error, Lyapunov exponents of the learne
 
 from labkit.dynamics._catalogue import System, get_system, list_systems
 from labkit.dynamics._compare import Comparison, ComparisonRow, compare_with_dysts
+from labkit.dynamics._converge import (
+    ConvergedRow,
+    ConvergenceSettings,
+    build_converged_table,
+    converge_spectrum,
+    converged_table,
+)
 from labkit.dynamics._delay import integrate_delay, list_delay_systems
 from labkit.dynamics._divergence import log_separation, separation_rate
 from labkit.dynamics._dsr_baselines import (
@@ -65,6 +72,11 @@ from labkit.dynamics._table import InvariantsRow, TableSettings, compute_invaria
 from labkit.dynamics._table_file import InvariantsTable, build_invariants_table, invariants_table
 
 __all__ = [
+    "ConvergedRow",
+    "ConvergenceSettings",
+    "build_converged_table",
+    "converge_spectrum",
+    "converged_table",
     "ALRNN",
     "AffineObservation",
     "BaselineRow",

@@ -20,6 +20,7 @@ import importlib.util
 import inspect
 import json
 import math
+import re
 import types
 import warnings
 from collections.abc import Callable, Mapping
@@ -65,8 +66,11 @@ def _metadata() -> dict[str, dict[str, Any]]:
     """dysts' metadata of flows, delay equations and maps (maps marked ``"map": True``)."""
     flows = json.loads((_dysts_data() / "chaotic_attractors.json").read_text())
     maps = json.loads((_dysts_data() / "discrete_maps.json").read_text())
-    # dysts 0.96 lists three maps (EndCap, Zaslavskii, ZeraouliaSprott) without code.
-    implemented = vars(_dysts("maps"))
+    # dysts 0.96 lists three maps (EndCap, Zaslavskii, ZeraouliaSprott) without code. The
+    # classes are read off the source: importing dysts costs 1-2 s, which the first use
+    # of a system should not pay (the compiled kernels do not need dysts' code at all).
+    source = (_dysts_data().parent / "maps.py").read_text()
+    implemented = set(re.findall(r"^class (\w+)\(", source, flags=re.MULTILINE))
     merged = dict(flows)
     for name, meta in maps.items():
         if name in implemented:  # a map named like a flow (Duffing) becomes DuffingMap
@@ -204,6 +208,27 @@ def _dysts_jacobian(name: str) -> Field | None:
     return jacobian
 
 
+class _Lazy:
+    """A right-hand side or Jacobian made on its first call: making it imports dysts (1-2
+    s), which a system integrated by its compiled kernel never needs."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._value: Any = self
+
+    def resolve(self) -> Any:
+        if self._value is self:
+            self._value = self._make()
+        return self._value
+
+    def __call__(self, *args: Any) -> Any:
+        return self.resolve()(*args)
+
+
+def _resolved(value: Any) -> Any:
+    return value.resolve() if isinstance(value, _Lazy) else value
+
+
 def _as_state(out: Any, y: torch.Tensor) -> torch.Tensor:
     """A vector field's output (a tensor ``[state, *batch]`` or a tuple of components)
     as ``[*batch, state]``."""
@@ -263,7 +288,7 @@ class System:
     def has_analytic_jacobian(self) -> bool:
         """Whether dysts writes this system's Jacobian by hand and it passed labkit's check
         (see :data:`ANALYTIC_JACOBIAN_EXCLUDED`); then ``jacobian(method="auto")`` uses it."""
-        return self._jacobian is not None
+        return _resolved(self._jacobian) is not None
 
     def params(self, overrides: Mapping[str, Any] | None = None, *,
                like: torch.Tensor | None = None) -> dict[str, Any]:
@@ -346,15 +371,16 @@ class System:
         y = self._check_state(y)
         if method not in JACOBIAN_METHODS:
             raise ConfigError(f"method must be one of {JACOBIAN_METHODS}, got {method!r}")
-        if method == "analytic" and self._jacobian is None:
+        analytic = _resolved(self._jacobian)
+        if method == "analytic" and analytic is None:
             why = ANALYTIC_JACOBIAN_EXCLUDED.get(self.name)
             raise ConfigError(
                 f"{self.name} has no usable analytic Jacobian ("
                 + (f"dysts' is wrong: {why}" if why else "dysts does not write one")
                 + "); use method='auto', 'autograd' or 'difference'")
-        if self._jacobian is not None and method in ("auto", "analytic"):
+        if analytic is not None and method in ("auto", "analytic"):
             t = torch.as_tensor(t, dtype=y.dtype, device=y.device)
-            return self._jacobian(t, y, self.params(params, like=y))
+            return analytic(t, y, self.params(params, like=y))
         eye = torch.eye(self.dim, dtype=y.dtype, device=y.device)
         if method != "difference":
             y = y.contiguous()  # forward-mode AD refuses expanded (stride-0) primals
@@ -434,8 +460,9 @@ def _build(name: str) -> System:
     meta = _metadata()[name]
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["parameters"].items()}
     is_map = bool(meta.get("map"))
-    field = PORTED.get(name) or _adapt(name)
-    jacobian = None if name in ANALYTIC_JACOBIAN_EXCLUDED else _dysts_jacobian(name)
+    field = PORTED.get(name) or _Lazy(functools.partial(_adapt, name))
+    jacobian = (None if name in ANALYTIC_JACOBIAN_EXCLUDED
+                else _Lazy(functools.partial(_dysts_jacobian, name)))
     ref_keys = ("maximum_lyapunov_estimated", "lyapunov_spectrum_estimated",
                 "kaplan_yorke_dimension", "correlation_dimension", "pesin_entropy",
                 "multiscale_entropy")

@@ -97,6 +97,7 @@ def lyapunov_spectrum(
     tangent: str = "difference",
     observe: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
     fast: str = "auto",
+    t0: float = 0.0,
 ) -> LyapunovResult:
     """The Lyapunov spectrum of ``field`` from each initial state in ``y0``.
 
@@ -123,6 +124,7 @@ def lyapunov_spectrum(
             exact derivative of the RK4 step (the tape's forward-mode derivative), so it
             computes what ``tangent="jvp"`` computes (tests: to 1e-10), whatever
             ``tangent`` says, at the cost of a difference step.
+        t0: the time at ``y0`` (for a nonautonomous field).
 
     Returns:
         A :class:`LyapunovResult`.
@@ -136,6 +138,8 @@ def lyapunov_spectrum(
     for name, value in (("dt", dt), ("time", time)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
             raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+    if not (isinstance(t0, int | float) and math.isfinite(t0)):
+        raise ConfigError(f"t0 must be a finite number, got {t0!r}")
     if not (isinstance(transient, int | float) and transient >= 0):
         raise ConfigError(f"transient must be a number >= 0, got {transient!r}")
     if tangent not in ("difference", "jvp"):
@@ -153,7 +157,7 @@ def lyapunov_spectrum(
         raise ConfigError(f"fast must be 'auto', 'compiled' or 'eager', got {fast!r}")
     if fast != "eager" and observe is None:
         done = _compiled(field, y0, dt=dt, transient=transient, time=time, m=m,
-                         qr_every=qr_every, bound=bound, ic_axis=ic_axis)
+                         qr_every=qr_every, bound=bound, ic_axis=ic_axis, t0=t0)
         if done is not None:
             return done
     if fast == "compiled":
@@ -167,7 +171,7 @@ def lyapunov_spectrum(
             raise DivergenceError(f"{int(bad.sum())} trajectories diverged by t = {when:.4g} "
                                   f"(first batch indices {idx}); no exponents for them")
 
-    t = torch.zeros((), dtype=y0.dtype, device=y0.device)
+    t = torch.full((), float(t0), dtype=y0.dtype, device=y0.device)
     y = y0.clone()
     with torch.no_grad():
         for _ in range(round(transient / dt)):
@@ -217,7 +221,8 @@ def lyapunov_spectrum(
 
 
 def _compiled(field: Field, y0: torch.Tensor, *, dt: float, transient: float, time: float,
-              m: int, qr_every: int, bound: float, ic_axis: int) -> LyapunovResult | None:
+              m: int, qr_every: int, bound: float, ic_axis: int,
+              t0: float = 0.0) -> LyapunovResult | None:
     """:func:`lyapunov_spectrum` by the compiled Benettin kernel, or None where none
     applies."""
     from labkit.core.kernels import kernel_for, run_lyapunov
@@ -231,7 +236,7 @@ def _compiled(field: Field, y0: torch.Tensor, *, dt: float, transient: float, ti
         raise ConfigError(f"time / dt = {n_steps} steps is fewer than qr_every = {qr_every}")
     sums, _, diverged, diverged_at = run_lyapunov(
         lib, params, y0, dt=dt, n_transient=round(transient / dt), n_steps=n_steps, m=m,
-        qr_every=qr_every, bound=bound)
+        qr_every=qr_every, bound=bound, t0=t0)
     if bool(diverged.any()):
         idx = torch.nonzero(diverged)[:5].tolist()
         when = float(diverged_at[diverged].min())

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from labkit.core.integrate import DEFAULT_BOUND, rk4_step
+from labkit.core.integrate import DEFAULT_BOUND, rk4
 from labkit.dynamics._catalogue import System, get_system, list_systems
 from labkit.dynamics._lyapunov import kaplan_yorke_dimension, lyapunov_spectrum
 from labkit.errors import ConfigError, DataError, DivergenceError
@@ -273,15 +273,9 @@ def _diverged(y: torch.Tensor) -> bool:
 
 
 def _integrate(field: Callable, y: torch.Tensor, t0: float, dt: float, n: int) -> torch.Tensor:
-    """RK4 state-only, ``n`` steps; returns the states ``[n + 1, *batch, dim]``."""
-    t = torch.tensor(t0, dtype=y.dtype)
-    out = [y]
-    with torch.no_grad():
-        for _ in range(n):
-            y = rk4_step(field, t, y, dt)
-            t = t + dt
-            out.append(y)
-    return torch.stack(out)
+    """RK4 state-only, ``n`` steps (compiled where the field allows); returns the states
+    ``[n + 1, *batch, dim]``, NaN after a trajectory left :data:`DEFAULT_BOUND`."""
+    return rk4(field, y, (t0, t0 + n * dt), dt).y.movedim(-2, 0)
 
 
 def _choose_step(system: System, field: Callable, y0: torch.Tensor,
@@ -399,38 +393,24 @@ def _flow_row(system: System, settings: TableSettings) -> dict[str, Any]:
     halvings = step["dt_halvings"]
     period = float(system.period)
     n_steps = min(settings.max_steps, max(1, round(settings.periods * period / dt)))
-    traces: list[torch.Tensor] = []
-    speeds: list[torch.Tensor] = []
-    count = [0]
-
-    def observe(t: torch.Tensor, state: torch.Tensor) -> None:
-        count[0] += 1
-        if count[0] % settings.trace_every == 0:
-            trace, speed = _field_divergence(system, t + t_start, state)
-            traces.append(trace)
-            speeds.append(speed)
-
     for attempt in range(2):
         try:
-            result = _lyapunov(field, y, dt, n_steps, observe, t_start, system.nonautonomous)
+            exponents = lyapunov_spectrum(field, y, dt=dt, time=n_steps * dt,
+                                          t0=t_start).exponents
             break
         except DivergenceError:
             if attempt == 1 or dt / 2 < system.dt:
                 raise
             dt, halvings, n_steps = dt / 2, halvings + 1, min(settings.max_steps, 2 * n_steps)
-            traces.clear()
-            speeds.clear()
-            count[0] = 0
-    exponents = result
+    traces, speeds = _along(system, field, y, t_start, dt, n_steps, settings.trace_every)
     if not torch.isfinite(exponents).all():
         raise DivergenceError(f"{system.name}: non-finite exponents {exponents[0].tolist()}")
     summary = _summary(exponents)
     out = dict(summary, dt=dt, time=n_steps * dt, transient=t_start, n_steps=n_steps,
                step_error=step["step_error"], step_stiffness=step["step_stiffness"],
                dt_halvings=halvings)
-    out |= _divergence_fields(exponents, torch.stack(traces).mean(0),
-                              DIVERGENCE_ATOL_PER_PERIOD / period)
-    speed = torch.stack(speeds)  # [samples, n_ics]
+    out |= _divergence_fields(exponents, traces.mean(0), DIVERGENCE_ATOL_PER_PERIOD / period)
+    speed = speeds  # [samples, n_ics]
     ratio = float((speed.amax(0) / speed.amin(0)).log().amax())
     out["speed_log_ratio"] = ratio
     if not system.nonautonomous:
@@ -438,24 +418,35 @@ def _flow_row(system: System, settings: TableSettings) -> dict[str, Any]:
     return out
 
 
-def _lyapunov(field: Callable, y: torch.Tensor, dt: float, n_steps: int,
-              observe: Callable, t_start: float, nonautonomous: bool) -> torch.Tensor:
-    """Exponents ``[n_ics, dim]`` from the post-transient states ``y``. A nonautonomous
-    field is shifted in time so that the measurement continues the transient's clock."""
-    if nonautonomous:
-        shift = t_start
+#: Samples of the divergence and speed evaluated in one call of the field.
+_CHUNK = 512
 
-        def shifted(t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-            return field(t + shift, state)
 
-        run_field = shifted
-    else:
-        run_field = field
-    return lyapunov_spectrum(run_field, y, dt=dt, time=n_steps * dt, observe=observe).exponents
+def _along(system: System, field: Callable, y: torch.Tensor, t_start: float, dt: float,
+           n_steps: int, every: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The divergence and the phase speed ``[samples, n_ics]`` every ``every`` steps along
+    the trajectories that :func:`lyapunov_spectrum` follows from ``y`` (the same RK4
+    steps; the states are integrated again rather than observed step by step, so that
+    both passes run compiled)."""
+    traj = rk4(field, y, (t_start, t_start + n_steps * dt), dt, save_every=every)
+    keep = n_steps // every  # the samples at multiples of ``every`` after the start
+    states = traj.y[..., 1:keep + 1, :].movedim(-2, 0)  # [samples, n_ics, dim]
+    times = traj.t[1:keep + 1]
+    traces, speeds = [], []
+    for i in range(0, keep, _CHUNK):
+        t = times[i:i + _CHUNK, None] if system.nonautonomous else times[0]
+        trace, speed = _field_divergence(system, t, states[i:i + _CHUNK])
+        traces.append(trace)
+        speeds.append(speed)
+    return torch.cat(traces), torch.cat(speeds)
 
 
 def _map_row(system: System, settings: TableSettings) -> dict[str, Any]:
     y = _initial_states(system, settings)
+    compiled = _map_exponents(system, y, settings)
+    if compiled is not None:
+        exponents, log_det = compiled
+        return _map_fields(exponents, log_det, settings, system.name)
     zero = torch.zeros((), dtype=y.dtype)
     with torch.no_grad():
         for i in range(settings.map_transient):
@@ -479,10 +470,49 @@ def _map_row(system: System, settings: TableSettings) -> dict[str, Any]:
         if _diverged(y):
             raise DivergenceError(f"{system.name}: an orbit left |y| <= {DEFAULT_BOUND:g} "
                                   f"at iteration {settings.map_transient + i + 1}")
-    exponents = log_growth / settings.map_iterations
+    return _map_fields(log_growth / settings.map_iterations, log_det, settings, system.name)
+
+
+def _map_exponents(system: System, y: torch.Tensor, settings: TableSettings
+                   ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The exponents and the summed ``log |det J|`` of a map by the compiled kernels (the
+    exact tangent of the map; the determinant from difference Jacobians along the same
+    orbit, an independent check), or None where the map does not compile."""
+    from labkit.core.kernels import kernel_for, run_lyapunov
+
+    found = kernel_for(system._kernel_source(system.params()), y)
+    if found is None:
+        return None
+    orbit = system.iterate(y, settings.map_transient + settings.map_iterations)
+    if orbit.n_diverged:
+        first = int(orbit.diverged_at[orbit.diverged].min())
+        raise DivergenceError(f"{system.name}: an orbit left |y| <= {DEFAULT_BOUND:g} at "
+                              f"iteration {first}")
+    sums, _, diverged, _ = run_lyapunov(
+        found[0], found[1], y, dt=1.0, n_transient=settings.map_transient,
+        n_steps=settings.map_iterations, m=system.dim, qr_every=1, bound=DEFAULT_BOUND,
+        method="map")
+    zero = torch.zeros((), dtype=y.dtype)
+    states = orbit.y[:, settings.map_transient:-1].movedim(1, 0)  # [iterations, n_ics, dim]
+    log_det = torch.zeros(y.shape[0], dtype=y.dtype)
+    for i in range(0, states.shape[0], _CHUNK):
+        chunk = states[i:i + _CHUNK]
+        jac = system.jacobian(zero, chunk, method="difference")
+        bad = ~torch.isfinite(jac).flatten(-2).all(-1)
+        if bool(bad.any()):  # a displaced point left the map's domain
+            jac[bad] = system.jacobian(zero, chunk[bad], method="auto")
+        log_det += torch.linalg.slogdet(jac).logabsdet.sum(0)
+    exponents = sums / settings.map_iterations
+    if bool(diverged.any()):
+        exponents[diverged] = math.nan
+    return exponents, log_det
+
+
+def _map_fields(exponents: torch.Tensor, log_det: torch.Tensor, settings: TableSettings,
+                name: str = "") -> dict[str, Any]:
     if not torch.isfinite(exponents).all():
         bad = exponents[~torch.isfinite(exponents).all(-1)][0].tolist()
-        raise DivergenceError(f"{system.name}: non-finite exponents {bad} (a zero or "
+        raise DivergenceError(f"{name}: non-finite exponents {bad} (a zero or "
                               "non-finite Jacobian along an orbit)")
     summary = _summary(exponents)
     out = dict(summary, dt=1.0, time=float(settings.map_iterations),

@@ -73,13 +73,74 @@ def _placeholders(layout: list[tuple[str, tuple[int, ...]]], slots: list[Var]) -
     return values
 
 
+def _sum(terms: list[Any]) -> Any:
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def _bickley_jet(state: list[Var], t: Var, p: Mapping[str, Any]) -> tuple[Any, ...]:
+    # labkit's torch port (_ports._bickley_jet), one mode at a time
+    yy, x, z = state
+    np_ = trace_numpy
+    sech2 = np_.cosh(yy / p["ell"]) ** -2
+    phases = [k * (x - z * sigma) for k, sigma in zip(p["k"], p["sigma"], strict=True)]
+    cos_sum = _sum([np_.cos(ph) * eps for ph, eps in zip(phases, p["eps"], strict=True)])
+    sin_sum = _sum([eps * k * np_.sin(ph)
+                    for ph, eps, k in zip(phases, p["eps"], p["k"], strict=True)])
+    dx = p["u"] * sech2 * (-1 - 2 * cos_sum * np_.tanh(yy / p["ell"]))
+    dy = p["ell"] * p["u"] * sech2 * sin_sum
+    return dy, dx, p["omega"] * 1.0
+
+
+def _interior_squirmer(state: list[Var], t: Var, p: Mapping[str, Any]) -> tuple[Any, ...]:
+    r, th, tt = state
+    np_ = trace_numpy
+    tau = p["tau"]
+    phase = 0.5 + 0.5 * np_.tanh(tau * 20 * np_.sin(2 * np.pi * tt / tau))
+    vr_terms, vth_terms = [], []
+    for i, (a0, g0) in enumerate(zip(p["a"], p["g"], strict=True)):
+        n = float(i + 1)
+        a, g = a0 * phase, g0 * (1 - phase)
+        sin, cos, rn = np_.sin(th * n), np_.cos(th * n), r**n
+        vr_terms.append((g * cos + a * sin) * n * rn * (r**2 - 1) / r)
+        vth_terms.append((2 * r + (r**2 - 1) * n / r) * (a * cos - g * sin) * rn)
+    return _sum(vr_terms), _sum(vth_terms) / r, 1.0
+
+
+def _macarthur(state: list[Var], t: Var, p: Mapping[str, Any]) -> tuple[Any, ...]:
+    # Liebig's law of the minimum, as labkit's torch port (_ports._macarthur)
+    c, k, s = p["c"], p["k"], p["s"]
+    n_species = len(s)
+    nn, rr = state[:n_species], state[n_species:]
+    mu = []
+    for j in range(n_species):
+        uptake = [p["r"] * rr[i] / (k[i][j] + rr[i]) for i in range(len(rr))]
+        low = uptake[0]
+        for u in uptake[1:]:
+            low = trace_numpy.minimum(low, u)
+        mu.append(low)
+    dn = [nn[j] * (mu[j] - p["m"]) for j in range(n_species)]
+    flux = [mu[j] * nn[j] for j in range(n_species)]
+    dr = [p["d"] * (s[i] - rr[i]) - _sum([flux[j] * c[i][j] for j in range(n_species)])
+          for i in range(len(rr))]
+    return (*dn, *dr)
+
+
+#: NumPy-shaped twins of labkit's torch ports, for tracing (the tests compare them with
+#: the ports through the compiled and eager integrators).
+_TRACEABLE_PORTS = {"BickleyJet": _bickley_jet, "InteriorSquirmer": _interior_squirmer,
+                    "MacArthur": _macarthur}
+
+
 @functools.cache
 def trace_system(name: str) -> Traced | str:
     """The traced right-hand side of the catalogue system ``name`` (a flow's vector field
     or a map), or a one-line reason why it does not trace."""
     from labkit.dynamics._ports import PORTED
 
-    if name in PORTED:
+    if name in PORTED and name not in _TRACEABLE_PORTS:
         return "a hand-written torch port, not dysts' NumPy code"
     meta = _metadata()[name]
     is_map = bool(meta.get("map"))
@@ -90,10 +151,12 @@ def trace_system(name: str) -> Traced | str:
     state, t, slots = new_inputs(tape, dim, n_params)
     params = _placeholders(layout, slots)
     cls = getattr(_dysts("maps" if is_map else "flows"), meta.get("dysts_name", name))
-    members = _own_members(cls, _SHIMS)
+    members = {} if name in _TRACEABLE_PORTS else _own_members(cls, _SHIMS)
     try:
         with np.errstate(all="ignore"):
-            if "rhs" not in members:
+            if name in _TRACEABLE_PORTS:
+                out = _TRACEABLE_PORTS[name](state, t, params)
+            elif "rhs" not in members:
                 rhs = members["_rhs"].__func__
                 names = list(inspect.signature(rhs).parameters)
                 pnames = names[dim:] if is_map else names[names.index("t") + 1:]
@@ -150,4 +213,20 @@ def kernel_source_for(name: str, params: Mapping[str, Any]) -> KernelSource:
     """The :class:`KernelSource` of the system ``name`` with ``params`` (defaults merged)."""
     kind = "map" if _metadata()[name].get("map") else "flow"
     return KernelSource(traced=functools.partial(trace_system, name),
-                        params=functools.partial(param_matrix, name, params), kind=kind)
+                        params=functools.partial(param_matrix, name, params), kind=kind,
+                        key=f"catalogue:{name}:{_code_version()}")
+
+
+@functools.cache
+def _code_version() -> str:
+    """dysts' version and a digest of the code that traces and prints the kernels."""
+    import hashlib
+    import importlib.metadata
+    from pathlib import Path
+
+    from labkit.core import _cgen, _tape
+
+    digest = hashlib.sha256()
+    for path in (_tape.__file__, _cgen.__file__, __file__):
+        digest.update(Path(path).read_bytes())
+    return f"dysts={importlib.metadata.version('dysts')}:{digest.hexdigest()[:16]}"

@@ -5,6 +5,7 @@
     python -m labkit.dynamics.table                      # every flow and map -> the shipped file
     python -m labkit.dynamics.table --systems Lorenz Henon --out /tmp/t.json
     python -m labkit.dynamics.table --resume             # continue an interrupted run
+    python -m labkit.dynamics.table --converge           # the converged table
 
 The table is rewritten atomically after every system, so an interrupted run keeps every
 finished row and ``--resume`` skips them. One line of progress per system, then the
@@ -29,12 +30,17 @@ def _parser() -> argparse.ArgumentParser:
                                      description=__doc__.split("\n")[1])
     parser.add_argument("--systems", nargs="+", metavar="NAME",
                         help="systems to compute (default: every flow and map)")
-    parser.add_argument("--out", default=str(SHIPPED_TABLE),
-                        help="JSON file to write (default: the table shipped with labkit)")
+    parser.add_argument("--out", default=None,
+                        help=f"JSON file to write (default: the table shipped with labkit, "
+                             f"{SHIPPED_TABLE.name})")
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows already in --out and compute the others")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1)")
+    parser.add_argument("--converge", action="store_true",
+                        help="the converged table instead: averages doubled until every "
+                             "exponent is stable (labkit.dynamics.build_converged_table); "
+                             "--out defaults to the shipped invariants_converged.json")
     for field in dataclasses.fields(TableSettings):
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default),
                             default=None, help=f"TableSettings.{field.name} "
@@ -48,18 +54,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from labkit.dynamics._table import TableSettings
-    from labkit.dynamics._table_file import build_invariants_table
+    from labkit.dynamics._table_file import SHIPPED_TABLE, build_invariants_table
     from labkit.errors import ConfigError
 
     if args.threads < 1:
         print(f"error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)  # the CLI is the edge: the library never does this
+    if args.converge:
+        from labkit.dynamics._converge import CONVERGED_TABLE, build_converged_table
+
+        build_converged_table(args.systems, path=args.out or CONVERGED_TABLE,
+                              progress=lambda line: print(line, flush=True))
+        return 0
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TableSettings)
              if getattr(args, f.name) is not None}
     try:
         settings = TableSettings(**given) if given or not args.resume else None
-        build_invariants_table(args.systems, path=args.out, settings=settings,
+        build_invariants_table(args.systems, path=args.out or SHIPPED_TABLE, settings=settings,
                                resume=args.resume, progress=lambda line: print(line, flush=True))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

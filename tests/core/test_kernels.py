@@ -27,7 +27,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 #: Both run the same operations in the same order; only the C library's and torch's
 #: transcendental functions may differ, by an ulp.
 TOL = 1e-12
-PORTS = {"BickleyJet", "InteriorSquirmer", "MacArthur", "BlinkingVortexMap"}
+#: The one system that does not trace: a root solve per point (Kepler's equation).
+UNTRACED = {"BlinkingVortexMap"}
 
 
 def _starts(system, n=4, spread=0.01, seed=0):
@@ -45,10 +46,10 @@ def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_every_system_but_the_hand_ports_traces():
     names = list_systems("flow") + list_systems("map")
     failed = {n: r for n in names if isinstance(r := trace_system(n), str)}
-    assert set(failed) == PORTS, failed
+    assert set(failed) == UNTRACED, failed
 
 
-@pytest.mark.parametrize("name", sorted(set(list_systems("flow")) - PORTS))
+@pytest.mark.parametrize("name", list_systems("flow"))
 def test_compiled_flow_equals_eager(name):
     system = get_system(name)
     field = system.vector_field()
@@ -61,7 +62,7 @@ def test_compiled_flow_equals_eager(name):
     assert torch.equal(fast.t, slow.t)
 
 
-@pytest.mark.parametrize("name", sorted(set(list_systems("map")) - PORTS))
+@pytest.mark.parametrize("name", sorted(set(list_systems("map")) - UNTRACED))
 def test_compiled_map_equals_eager(name):
     # maps are iterated only 5 times: chaotic maps stretch an ulp of libm by their
     # multiplier each iteration (Chebyshev: a factor 6)
@@ -73,14 +74,20 @@ def test_compiled_map_equals_eager(name):
     assert torch.equal(fast.diverged, slow.diverged)
 
 
-def test_the_hand_ports_still_integrate_eagerly():
-    system = get_system("BickleyJet")
+def test_what_does_not_compile_still_runs_eagerly():
+    system = get_system("BlinkingVortexMap")
     y0 = _starts(system)
-    auto = rk4(system.vector_field(), y0, (0.0, 5 * system.dt), system.dt)
-    eager = rk4(system.vector_field(), y0, (0.0, 5 * system.dt), system.dt, fast="eager")
-    assert torch.equal(auto.y, eager.y)
-    with pytest.raises(ConfigError, match="hand-written torch port"):
-        rk4(system.vector_field(), y0, (0.0, 5 * system.dt), system.dt, fast="compiled")
+    assert torch.equal(system.iterate(y0, 5).y, system.iterate(y0, 5, fast="eager").y)
+    lorenz = get_system("Lorenz")
+
+    def plain(t, y):  # a field without a kernel source
+        return lorenz.rhs(t, y)
+
+    y0 = _starts(lorenz)
+    auto = rk4(plain, y0, (0.0, 0.1), 0.01)
+    assert torch.equal(auto.y, rk4(lorenz.vector_field(), y0, (0.0, 0.1), 0.01).y)
+    with pytest.raises(ConfigError, match="needs a field with a kernel_source"):
+        rk4(plain, y0, (0.0, 0.1), 0.01, fast="compiled")
 
 
 def test_parameter_batch_and_save_every():
@@ -98,8 +105,7 @@ def test_parameter_batch_and_save_every():
 
 
 def test_nonautonomous_flow_sees_the_same_times():
-    system = get_system("ForcedVanDerPol")
-    assert system.nonautonomous
+    system = get_system("Torus")  # the one field that reads the time itself
     y0 = _starts(system)
     fast = rk4(system.vector_field(), y0, (1.5, 1.5 + 300 * system.dt), system.dt,
                save_every=11, fast="compiled")
@@ -151,6 +157,20 @@ def test_compiled_lyapunov_equals_the_exact_eager_tangent():
                                    msg=name)
 
 
+def test_compiled_lyapunov_from_a_later_time():
+    # Torus is the catalogue's one field that reads the time itself
+    system = get_system("Torus")
+    y0 = _starts(system, n=3)
+    lib, params = kernels.kernel_for(system.vector_field().kernel_source, y0)
+    _, end, _, _ = kernels.run_lyapunov(lib, params, y0, dt=system.dt, n_transient=0,
+                                        n_steps=40, m=3, qr_every=1, bound=1e6, t0=2.5)
+    t_end = 2.5 + 40 * system.dt
+    ref = rk4(system.vector_field(), y0, (2.5, t_end), system.dt, fast="eager").y[:, -1]
+    torch.testing.assert_close(end, ref, rtol=1e-12, atol=1e-12)
+    from_zero = rk4(system.vector_field(), y0, (0.0, 40 * system.dt), system.dt).y[:, -1]
+    assert not torch.allclose(end, from_zero)
+
+
 def test_compiled_lyapunov_of_lorenz_matches_the_literature():
     lorenz = get_system("Lorenz")
     result = lyapunov_spectrum(lorenz.vector_field(), _starts(lorenz, n=8), dt=0.01,
@@ -185,6 +205,7 @@ def test_without_a_compiler_labkit_warns_once_and_integrates_eagerly(monkeypatch
     monkeypatch.setenv("LABKIT_CC", str(tmp_path / "no-such-cc"))
     monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(kernels, "_warned", set())
+    monkeypatch.setattr(kernels, "_libraries", {})
     kernels._load.cache_clear()
     try:
         lorenz = get_system("Lorenz")
@@ -209,6 +230,7 @@ def test_a_failing_build_falls_back_too(monkeypatch, tmp_path):
     monkeypatch.setenv("LABKIT_CC", str(fake))
     monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(kernels, "_warned", set())
+    monkeypatch.setattr(kernels, "_libraries", {})
     kernels._load.cache_clear()
     try:
         henon = get_system("Henon")
@@ -218,6 +240,30 @@ def test_a_failing_build_falls_back_too(monkeypatch, tmp_path):
                                                   fast="eager").y)
     finally:
         kernels._load.cache_clear()
+
+
+def test_a_built_kernel_is_found_by_its_key_without_tracing(monkeypatch, tmp_path):
+    monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(kernels, "_libraries", {})
+    kernels._load.cache_clear()
+    lorenz = get_system("Lorenz")
+    y0 = _starts(lorenz)
+    first = rk4(lorenz.vector_field(), y0, (0.0, 0.5), 0.01)
+    assert len(list((tmp_path / "kernels").glob("ix_*.so"))) == 1
+    # a new process: nothing in memory; the key finds the file, tracing is never asked for
+    monkeypatch.setattr(kernels, "_libraries", {})
+    source = lorenz.vector_field().kernel_source
+
+    def no_tracing():
+        raise AssertionError("traced although the kernel was cached")
+
+    import dataclasses
+
+    field = lorenz.vector_field()
+    field.kernel_source = dataclasses.replace(source, traced=no_tracing)
+    again = rk4(field, y0, (0.0, 0.5), 0.01)
+    assert torch.equal(first.y, again.y)
+    kernels._load.cache_clear()
 
 
 def test_concurrent_builds_of_one_kernel_share_one_file(monkeypatch, tmp_path):
