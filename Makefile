@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install report test lab lint browser constraints clean
+.PHONY: install report test lab lint browser constraints clean bench-env
 
 install: $(STAMP)
 
@@ -37,6 +37,15 @@ lint: $(STAMP)
 test: $(STAMP) browser lint
 	$(BIN)/python -m pytest
 
+# Peers for the benchmarks (numba, jax, diffrax, torchdiffeq): a venv of their own, so the
+# test environment stays the one CI builds. Then: .venv-bench/bin/python bench/integrate.py
+bench-env: pyproject.toml constraints.txt bench/requirements-peers.txt
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q --upgrade pip
+	.venv-bench/bin/python -m pip install -q torch==2.13.0
+	.venv-bench/bin/python -m pip install -q -c constraints.txt -e .
+	.venv-bench/bin/python -m pip install -q -r bench/requirements-peers.txt
+
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -47,4 +56,4 @@ constraints: $(STAMP)
 	mv constraints.txt.new constraints.txt
 
 clean:
-	rm -rf $(VENV) reports test-artifacts
+	rm -rf $(VENV) .venv-bench reports test-artifacts

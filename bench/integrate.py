@@ -22,6 +22,8 @@ Peers are not labkit dependencies: ``make bench-env`` builds ``.venv-bench`` wit
     .venv-bench/bin/python bench/integrate.py                 # 1000 ICs x 10,000 steps
     .venv-bench/bin/python bench/integrate.py --ics 16        # the notebooks' regime
     .venv-bench/bin/python bench/integrate.py --memory        # peak RSS, 1e5 ICs x 1000
+    .venv-bench/bin/python bench/integrate.py --threads --steps 1000   # thread policy
+    .venv-bench/bin/python bench/integrate.py --adaptive      # dopri5 against diffrax
     .venv-bench/bin/python bench/integrate.py --quick         # a smoke run
     python bench/integrate.py --device cuda --ics 100000 --steps 1000   # on a GPU
 
@@ -31,6 +33,7 @@ A peer that is not installed is listed as such and skipped.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import subprocess
@@ -309,6 +312,119 @@ def memory(args: argparse.Namespace) -> None:
         print(f"{labels[mode]:34s} {peak:9.0f} {size:11.1f}")
 
 
+def adaptive(args: argparse.Namespace) -> None:
+    """dopri5 (rtol = atol = ``--rtol``) on Lorenz, ``--ics`` ICs over t in [0, 20] with 2001
+    outputs: labkit compiled, labkit eager, diffrax (``Dopri5`` + PID controller, ``jit``
+    + ``vmap``) and torchdiffeq; accuracy against scipy's DOP853 at 1e-12 on 3 ICs."""
+    from scipy.integrate import solve_ivp
+
+    from labkit.core import dopri5
+
+    torch.set_num_threads(1)
+    lorenz = get_system("Lorenz")
+    rng = np.random.default_rng(0)
+    y0 = np.asarray(lorenz.initial_condition) + rng.normal(size=(args.ics, 3))
+    t_eval = np.linspace(0.0, 20.0, 2001)
+    tol = args.rtol
+    refs = [solve_ivp(lambda t, y: lorenz.rhs(t, torch.tensor(y)).numpy(), (0.0, 20.0),
+                      y0[i], method="DOP853", rtol=1e-12, atol=1e-12, t_eval=t_eval).y.T
+            for i in range(3)]
+    print(f"# dopri5, Lorenz, {args.ics} ICs, t in [0, 20], 2001 outputs, rtol = atol = "
+          f"{tol:g}, one thread; error: max |y - DOP853(1e-12)| over 3 ICs at t = 2 / 10")
+    field = lorenz.vector_field()
+    y0t = torch.tensor(y0)
+    times = torch.tensor(t_eval)
+    rows: list[tuple[str, float | None, float, np.ndarray]] = []
+
+    def labkit(fast: str):
+        return lambda: dopri5(field, y0t, times, rtol=tol, atol=tol, fast=fast).y.numpy()
+
+    for label, run, rounds in (("labkit compiled", labkit("compiled"), args.rounds),
+                               ("labkit eager", labkit("eager"), 0)):
+        first, best = _timed(run, rounds) if rounds else (None, _timed(run, 0)[0])
+        rows.append((label, first, best, run()))
+    try:
+        import diffrax
+        import jax
+        import jax.numpy as jnp
+
+        jax.config.update("jax_enable_x64", True)
+        beta, rho, sigma = (lorenz.parameters[k] for k in ("beta", "rho", "sigma"))
+
+        def vf(t, y, _):
+            x, yy, z = y
+            return jnp.stack([sigma * yy - sigma * x, rho * x - x * z - yy, x * yy - beta * z])
+
+        term = diffrax.ODETerm(vf)
+        saveat = diffrax.SaveAt(ts=jnp.asarray(t_eval))
+        ctrl = diffrax.PIDController(rtol=tol, atol=tol)
+
+        @jax.jit
+        def solve(ys):
+            return jax.vmap(lambda y: diffrax.diffeqsolve(
+                term, diffrax.Dopri5(), 0.0, 20.0, None, y, saveat=saveat,
+                stepsize_controller=ctrl, max_steps=100_000).ys)(ys)
+
+        yj = jnp.asarray(y0)
+        first, best = _timed(lambda: solve(yj).block_until_ready(), args.rounds)
+        rows.append(("diffrax Dopri5 jit+vmap", first, best, np.asarray(solve(yj))))
+    except ImportError:
+        rows.append(("diffrax Dopri5 jit+vmap", None, math.nan, None))
+    try:
+        from torchdiffeq import odeint
+
+        def tde():
+            return odeint(field, y0t, times, method="dopri5", rtol=tol, atol=tol).movedim(
+                0, 1).numpy()
+
+        first, best = _timed(tde, 0)
+        rows.append(("torchdiffeq dopri5", None, first, tde()))
+    except ImportError:
+        rows.append(("torchdiffeq dopri5", None, math.nan, None))
+    base = rows[0][2]
+    print(f"{'method':26s} {'first s':>8s} {'best s':>8s} {'x compiled':>10s} "
+          f"{'err t=2':>9s} {'err t=10':>9s}")
+    for label, first, best, y in rows:
+        if y is None:
+            print(f"{label:26s} not installed")
+            continue
+        err2 = max(float(np.abs(y[i, 200] - refs[i][200]).max()) for i in range(3))
+        err10 = max(float(np.abs(y[i, 1000] - refs[i][1000]).max()) for i in range(3))
+        first_s = f"{first:8.3f}" if first is not None else "       -"
+        print(f"{label:26s} {first_s} {best:8.3f} {best / base:10.2f} {err2:9.2e} "
+              f"{err10:9.2e}")
+
+
+def threads(args: argparse.Namespace) -> None:
+    """The kernels' thread policy against one thread and against always two threads."""
+    from labkit.core import kernels
+
+    os.environ.pop("LABKIT_KERNEL_THREADS", None)
+    lorenz = get_system("Lorenz")
+    field = lorenz.vector_field()
+    cores = kernels._cores()
+    print(f"# Lorenz RK4, {args.steps} steps, compiled kernel; {cores} cores; policy: one "
+          f"thread per {kernels.MIN_WORK_PER_THREAD:,} trajectory-steps")
+    print(f"{'ICs':>7s} {'1 thread s':>11s} {'all cores s':>12s} {'policy s':>9s} "
+          f"{'policy threads':>15s} {'policy / 1':>11s}")
+    default = kernels.MIN_WORK_PER_THREAD
+    for n in (16, 64, 256, 1024, 4096, 16384, 65536):
+        y0 = lorenz.default_state() + torch.randn(n, 3, dtype=torch.float64)
+
+        def run(y0=y0):
+            rk4(field, y0, (0.0, args.steps * 0.01), 0.01, save_every=args.steps)
+
+        kernels.MIN_WORK_PER_THREAD = 10**18
+        one = _timed(run, args.rounds)[1]
+        kernels.MIN_WORK_PER_THREAD = 1
+        every = _timed(run, args.rounds)[1]
+        kernels.MIN_WORK_PER_THREAD = default
+        policy = _timed(run, args.rounds)[1]
+        used = min(kernels.kernel_threads(n * args.steps), n)
+        print(f"{n:7d} {one:11.4f} {every:12.4f} {policy:9.4f} {used:15d} "
+              f"{policy / one:11.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ics", type=int, default=1000)
@@ -317,13 +433,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dysts-ics", type=int, default=2, help="ICs timed for dysts (0: skip)")
     parser.add_argument("--memory", action="store_true", help="peak RSS instead of speed")
+    parser.add_argument("--adaptive", action="store_true",
+                        help="dopri5 against diffrax and torchdiffeq at equal tolerance")
+    parser.add_argument("--rtol", type=float, default=1e-8, help="--adaptive: rtol = atol")
+    parser.add_argument("--threads", action="store_true",
+                        help="the kernels' thread policy against 1 and all threads")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="cuda: labkit's eager and CUDA-graph paths on the GPU")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     args = parser.parse_args()
     if args.quick:
         args.ics, args.steps, args.rounds, args.dysts_ics = 16, 200, 1, 1
-    if args.memory:
+    if args.adaptive:
+        adaptive(args)
+    elif args.threads:
+        threads(args)
+    elif args.memory:
         memory(args)
     elif args.device == "cuda":
         speed_cuda(args)

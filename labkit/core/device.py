@@ -48,7 +48,9 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
 
 
 def describe_device() -> dict[str, Any]:
-    """What :func:`default_device` picks, with the GPU's name and memory when there is one."""
+    """What :func:`default_device` picks, with the GPU's name and memory when there is one,
+    torch's CPU threads, and the compiled kernels' compiler and thread limit (reports
+    record this in ``run.json``)."""
     import torch
 
     dev = default_device()
@@ -58,4 +60,7 @@ def describe_device() -> dict[str, Any]:
         info.update(name=props.name, memory_gib=round(props.total_memory / 2**30, 1))
     else:
         info.update(name="cpu", threads=torch.get_num_threads())
+    from labkit.core.kernels import kernel_status
+
+    info["kernels"] = kernel_status()  # compiler, cache, most threads a kernel call takes
     return info
