@@ -218,6 +218,7 @@ def build_invariants_table(
     settings: TableSettings | None = None,
     resume: bool = False,
     progress: Callable[[str], Any] | None = print,
+    workers: int = 1,
 ) -> InvariantsTable:
     """Compute the invariants of ``names`` (default: every flow and map) into ``path``.
 
@@ -231,6 +232,8 @@ def build_invariants_table(
         settings: defaults to ``TableSettings()`` (or the resumed file's settings).
         resume: continue an existing file at ``path``.
         progress: called with one line per system (None: silent).
+        workers: processes computing systems side by side (each with one torch thread
+            and one kernel thread; rows are written as they finish, in any order).
 
     Returns:
         The table as written.
@@ -257,14 +260,16 @@ def build_invariants_table(
             raise ConfigError(f"settings must be a TableSettings, got {settings!r}")
         header = _new_header(settings)
     header = dict(header, commit=_git_commit(), machine=_machine(),
-                  sessions=int(header.get("sessions", 0)) + 1)
+                  sessions=int(header.get("sessions", 0)) + 1, workers=workers)
     base_wall = float(header.get("wall_seconds", 0.0))
     start = time.perf_counter()
     pending = [n for n in todo if n not in rows]
     say(f"{len(todo) - len(pending)} of {len(todo)} systems already in {path}; "
         f"computing {len(pending)}")
-    for i, name in enumerate(pending, 1):
-        row = compute_invariants(name, settings)
+    if not (isinstance(workers, int) and workers >= 1):
+        raise ConfigError(f"workers must be an int >= 1, got {workers!r}")
+    for i, row in enumerate(_rows(pending, settings, workers), 1):
+        name = row.name
         rows[name] = row
         now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         header |= {"updated": now, "wall_seconds": base_wall + time.perf_counter() - start}
@@ -277,6 +282,29 @@ def build_invariants_table(
         _write_atomic(path, header, rows)
     say(f"total wall time {header['wall_seconds']:.1f} s ({path})")
     return InvariantsTable(header=header, rows=_in_order(rows))
+
+
+def _worker_init() -> None:
+    os.environ["LABKIT_KERNEL_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+def _rows(names: Sequence[str], settings: TableSettings, workers: int) -> Iterator[InvariantsRow]:
+    """The rows of ``names``, computed here (one worker) or by a process pool, as they
+    finish."""
+    if workers == 1 or len(names) <= 1:
+        for name in names:
+            yield compute_invariants(name, settings)
+        return
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no forked torch or kernel threads
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                                initializer=_worker_init) as pool:
+        futures = [pool.submit(compute_invariants, name, settings) for name in names]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
 
 
 def _in_order(rows: Mapping[str, InvariantsRow]) -> dict[str, InvariantsRow]:

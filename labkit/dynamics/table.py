@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="keep the rows already in --out and compute the others")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes computing systems side by side (default 1)")
     parser.add_argument("--converge", action="store_true",
                         help="the converged table instead: averages doubled until every "
                              "exponent is stable (labkit.dynamics.build_converged_table); "
@@ -72,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = TableSettings(**given) if given or not args.resume else None
         build_invariants_table(args.systems, path=args.out or SHIPPED_TABLE, settings=settings,
-                               resume=args.resume, progress=lambda line: print(line, flush=True))
+                               resume=args.resume, progress=lambda line: print(line, flush=True),
+                               workers=args.workers)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

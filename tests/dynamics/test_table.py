@@ -331,3 +331,17 @@ def test_bad_input_quotes_the_value(tmp_path, shipped):
         invariants_table(bad)
     with pytest.raises(DataError, match="status must be one of .* got 'fine'"):
         InvariantsRow(name="X", kind="flow", dim=3, nonautonomous=False, status="fine")
+
+
+def test_two_workers_give_the_rows_of_one(tmp_path):
+    names = ["Henon", "Lorenz", "Logistic"]
+    one = build_invariants_table(names, path=tmp_path / "one.json", settings=TINY,
+                                 progress=None)
+    two = build_invariants_table(names, path=tmp_path / "two.json", settings=TINY,
+                                 progress=None, workers=2)
+    assert list(two.rows) == list(one.rows)  # written in catalogue order whatever finished first
+    for name in names:
+        assert two[name].exponents == one[name].exponents
+    assert invariants_table(tmp_path / "two.json").header["workers"] == 2
+    with pytest.raises(ConfigError, match="workers must be an int >= 1, got 0"):
+        build_invariants_table(names, path=tmp_path / "x.json", settings=TINY, workers=0)
