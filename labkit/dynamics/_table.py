@@ -48,6 +48,10 @@ __all__ = [
 DIVERGENCE_RTOL = 1e-2
 #: Divergence check, absolute floor in units of 1 / period (for spectra near zero).
 DIVERGENCE_ATOL_PER_PERIOD = 1e-3
+#: Divergence check of a map, absolute floor per iteration: the error of the mean
+#: ``log |det J|`` from central-difference Jacobians (about 1e-11 where the spectrum is 0,
+#: as on Gingerbreadman's quasi-periodic orbits, whose exact exponents sum to 0).
+DIVERGENCE_ATOL_MAP = 1e-9
 #: Largest ``dt * |tr J|`` allowed along the pilot trajectory: an RK4 step contracts a
 #: direction of rate ``z / dt`` by ``log R(z)``, which is within 0.1% of ``z`` for
 #: ``|z| <= 0.5`` (and 2% off at 1): beyond it the tangent dynamics, not the trajectory,
@@ -518,7 +522,8 @@ def _map_fields(exponents: torch.Tensor, log_det: torch.Tensor, settings: TableS
     out = dict(summary, dt=1.0, time=float(settings.map_iterations),
                transient=float(settings.map_transient), n_steps=settings.map_iterations,
                step_error=0.0, step_stiffness=0.0, dt_halvings=0)
-    out |= _divergence_fields(exponents, log_det / settings.map_iterations, 0.0)
+    out |= _divergence_fields(exponents, log_det / settings.map_iterations,
+                              DIVERGENCE_ATOL_MAP)
     return out
 
 

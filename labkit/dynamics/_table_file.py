@@ -26,6 +26,7 @@ import torch
 from labkit.core.cache import atomic_write
 from labkit.core.provenance import git_state
 from labkit.dynamics._table import (
+    DIVERGENCE_ATOL_MAP,
     DIVERGENCE_ATOL_PER_PERIOD,
     DIVERGENCE_RTOL,
     STATUSES,
@@ -187,11 +188,13 @@ def _new_header(settings: TableSettings) -> dict[str, Any]:
         "updated": now,
         "machine": _machine(),
         "settings": settings.to_dict(),
-        "method": "Benettin QR (flows: RK4 with central-difference tangents, "
-                  "labkit.dynamics.lyapunov_spectrum; maps: QR of Jacobian products); "
-                  "error bars are standard errors across initial conditions",
+        "method": "Benettin QR with the exact tangent of the RK4 step (flows) or of the "
+                  "map, on labkit's compiled kernels (labkit.dynamics.lyapunov_spectrum; "
+                  "eager torch where a system does not compile); error bars are standard "
+                  "errors across initial conditions",
         "checks": {"divergence_rtol": DIVERGENCE_RTOL,
                    "divergence_atol_per_period": DIVERGENCE_ATOL_PER_PERIOD,
+                   "divergence_atol_map": DIVERGENCE_ATOL_MAP,
                    "trace_step": TRACE_STEP, "stiffness_limit": STIFFNESS_LIMIT,
                    "zero_sigmas": ZERO_SIGMAS,
                    "zero_bias": "ln(max|f| / min|f|) / time"},

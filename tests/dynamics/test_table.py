@@ -22,6 +22,7 @@ from labkit.dynamics import (
     list_systems,
 )
 from labkit.dynamics._table import (
+    DIVERGENCE_ATOL_MAP,
     DIVERGENCE_ATOL_PER_PERIOD,
     DIVERGENCE_RTOL,
     STATUSES,
@@ -43,10 +44,12 @@ HENON_SUM = math.log(0.3)
 #: A recomputation agrees with the shipped value within this many combined standard errors.
 REPRODUCE_SIGMAS = 4.0
 #: Rows of the shipped table whose divergence-sum check fails: BlinkingRotlet and
-#: InteriorSquirmer switch in time, StickSlipOscillator (friction) and FluidTrampoline
-#: (impacts) are not smooth, SwingingAtwood is volume-preserving with a singular potential.
-KNOWN_DIVERGENCE_FAILURES = {"BlinkingRotlet", "FluidTrampoline", "InteriorSquirmer",
-                             "StickSlipOscillator", "SwingingAtwood"}
+#: InteriorSquirmer switch in time, StickSlipOscillator (friction) is not smooth,
+#: SwingingAtwood is volume-preserving with a singular potential. (FluidTrampoline, with
+#: impacts, failed while the tangents were central differences across the impact; with
+#: the exact tangent of the compiled kernels its sum is within 0.03%.)
+KNOWN_DIVERGENCE_FAILURES = {"BlinkingRotlet", "InteriorSquirmer", "StickSlipOscillator",
+                             "SwingingAtwood"}
 #: Settings small enough for a test (seconds on 2 cores).
 SMALL = TableSettings(n_ics=8, periods=30.0, max_steps=3000, map_transient=100,
                       map_iterations=1000)
@@ -102,7 +105,7 @@ def test_exponent_sums_match_the_divergence_for_ok_rows(shipped):
         if row.status != "ok":
             continue
         period = get_system(row.name).period if row.kind == "flow" else None
-        atol = DIVERGENCE_ATOL_PER_PERIOD / period if period else 0.0
+        atol = DIVERGENCE_ATOL_PER_PERIOD / period if period else DIVERGENCE_ATOL_MAP
         allowed = DIVERGENCE_RTOL * sum(abs(v) for v in row.exponents) + atol
         if not row.divergence_ok:
             failing.add(row.name)
