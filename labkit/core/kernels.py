@@ -99,7 +99,7 @@ def _compiler_id(cc: str) -> str:
 class _Library:
     """A loaded kernel library and its two entry points."""
 
-    def __init__(self, path: Path, real: type) -> None:
+    def __init__(self, path: Path) -> None:
         lib = ctypes.CDLL(str(path))
         p, i64 = ctypes.c_void_p, ctypes.c_int64
         self.integrate = lib.lk_integrate
@@ -155,7 +155,7 @@ def _load(traced_id: int, traced: Traced, real: str) -> _Library:
     cc = compiler()
     if cc is None:
         raise RuntimeError("no C compiler (set LABKIT_CC or CC, or install gcc)")
-    return _Library(_build(kernel_source(traced, real), cc), float)
+    return _Library(_build(kernel_source(traced, real), cc))
 
 
 def _warn_once(reason: str) -> None:
@@ -218,7 +218,7 @@ def _by_key(key: str, real: str) -> _Library | None:
     if path is None or not path.exists():
         return None
     try:
-        lib = _Library(path, float)
+        lib = _Library(path)
     except OSError:  # a damaged file: rebuild it
         return None
     _libraries[(key, real)] = lib
@@ -289,9 +289,9 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 
 def run_fixed(lib: _Library, params: torch.Tensor, y0: torch.Tensor, *, method: str,
               t0: float, dt: float, save_at: list[int], bound: float,
-              out_dtype: torch.dtype | None, keep: bool = True
+              out_dtype: torch.dtype | None
               ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Run the fixed-step driver: returns ``(out [*batch, nsave, D] or None, last state,
+    """Run the fixed-step driver: returns ``(out [*batch, nsave, D], last state,
     diverged, diverged_at)``."""
     batch, dim = y0.shape[:-1], y0.shape[-1]
     y_flat = y0.reshape(-1, dim).contiguous()
@@ -300,13 +300,12 @@ def run_fixed(lib: _Library, params: torch.Tensor, y0: torch.Tensor, *, method: 
     nsave = len(save_at)
     steps = torch.tensor(save_at, dtype=torch.int64)
     out = out32 = None
-    if keep:
-        if out_dtype in (None, y0.dtype):
-            out = torch.empty((n, nsave, dim), dtype=y0.dtype)
-        elif out_dtype == torch.float32:
-            out32 = torch.empty((n, nsave, dim), dtype=torch.float32)
-        else:
-            raise ValueError(f"out_dtype must be {y0.dtype} or torch.float32, got {out_dtype}")
+    if out_dtype in (None, y0.dtype):
+        out = torch.empty((n, nsave, dim), dtype=y0.dtype)
+    elif out_dtype == torch.float32:
+        out32 = torch.empty((n, nsave, dim), dtype=torch.float32)
+    else:
+        raise ValueError(f"out_dtype must be {y0.dtype} or torch.float32, got {out_dtype}")
     yend = torch.empty_like(y_flat)
     diverged = torch.zeros(n, dtype=torch.uint8)
     diverged_at = torch.full((n,), math.nan, dtype=y0.dtype)

@@ -279,7 +279,7 @@ def test_concurrent_builds_of_one_kernel_share_one_file(monkeypatch, tmp_path):
     assert len(set(paths)) == 1
     built = list((tmp_path / "kernels").iterdir())
     assert [p.name for p in built] == [paths[0].name]  # no temporary files left behind
-    kernels._Library(paths[0], float)  # and it loads
+    kernels._Library(paths[0])  # and it loads
 
 
 def test_threads_split_the_batch_without_changing_results(monkeypatch):
