@@ -6,18 +6,19 @@ Debian's Chromium under Playwright, opens one notebook per ensemble size holding
 ``AttractorViewer(system="Lorenz", n_ic=N)``, waits for its first picture, then moves the
 ``rho`` slider one step with the keyboard, ``--changes`` times. For each change it records,
 in the page, the time of the slider's ``input`` event and the time of the first animation
-frame that draws a sample of the new version (the widget's ``data-shown-at``, set in the
-frame that draws it), and reports p50/p95/max per size:
+frame that draws a sample of the new version (the widget's ``data-shown-at``, set when that
+frame has been drawn: by the drawing worker, or on the page), and reports p50/p95/max per
+size:
 
-- **idle**: each change made once the previous version has all its samples (a click on a
-  slider);
-- **streaming**: each change made as soon as the previous one was drawn, while its
-  version is still streaming (a drag), which also exercises cancellation.
+- **idle**: each change made :data:`IDLE_MS` after the previous one was drawn (clicks on
+  a slider); the viewer streams at the pace of its animation meanwhile;
+- **streaming**: each change made as soon as the previous one was drawn, while its first
+  segments are still coming (a drag), which also exercises cancellation.
 
-What a change costs now is the kernel integrating one short segment (``FIRST_SEGMENT``
-samples of every trajectory) from the present states, one message of those samples, and
-one texture upload; the figures say what that is on the machine at hand. This is a
-script, not a test:
+What a change costs now is the kernel integrating one short segment (a few samples of
+every trajectory, :func:`~labkit.widgets._attractor_stream.segment_lengths`) from the
+present states, one message of those samples, one texture upload and one frame; the
+figures say what that is on the machine at hand. This is a script, not a test:
 
     .venv/bin/python bench/viewer_latency.py                    # 128 / 1,024 / 4,096, 15 changes
     .venv/bin/python bench/viewer_latency.py --sizes 1024 --changes 20
@@ -61,9 +62,11 @@ ROOT = ".jp-OutputArea .lk-attractor"
 #: Waits, in milliseconds: the first picture of a large ensemble, one change.
 FIRST_PICTURE_MS = 300_000
 CHANGE_MS = 60_000
-#: Quiet time after a version completes before the next idle change (lets the side
-#: panels' thread start, as it would for a user).
-SETTLE_MS = 300
+#: Time between a change being drawn and the next "idle" change (the side panels' thread
+#: runs meanwhile, as it would for a user clicking a slider now and then).
+IDLE_MS = 1000
+#: Time the first picture plays before the first change.
+WARM_MS = 3000
 
 NOTEBOOK = {
     "cells": [
@@ -73,7 +76,7 @@ NOTEBOOK = {
          "outputs": [],
          "source": ["from labkit.widgets import AttractorViewer\n",
                     "\n",
-                    "viewer = AttractorViewer(system=\"Lorenz\", n_ic=n_ic, tail=TAIL)\n",
+                    "viewer = AttractorViewer(system=\"Lorenz\", n_ic=n_ic)\n",
                     "viewer"]},
     ],
     "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
@@ -183,8 +186,7 @@ def measure(lab: Lab, n_ic: int, changes: int, mode: str) -> list[float]:
     out = []
     for i in range(changes):
         if mode == "idle":
-            _wait(page, "complete", "v === 'true'", FIRST_PICTURE_MS)
-            page.wait_for_timeout(SETTLE_MS)
+            page.wait_for_timeout(IDLE_MS)
         before = int(page.locator(ROOT).get_attribute("data-shown-version") or 0)
         rho.focus()
         page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")  # input + change
@@ -207,7 +209,7 @@ def run_size(browser, server: LabServer, n_ic: int, changes: int,
             lab.open(name)
             lab.run_all(timeout_s=FIRST_PICTURE_MS / 1000)
             _wait(page, "drawn", "Number(v) > 0", FIRST_PICTURE_MS)
-            _wait(page, "complete", "v === 'true'", FIRST_PICTURE_MS)
+            page.wait_for_timeout(WARM_MS)
             page.evaluate(INSTALL_JS, ROOT)
             measure(lab, n_ic, 1, "idle")  # warm-up (first compilations, first upload)
             results = {mode: measure(lab, n_ic, changes, mode) for mode in modes}
@@ -233,7 +235,7 @@ def main() -> None:
 
     import torch
 
-    from labkit.widgets._attractor_stream import FIRST_SEGMENT
+    from labkit.widgets._attractor_stream import segment_lengths
 
     rows = []
     root = Path(tempfile.mkdtemp(prefix="labkit-latency-root-"))
@@ -251,8 +253,8 @@ def main() -> None:
     print()
     print(f"{datetime.date.today()}, {platform.machine()} {os.cpu_count()}-core CPU, "
           f"torch {torch.__version__}, Chromium headless (software WebGL), "
-          f"Lorenz, periods 10, samples 800, first segment {FIRST_SEGMENT} samples, "
-          f"{args.changes} changes per size")
+          f"Lorenz, periods 10, samples 800, {args.changes} changes per size; first segment "
+          + ", ".join(f"{segment_lengths(n)[0]} samples at {n:,}" for n in args.sizes))
     print()
     head = "| n_ic |" + "".join(f" {m} p50 ms | {m} p95 ms | {m} max ms |" for m in args.modes)
     print(head)

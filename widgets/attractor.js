@@ -1,38 +1,94 @@
 // AttractorViewer: the browser side of labkit.widgets.AttractorViewer (anywidget ES module).
 //
-// The kernel integrates an ensemble and sends float32 buffers: positions [n_ic, n_time, 3],
-// colours [n_ic, n_time] in [0, 1], and the number of finite samples of each trajectory.
-// This module animates them with WebGL2: every trajectory is drawn from (head - tail) to
-// head with alpha fading along the tail, so thousands of comets move at once. Controls set
-// model state and the kernel re-integrates on every change (no "update" button). The same
-// module runs inside Panel's AnyWidgetComponent, whose model adapter has the same API.
+// A catalogue system arrives as a stream of segments (the `segment` bytes: a JSON header,
+// then float32 samples [count, n_ic, 4] = x, y, z, raw colour value). Each segment holds
+// only the newest samples of every trajectory; they are appended to a ring that keeps the
+// last `capacity` samples of each. A parameter change in the kernel continues the
+// trajectories from their present states, so its first segment lands right after the
+// samples already here and the comets bend into the new dynamics. The ring lives in a
+// per-widget store made when the model is created (anywidget's `initialize`), so samples
+// that arrive before a view is shown are kept and every view of the widget shares them. The
+// store acknowledges each segment and says how far its views want samples (the animation's
+// head plus a lead): the kernel streams no faster than the picture plays, so a change never
+// waits behind a backlog. It asks for the whole ring (`resync`) when it has missed a
+// segment (a reloaded page).
 //
-// Given series ("series" mode: a true series beside a model's free run) use the same
-// buffers: each series is cut into stretches drawn as comets. A colour value >= 2 is an
-// entry of the discrete PALETTE (series colour or symbolic code), values in [0, 1] the
-// ramp, -1 red (diverged). The catalogue controls are hidden in that mode.
+// Samples live on the GPU in one float texture, ring slot by slot, so a segment is one
+// contiguous upload; one draw call draws every trajectory from (head - tail) to head with
+// alpha fading along the tail. Controls set model state and the
+// kernel answers each change (no "update" button); "restart" asks for new initial
+// conditions. The same module runs inside Panel's AnyWidgetComponent, whose model adapter
+// has the same API.
+//
+// Given series ("series" mode: a true series beside a model's free run) still arrive whole,
+// in the `positions`/`colors`/`valid` buffers, and are drawn through the same ring: each
+// series is cut into stretches drawn as comets. Their colour value >= 2 is an entry of the
+// discrete PALETTE (series colour or symbolic code), values in [0, 1] the ramp. Diverged
+// trajectories are red. The catalogue controls are hidden in that mode.
 
 // Discrete colours (no red: red marks divergence); the last, grey, is "no code".
 const PALETTE = ["#4e9fe5", "#ff9f1c", "#2ec4b6", "#e84a8a", "#b5e48c", "#9d79d9",
   "#f6d55c", "#7fd1ae", "#c08552", "#8d99ae", "#5c6370"];
 const glslColour = (hex) => `vec3(${[1, 3, 5].map((i) => (parseInt(hex.slice(i, i + 2), 16) / 255).toFixed(3)).join(", ")})`;
 
+// Floats per sample: x, y, z and the colour value (one RGBA32F texel).
+const SAMPLE = 4;
+// Widest sample texture: rows of this many texels (well inside every WebGL2's limit).
+const TEXTURE_WIDTH = 4096;
+// Most line segments (points, for a map) drawn per frame where WebGL draws in software:
+// there each costs ~1.4 us of the page's main thread (SwiftShader, measured: 1,024 comets
+// with 60-sample tails took 99 ms a frame), which delays every message from the kernel.
+// Longer tails are drawn thinned (every k-th sample) to stay within it; a GPU draws all.
+const SOFTWARE_SEGMENTS = 30000;
+// While a parameter slider is dragged, the kernel hears its value at most this often.
+const DRAG_COMMIT_MS = 120;
+// A view that asked for the whole ring asks again if nothing came within this time.
+const RESYNC_RETRY_MS = 3000;
+// Samples the kernel may send ahead of a playing animation's head: this many seconds of
+// playback at 60 frames per second, and never less than two tails.
+const LEAD_SECONDS = 2;
+
+// One draw for all trajectories (no instancing: software WebGL pays a set-up per instance):
+// gl_VertexID picks the trajectory and the sample. Each trajectory gets u_count samples,
+// counted back from the newest drawn one (every u_stride-th), as line pieces (two vertices
+// each: samples 0-1, 1-2, ...) or points for a map. The sample of trajectory i at ring
+// index g sits in texel (g mod capacity) * n_ic + i; trajectory i's diverged flag in texel
+// i of u_diverged.
 const VERTEX = `#version 300 es
-in vec3 a_pos;
-in float a_col;
+precision highp float;
+precision highp int;
+precision highp sampler2D;
+uniform sampler2D u_samples;
+uniform sampler2D u_diverged;
 uniform mat4 u_mvp;
+uniform int u_last;
+uniform int u_count;
+uniform int u_stride;
+uniform int u_capacity;
+uniform int u_nic;
+uniform int u_width;
+uniform bool u_lines;
 uniform float u_head;
 uniform float u_tail;
-uniform int u_ntime;
 uniform float u_point;
+uniform vec2 u_range;
+uniform bool u_palette;
 out float v_col;
 out float v_alpha;
+ivec2 at(int texel) { return ivec2(texel % u_width, texel / u_width); }
 void main() {
-  float idx = float(gl_VertexID % u_ntime);
-  float age = u_head - idx;
+  int per = u_lines ? 2 * (u_count - 1) : u_count;
+  int traj = gl_VertexID / per;
+  int k = gl_VertexID - traj * per;
+  int j = u_lines ? (k + 1) / 2 : k;
+  int g = u_last - (u_count - 1 - j) * u_stride;
+  vec4 s = texelFetch(u_samples, at((g % u_capacity) * u_nic + traj), 0);
+  float age = u_head - float(g);
   v_alpha = (age < 0.0 || age > u_tail) ? 0.0 : 1.0 - age / (u_tail + 1.0);
-  v_col = a_col;
-  gl_Position = u_mvp * vec4(a_pos, 1.0);
+  if (texelFetch(u_diverged, at(traj), 0).r > 0.5) v_col = -1.0;
+  else if (u_palette) v_col = s.w;
+  else v_col = clamp((s.w - u_range.x) / max(u_range.y - u_range.x, 1e-30), 0.0, 1.0);
+  gl_Position = u_mvp * vec4(s.xyz, 1.0);
   gl_PointSize = u_point;
 }`;
 
@@ -124,6 +180,196 @@ function bytesOf(value) {
 const floats = (v) => new Float32Array(bytesOf(v));
 const ints = (v) => new Int32Array(bytesOf(v));
 
+// A segment's bytes: uint32 header length, JSON header (padded to 4 bytes), float32 samples.
+function parseSegment(value) {
+  const buffer = bytesOf(value);
+  if (buffer.byteLength < 4) return null;
+  const length = new DataView(buffer).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)));
+  const samples = new Float32Array(buffer, 4 + length, header.count * header.n_ic * SAMPLE);
+  return { header, samples };
+}
+
+// ---- the ring of samples, one per widget (shared by its views) --------------------------
+class Ring {
+  constructor() {
+    this.n = 0;
+    this.capacity = 0;
+    this.kind = "flow";
+    this.data = null;      // Float32Array [capacity, n, SAMPLE], ring slot by slot
+    this.oldest = 0;       // ring index of the oldest sample kept
+    this.next = 0;         // ring index of the next sample to come
+    this.epochStart = 0;   // ring index of the first sample of the newest version
+    this.version = 0;
+    this.complete = true;
+    this.range = [0, 1];
+    this.palette = false;  // colour values are palette codes (given series), not raw values
+    this.bounds = [0, 0, 0, 1, 1, 1];
+    this.diverged = new Float32Array(0);
+    this.tRef = 0;         // time of ring index 0
+    this.gap = 1;          // time between samples
+    this.seq = 0;          // newest segment taken
+    this.resyncTimer = 0;  // set while the whole ring has been asked for
+    this.model = null;
+    this.wants = new Map();  // view -> ring index of the last sample it wants
+    this.told = -1;        // the wanted index last told to the kernel
+    this.listeners = new Set();
+  }
+
+  reset(n, capacity, kind) {
+    this.n = n;
+    this.capacity = capacity;
+    this.kind = kind;
+    this.data = new Float32Array(n * capacity * SAMPLE);
+    this.diverged = new Float32Array(n);
+  }
+
+  // Copy samples [count, n, SAMPLE] of ring indices start .. start + count - 1 into the ring.
+  write(start, count, samples) {
+    const per = this.n * SAMPLE;
+    for (let done = 0; done < count;) {
+      const slot = (start + done) % this.capacity;
+      const run = Math.min(count - done, this.capacity - slot);
+      this.data.set(samples.subarray(done * per, (done + run) * per), slot * per);
+      done += run;
+    }
+    this.next = start + count;
+    this.oldest = Math.max(this.oldest, this.next - this.capacity);
+  }
+
+  // Take one segment; false when it does not fit (a missed segment: ask for the whole ring).
+  take(header, samples) {
+    const h = header;
+    if (h.reset) {
+      this.reset(h.n_ic, h.capacity, h.kind);
+      this.oldest = h.start;
+      this.next = h.start;
+      this.told = -1;
+    } else if (!this.data || h.start !== this.next || h.n_ic !== this.n || h.capacity !== this.capacity) {
+      return false;
+    }
+    this.write(h.start, h.count, samples);
+    this.version = h.version;
+    this.epochStart = h.epoch_start;
+    this.complete = h.complete;
+    this.range = h.range;
+    this.bounds = h.bounds;
+    this.tRef = h.t0 - h.start * h.gap;
+    this.gap = h.gap;
+    if (h.diverged) {
+      this.diverged.fill(0);
+      for (const i of h.diverged) this.diverged[i] = 1;
+    }
+    return true;
+  }
+
+  time(index) { return this.tRef + index * this.gap; }
+
+  // The last sample any view wants (-1: none does).
+  wanted() {
+    let most = -1;
+    for (const index of this.wants.values()) most = Math.max(most, index);
+    return most;
+  }
+
+  // Tell the kernel that segment `seq` was taken and how far the views want samples.
+  acknowledge(seq) {
+    this.told = this.wanted();
+    tell(this.model, "acked", [seq, this.told]);
+  }
+
+  // A view wants samples up to `index`; the kernel hears of it once the views want at least
+  // `slack` more than it was last told (not every frame).
+  want(view, index, slack) {
+    this.wants.set(view, index);
+    if (this.model && this.data && this.wanted() >= this.told + slack) this.acknowledge(this.seq);
+  }
+}
+
+const RINGS = (globalThis.__labkitAttractorRings ??= new Map());
+
+function commitNow(model, name, value) {
+  model.set(name, value);
+  model.save_changes();
+}
+
+// A request to the kernel: a custom message where the toolkit has them (no state update, so
+// no echo, and not held behind ipywidgets' one-message-at-a-time throttle), else the field.
+function tell(model, name, value) {
+  if (typeof model.send === "function") model.send({ [name]: value });
+  else commitNow(model, name, value);  // Panel's adapter has no custom messages
+}
+
+// The widget's ring, made on first use and fed by every new segment; the kernel hears that
+// each segment was taken, or that the ring missed one and needs the whole ring again. That
+// request is repeated until the whole ring comes: one made while the page is still loading
+// can be lost (Panel).
+function ringOf(model) {
+  const uid = model.get("uid") || "";
+  let ring = RINGS.get(uid);
+  if (ring) {
+    ring.model = model;  // a view's model: the newest way to reach the kernel
+    return ring;
+  }
+  ring = new Ring();
+  ring.model = ring.owner = model;
+  RINGS.set(uid, ring);
+  const askWhole = () => {
+    if (ring.resyncTimer) return;
+    const ask = () => {
+      tell(ring.model, "resync", (ring.model.get("resync") || 0) + 1);
+      ring.resyncTimer = setTimeout(ask, RESYNC_RETRY_MS);
+    };
+    ask();
+  };
+  const take = () => {
+    const segment = parseSegment(model.get("segment"));
+    if (!segment || segment.header.seq <= ring.seq) return;
+    const h = segment.header;
+    ring.seq = h.seq;
+    if (ring.take(h, segment.samples)) {
+      if (h.reset) {
+        clearTimeout(ring.resyncTimer);
+        ring.resyncTimer = 0;
+      }
+      for (const listener of ring.listeners) listener(h, segment.samples);
+    } else {
+      askWhole();
+    }
+    ring.acknowledge(h.seq);
+  };
+  model.on("change:segment", take);
+  take();
+  return ring;
+}
+
+// Given series as a ring of their own (a whole view at once, colours as palette codes).
+function seriesRing(model) {
+  const [n, t] = model.get("shape") || [0, 0];
+  const positions = floats(model.get("positions"));
+  const colours = floats(model.get("colors"));
+  const valid = ints(model.get("valid"));
+  if (positions.length !== n * t * 3 || colours.length !== n * t || valid.length !== n) return null;
+  const ring = new Ring();
+  ring.reset(n, Math.max(1, t), model.get("kind") || "flow");
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < t; j++) {
+      const o = (j * n + i) * SAMPLE, p = (i * t + j) * 3;
+      ring.data[o] = positions[p];
+      ring.data[o + 1] = positions[p + 1];
+      ring.data[o + 2] = positions[p + 2];
+      ring.data[o + 3] = colours[i * t + j];
+    }
+    ring.diverged[i] = valid[i] < t ? 1 : 0;  // drawn in red up to its last finite sample
+  }
+  ring.next = t;
+  ring.version = model.get("version");
+  ring.palette = true;
+  ring.bounds = (model.get("bounds") || [0, 0, 0, 1, 1, 1]).flat();
+  ring.gap = t > 1 ? (model.get("t_end") || 0) / (t - 1) : 1;
+  return ring;
+}
+
 // ---- DOM helpers -----------------------------------------------------------------------
 function make(tag, attrs = {}, parent = null) {
   const node = document.createElement(tag);
@@ -139,7 +385,10 @@ function make(tag, attrs = {}, parent = null) {
 function slider(parent, { label, min, max, step, value, name, format }) {
   const row = make("label", { class: "lk-slider" }, parent);
   make("span", { class: "lk-slider-label", text: label }, row);
-  const input = make("input", { type: "range", min, max, step, "data-name": name }, row);
+  // JupyterLab's shortcuts would take the arrow keys pressed on the slider: the attribute
+  // must sit on the focused element itself, which their selectors match first.
+  const input = make("input", { type: "range", min, max, step, "data-name": name,
+    "data-lm-suppress-shortcuts": "true" }, row);
   input.value = value;
   const readout = make("span", { class: "lk-readout" }, row);
   const show = () => { readout.textContent = format(Number(input.value)); };
@@ -155,14 +404,45 @@ const fmt = (x) => {
 };
 
 // ---- the renderer ----------------------------------------------------------------------
+// Whether WebGL draws in software (SwiftShader, llvmpipe: no GPU). There a multisampled
+// canvas costs ~50 ms per frame to resolve and read back (measured in headless Chromium:
+// 25 fps with 128 comets, against 60 fps without), so antialiasing only where a GPU draws.
+// Probed once per page on a throwaway context, released at once (browsers keep only ~16
+// live WebGL contexts per page).
+function softwareWebGL() {
+  if (globalThis.__labkitSoftwareWebGL === undefined) {
+    let software = false;
+    try {
+      const gl = document.createElement("canvas").getContext("webgl2");
+      const info = gl && gl.getExtension("WEBGL_debug_renderer_info");
+      const name = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
+      software = /swiftshader|llvmpipe|softpipe|software/i.test(name);
+      const lose = gl && gl.getExtension("WEBGL_lose_context");
+      if (lose) lose.loseContext();
+    } catch (err) {
+      software = false;
+    }
+    globalThis.__labkitSoftwareWebGL = software;
+  }
+  return globalThis.__labkitSoftwareWebGL;
+}
+
+// Draws a ring of samples into a canvas (or an OffscreenCanvas, in a worker: this class's
+// source is also the worker's). `software`: thin long tails (SOFTWARE_SEGMENTS), no
+// antialiasing.
 class Scene {
-  constructor(canvas) {
+  constructor(canvas, software) {
     this.canvas = canvas;
-    this.gl = canvas.getContext("webgl2", { antialias: true, premultipliedAlpha: false });
+    this.software = software;
+    this.gl = canvas.getContext("webgl2", { antialias: !software, premultipliedAlpha: false });
     this.azimuth = 0.6;
     this.elevation = 0.35;
     this.zoom = 1.0;
-    this.count = 0;
+    this.n = 0;
+    this.capacity = 0;
+    this.kind = "flow";
+    this.centre = [0, 0, 0];
+    this.scale = 1;
     if (!this.gl) return;
     const gl = this.gl;
     const compile = (type, source) => {
@@ -182,44 +462,94 @@ class Scene {
       throw new Error(`labkit attractor program: ${gl.getProgramInfoLog(program)}`);
     }
     this.program = program;
+    const u = (name) => gl.getUniformLocation(program, name);
     this.loc = {
-      pos: gl.getAttribLocation(program, "a_pos"),
-      col: gl.getAttribLocation(program, "a_col"),
-      mvp: gl.getUniformLocation(program, "u_mvp"),
-      head: gl.getUniformLocation(program, "u_head"),
-      tail: gl.getUniformLocation(program, "u_tail"),
-      ntime: gl.getUniformLocation(program, "u_ntime"),
-      point: gl.getUniformLocation(program, "u_point"),
+      samples: u("u_samples"), diverged: u("u_diverged"), mvp: u("u_mvp"), last: u("u_last"),
+      count: u("u_count"), stride: u("u_stride"), capacity: u("u_capacity"), nic: u("u_nic"),
+      width: u("u_width"), lines: u("u_lines"), head: u("u_head"), tail: u("u_tail"),
+      point: u("u_point"), range: u("u_range"), palette: u("u_palette"),
     };
-    this.vao = gl.createVertexArray();
-    this.posBuffer = gl.createBuffer();
-    this.colBuffer = gl.createBuffer();
-    this.multi = gl.getExtension("WEBGL_multi_draw");
+    this.texture = gl.createTexture();
+    this.divergedTexture = gl.createTexture();
+    this.vao = gl.createVertexArray();  // no attributes: the shader reads textures
+    this.maxWidth = Math.min(TEXTURE_WIDTH, gl.getParameter(gl.MAX_TEXTURE_SIZE));
   }
 
-  upload(positions, colours, nIc, nTime, valid, bounds, kind) {
+  // A float texture of `texels` texels in rows of at most maxWidth.
+  allocate(texture, texels, internal, format) {
+    const gl = this.gl;
+    const width = Math.min(this.maxWidth, Math.max(1, texels));
+    const height = Math.ceil(Math.max(1, texels) / width);
+    gl.bindTexture(gl.TEXTURE_2D, texture);
+    gl.texImage2D(gl.TEXTURE_2D, 0, internal, width, height, 0, format, gl.FLOAT, null);
+    for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_2D, p, gl.NEAREST);
+    for (const p of [gl.TEXTURE_WRAP_S, gl.TEXTURE_WRAP_T]) gl.texParameteri(gl.TEXTURE_2D, p, gl.CLAMP_TO_EDGE);
+    return width;
+  }
+
+  ready() { return true; }
+
+  resize(width, height) {
+    this.canvas.width = width;
+    this.canvas.height = height;
+  }
+
+  // Room for ring.capacity samples of ring.n trajectories, and all of ring.data in it
+  // (ring: {n, capacity, kind, data, diverged, bounds}).
+  load(ring) {
     const gl = this.gl;
     if (!gl) return;
-    this.nIc = nIc;
-    this.nTime = nTime;
-    this.valid = valid;
-    this.kind = kind;
+    this.n = ring.n;
+    this.capacity = ring.capacity;
+    this.kind = ring.kind;
+    this.width = this.allocate(this.texture, ring.n * ring.capacity, gl.RGBA32F, gl.RGBA);
+    if (ring.data) this.upload(0, ring.n * ring.capacity, ring.data, 0);
+    this.divergedWidth = this.allocate(this.divergedTexture, ring.n, gl.R32F, gl.RED);
+    this.setDiverged(ring.diverged);
+    this.setBounds(ring.bounds);
+  }
+
+  // Samples [count, n, SAMPLE] of ring indices start .. start + count - 1.
+  update(start, count, samples) {
+    if (!this.gl) return;
+    const per = this.n * SAMPLE;
+    for (let done = 0; done < count;) {
+      const slot = (start + done) % this.capacity;
+      const run = Math.min(count - done, this.capacity - slot);
+      this.upload(slot * this.n, run * this.n, samples, done * per);
+      done += run;
+    }
+  }
+
+  // A run of texels is at most three rectangles: the end of a row, whole rows, a row's start.
+  upload(texel, texels, source, offset) {
+    const gl = this.gl, w = this.width;
+    gl.bindTexture(gl.TEXTURE_2D, this.texture);
+    while (texels > 0) {
+      const x = texel % w, y = Math.floor(texel / w);
+      const width = x > 0 || texels < w ? Math.min(w - x, texels) : w;
+      const rows = width === w ? Math.floor(texels / w) : 1;
+      gl.texSubImage2D(gl.TEXTURE_2D, 0, x, y, width, rows, gl.RGBA, gl.FLOAT, source, offset);
+      texel += width * rows;
+      texels -= width * rows;
+      offset += width * rows * SAMPLE;
+    }
+  }
+
+  setDiverged(flags) {
+    if (!this.gl || flags.length !== this.n || !this.n) return;
+    const gl = this.gl, w = this.divergedWidth;
+    gl.bindTexture(gl.TEXTURE_2D, this.divergedTexture);
+    const rows = Math.floor(flags.length / w), rest = flags.length - rows * w;
+    if (rows) gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, w, rows, gl.RED, gl.FLOAT, flags, 0);
+    if (rest) gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, rows, rest, 1, gl.RED, gl.FLOAT, flags, rows * w);
+  }
+
+  setBounds(bounds) {
     const lo = bounds.slice(0, 3), hi = bounds.slice(3, 6);
     this.centre = lo.map((v, i) => (v + hi[i]) / 2);
     const extent = Math.max(1e-12, ...hi.map((v, i) => v - lo[i]));
     this.scale = 2 / extent;
-    gl.bindVertexArray(this.vao);
-    gl.bindBuffer(gl.ARRAY_BUFFER, this.posBuffer);
-    gl.bufferData(gl.ARRAY_BUFFER, positions, gl.STATIC_DRAW);
-    gl.enableVertexAttribArray(this.loc.pos);
-    gl.vertexAttribPointer(this.loc.pos, 3, gl.FLOAT, false, 0, 0);
-    gl.bindBuffer(gl.ARRAY_BUFFER, this.colBuffer);
-    gl.bufferData(gl.ARRAY_BUFFER, colours, gl.STATIC_DRAW);
-    gl.enableVertexAttribArray(this.loc.col);
-    gl.vertexAttribPointer(this.loc.col, 1, gl.FLOAT, false, 0, 0);
-    gl.bindVertexArray(null);
-    this.firsts = new Int32Array(nIc);
-    this.counts = new Int32Array(nIc);
   }
 
   matrix() {
@@ -231,43 +561,179 @@ class Scene {
     return multiply(perspective(Math.PI / 4, w / Math.max(1, h), 0.05, 50), multiply(view, model));
   }
 
-  draw(head, tail) {
+  // Draw ring indices first .. last of every trajectory (p: {head, tail, first, last, range,
+  // palette}); the head's index sets the fading. Returns the trajectories drawn.
+  draw(p) {
     const gl = this.gl;
     if (!gl) return 0;
     gl.viewport(0, 0, this.canvas.width, this.canvas.height);
     gl.clearColor(0.07, 0.08, 0.10, 1);
     gl.clear(gl.COLOR_BUFFER_BIT);
-    if (!this.nIc) return 0;
+    const count = p.last - p.first + 1;
+    if (!this.n || count < (this.kind === "map" ? 1 : 2)) return 0;
+    const spans = Math.max(1, count - 1);
+    const stride = this.software ? Math.min(spans, Math.max(1, Math.ceil(this.n * count / SOFTWARE_SEGMENTS))) : 1;
+    const vertices = Math.floor((count - 1) / stride) + 1;
     gl.useProgram(this.program);
     gl.enable(gl.BLEND);
     gl.blendFunc(gl.SRC_ALPHA, gl.ONE_MINUS_SRC_ALPHA);
+    gl.activeTexture(gl.TEXTURE0);
+    gl.bindTexture(gl.TEXTURE_2D, this.texture);
+    gl.uniform1i(this.loc.samples, 0);
+    gl.activeTexture(gl.TEXTURE1);
+    gl.bindTexture(gl.TEXTURE_2D, this.divergedTexture);
+    gl.uniform1i(this.loc.diverged, 1);
+    gl.activeTexture(gl.TEXTURE0);
     gl.uniformMatrix4fv(this.loc.mvp, false, this.matrix());
-    gl.uniform1f(this.loc.head, head);
-    gl.uniform1f(this.loc.tail, tail);
-    gl.uniform1i(this.loc.ntime, this.nTime);
-    gl.uniform1f(this.loc.point, this.kind === "map" ? 3.0 : 1.0);
+    gl.uniform1i(this.loc.last, p.last);
+    gl.uniform1i(this.loc.count, vertices);
+    gl.uniform1i(this.loc.stride, stride);
+    gl.uniform1i(this.loc.capacity, this.capacity);
+    gl.uniform1i(this.loc.nic, this.n);
+    gl.uniform1i(this.loc.width, this.width);
+    const lines = this.kind !== "map";
+    gl.uniform1i(this.loc.lines, lines ? 1 : 0);
+    gl.uniform1f(this.loc.head, p.head);
+    gl.uniform1f(this.loc.tail, p.tail);
+    gl.uniform1f(this.loc.point, lines ? 1.0 : 3.0);
+    gl.uniform2f(this.loc.range, p.range[0], p.range[1]);
+    gl.uniform1i(this.loc.palette, p.palette ? 1 : 0);
     gl.bindVertexArray(this.vao);
-    const mode = this.kind === "map" ? gl.POINTS : gl.LINE_STRIP;
-    const h = Math.floor(head);
-    let n = 0;
-    for (let i = 0; i < this.nIc; i++) {
-      const last = Math.min(h, this.valid[i] - 1);
-      const first = Math.max(0, h - Math.ceil(tail));
-      if (last - first < (this.kind === "map" ? 0 : 1)) continue;
-      this.firsts[n] = i * this.nTime + first;
-      this.counts[n] = last - first + 1;
-      n++;
-    }
-    if (n > 0) {
-      if (this.multi) {
-        this.multi.multiDrawArraysWEBGL(mode, this.firsts, 0, this.counts, 0, n);
-      } else {
-        for (let k = 0; k < n; k++) gl.drawArrays(mode, this.firsts[k], this.counts[k]);
-      }
-    }
+    gl.drawArrays(lines ? gl.LINES : gl.POINTS, 0, this.n * (lines ? 2 * (vertices - 1) : vertices));
     gl.bindVertexArray(null);
-    this.count = n;
-    return n;
+    return this.n;
+  }
+
+  dispose() {}
+}
+
+// The worker's side: a Scene on the transferred OffscreenCanvas, driven by messages.
+function sceneWorker(scope) {
+  let scene = null;
+  scope.onmessage = (event) => {
+    const m = event.data;
+    try {
+      if (m.type === "canvas") {
+        scene = new Scene(m.canvas, m.software);
+        scope.postMessage({ type: "ready", ok: Boolean(scene.gl) });
+      } else if (!scene || !scene.gl) {
+        return;
+      } else if (m.type === "load") {
+        scene.load(m.ring);
+      } else if (m.type === "update") {
+        scene.update(m.start, m.count, m.samples);
+      } else if (m.type === "diverged") {
+        scene.setDiverged(m.flags);
+      } else if (m.type === "bounds") {
+        scene.setBounds(m.bounds);
+      } else if (m.type === "size") {
+        scene.resize(m.width, m.height);
+      } else if (m.type === "draw") {
+        Object.assign(scene, m.camera);
+        scene.draw(m);
+        scope.postMessage({ type: "drawn", version: m.version });
+      }
+    } catch (err) {
+      scope.postMessage({ type: "error", message: String((err && err.message) || err) });
+    }
+  };
+}
+
+// The worker's script: the renderer's constants, helpers and class, from this module.
+function workerSource() {
+  return [
+    `const SAMPLE = ${SAMPLE};`, `const TEXTURE_WIDTH = ${TEXTURE_WIDTH};`,
+    `const SOFTWARE_SEGMENTS = ${SOFTWARE_SEGMENTS};`,
+    `const VERTEX = ${JSON.stringify(VERTEX)};`, `const FRAGMENT = ${JSON.stringify(FRAGMENT)};`,
+    `const Z_UP = new Float32Array(${JSON.stringify(Array.from(Z_UP))});`,
+    ...[multiply, perspective, rotationX, rotationY, translation, scaling, Scene, sceneWorker].map(String),
+    "sceneWorker(self);",
+  ].join("\n");
+}
+
+// The same API as Scene, drawing in a worker on an OffscreenCanvas, so that the page's main
+// thread, which also reads the kernel's messages from the websocket, never waits for the
+// GPU: in software WebGL a frame of 4,096 comets held it ~140 ms, and a 1 MB message then
+// took ~1 s to arrive. One frame at a time: the next draw goes once the last is done.
+class RemoteScene {
+  constructor(canvas, software, onFail) {
+    this.canvas = canvas;
+    this.gl = true;
+    this.azimuth = 0.6;
+    this.elevation = 0.35;
+    this.zoom = 1.0;
+    this.n = 0;
+    this.capacity = 0;
+    this.kind = "flow";
+    this.busy = false;
+    this.onDrawn = null;
+    this.onFail = onFail;
+    this.url = URL.createObjectURL(new Blob([workerSource()], { type: "text/javascript" }));
+    this.worker = new Worker(this.url);
+    this.worker.onmessage = (event) => this.hear(event.data);
+    this.worker.onerror = (event) => this.fail(String(event.message || "the drawing worker failed"));
+    const offscreen = canvas.transferControlToOffscreen();
+    this.worker.postMessage({ type: "canvas", canvas: offscreen, software }, [offscreen]);
+  }
+
+  hear(m) {
+    if (m.type === "drawn") {
+      this.busy = false;
+      if (this.onDrawn) this.onDrawn(m);
+    } else if (m.type === "ready") {
+      URL.revokeObjectURL(this.url);
+      if (!m.ok) this.fail("no WebGL2 in a worker");
+    } else if (m.type === "error") {
+      this.fail(m.message);
+    }
+  }
+
+  fail(message) {
+    if (!this.worker) return;
+    this.dispose();
+    if (this.onFail) this.onFail(message);
+  }
+
+  post(message, transfer = []) {
+    if (this.worker) this.worker.postMessage(message, transfer);
+  }
+
+  ready() { return !this.busy; }
+
+  resize(width, height) { this.post({ type: "size", width, height }); }
+
+  load(ring) {
+    this.n = ring.n;
+    this.capacity = ring.capacity;
+    this.kind = ring.kind;
+    const copy = { n: ring.n, capacity: ring.capacity, kind: ring.kind, bounds: ring.bounds,
+      data: ring.data ? ring.data.slice() : null, diverged: ring.diverged.slice() };
+    this.post({ type: "load", ring: copy }, copy.data ? [copy.data.buffer] : []);
+  }
+
+  update(start, count, samples) {
+    const copy = samples.slice();  // each view gets its own (a transfer empties the source)
+    this.post({ type: "update", start, count, samples: copy }, [copy.buffer]);
+  }
+
+  setDiverged(flags) { this.post({ type: "diverged", flags: flags.slice() }); }
+
+  setBounds(bounds) { this.post({ type: "bounds", bounds }); }
+
+  draw(p) {
+    if (!this.worker) return 0;
+    this.busy = true;
+    this.post({ type: "draw", ...p, camera: this.camera() });
+    const count = p.last - p.first + 1;
+    return this.n && count >= (this.kind === "map" ? 1 : 2) ? this.n : 0;
+  }
+
+  camera() { return { azimuth: this.azimuth, elevation: this.elevation, zoom: this.zoom }; }
+
+  dispose() {
+    if (this.worker) this.worker.terminate();
+    this.worker = null;
+    this.busy = false;
   }
 }
 
@@ -289,36 +755,38 @@ function axes(ctx, w, h, title) {
   ctx.fillText(title, 38, 12);
 }
 
-function drawSeries(canvas, view, head) {
+function drawSeries(canvas, ring, head, names) {
   const { ctx, w, h } = prepare(canvas);
   axes(ctx, w, h, "time series (trajectory 0)");
-  if (!view || !view.nTime) return;
+  if (!ring || !ring.n || ring.next <= ring.oldest) return;
   const colours = ["#1f77b4", "#d62728", "#2ca02c"];
-  const n = view.valid[0];
+  const first = ring.oldest, count = ring.next - ring.oldest;
+  const at = (j, d) => ring.data[((first + j) % ring.capacity) * ring.n * SAMPLE + d];
+  const span = Math.max(1, ring.capacity - 1);
   for (let d = 0; d < 3; d++) {
     let lo = Infinity, hi = -Infinity;
-    for (let j = 0; j < n; j++) {
-      const v = view.positions[j * 3 + d];
+    for (let j = 0; j < count; j++) {
+      const v = at(j, d);
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
     if (!(hi > lo)) continue;
     ctx.strokeStyle = colours[d];
     ctx.beginPath();
-    for (let j = 0; j < n; j++) {
-      const x = 37 + (j / Math.max(1, view.nTime - 1)) * (w - 46);
-      const y = h - 19 - ((view.positions[j * 3 + d] - lo) / (hi - lo)) * (h - 38);
+    for (let j = 0; j < count; j++) {
+      const x = 37 + (j / span) * (w - 46);
+      const y = h - 19 - ((at(j, d) - lo) / (hi - lo)) * (h - 38);
       if (j === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
     }
     ctx.stroke();
     ctx.fillStyle = colours[d];
-    ctx.fillText(view.varNames[d] || "", w - 40 + 12 * d - 24, 12);
+    ctx.fillText(names[d] || "", w - 40 + 12 * d - 24, 12);
   }
-  const cx = 37 + (Math.min(head, view.nTime - 1) / Math.max(1, view.nTime - 1)) * (w - 46);
+  const cx = 37 + (Math.min(Math.max(head - first, 0), count - 1) / span) * (w - 46);
   ctx.strokeStyle = "#888";
   ctx.beginPath(); ctx.moveTo(cx, 17); ctx.lineTo(cx, h - 18); ctx.stroke();
   ctx.fillStyle = "#333";
-  ctx.fillText(`t = 0 … ${fmt(view.tEnd)}`, 38, h - 4);
+  ctx.fillText(`t = ${fmt(ring.time(first))} … ${fmt(ring.time(ring.next - 1))}`, 38, h - 4);
 }
 
 function drawSpectrum(canvas, spectrum) {
@@ -382,9 +850,11 @@ function render({ model, el }) {
   const bar = make("div", { class: "lk-bar" }, el);
   const search = make("input", { type: "search", class: "lk-search lk-catalogue", placeholder: "search systems…",
     "aria-label": "search systems" }, bar);
-  const select = make("select", { class: "lk-system lk-catalogue", "aria-label": "system" }, bar);
-  const colour = make("select", { class: "lk-colour", "aria-label": "colour by" }, bar);
+  const select = make("select", { class: "lk-system lk-catalogue", "data-lm-suppress-shortcuts": "true", "aria-label": "system" }, bar);
+  const colour = make("select", { class: "lk-colour", "data-lm-suppress-shortcuts": "true", "aria-label": "colour by" }, bar);
   const play = make("button", { class: "lk-play", type: "button" }, bar);
+  const restart = make("button", { class: "lk-restart lk-catalogue", type: "button", text: "↺ restart",
+    title: "draw the initial conditions again and start at t = 0" }, bar);
   const status = make("span", { class: "lk-status" }, bar);
 
   const general = make("div", { class: "lk-controls" }, el);
@@ -404,32 +874,66 @@ function render({ model, el }) {
   const message = make("div", { class: "lk-message", role: "status" }, el);
 
   const main = make("div", { class: "lk-main" }, el);
-  const canvas = make("canvas", { class: "lk-canvas", width: 640, height: 440 }, main);
+  let canvas = make("canvas", { class: "lk-canvas", width: 640, height: 440 }, main);
   const side = make("div", { class: "lk-side" }, main);
   const series = make("canvas", { class: "lk-series", width: 340, height: 140 }, side);
   const spectrumCanvas = make("canvas", { class: "lk-spectrum lk-catalogue", width: 340, height: 140 }, side);
   const orbitRow = make("div", { class: "lk-orbit-row lk-catalogue" }, side);
-  const orbitSelect = make("select", { class: "lk-orbit-parameter", "aria-label": "orbit diagram parameter" }, orbitRow);
+  const orbitSelect = make("select", { class: "lk-orbit-parameter", "data-lm-suppress-shortcuts": "true", "aria-label": "orbit diagram parameter" }, orbitRow);
   const orbitCanvas = make("canvas", { class: "lk-orbit lk-catalogue", width: 340, height: 150 }, side);
 
-  let scene;
-  try {
-    scene = new Scene(canvas);
-  } catch (err) {
-    scene = { gl: null, draw: () => 0, upload: () => {} };
-    message.textContent = String(err.message || err);
+  // The picture is drawn in a worker where the browser can (OffscreenCanvas), else here.
+  const NO_SCENE = { gl: null, ready: () => true, draw: () => 0, load: () => {}, update: () => {},
+    setDiverged: () => {}, setBounds: () => {}, resize: () => {}, dispose: () => {} };
+  let scene = NO_SCENE;
+  let size = [0, 0];
+  function localScene() {
+    try {
+      scene = new Scene(canvas, softwareWebGL());
+    } catch (err) {
+      scene = NO_SCENE;
+      message.textContent = String(err.message || err);
+    }
+    if (!scene.gl) {
+      message.textContent = "WebGL2 is not available in this browser; the static figure (viewer.figure()) still works.";
+    }
   }
-  if (!scene.gl) {
-    message.textContent = "WebGL2 is not available in this browser; the static figure (viewer.figure()) still works.";
+  // The worker could not draw: a fresh canvas (the old one belongs to the worker) drawn here.
+  function fallBack(why) {
+    console.warn(`labkit attractor: drawing on the page instead of a worker (${why})`);
+    const fresh = make("canvas", { class: "lk-canvas", width: 640, height: 440 });
+    canvas.replaceWith(fresh);
+    canvas = fresh;
+    watchCamera(canvas);
+    size = [0, 0];
+    const camera = { azimuth: scene.azimuth, elevation: scene.elevation, zoom: scene.zoom };
+    localScene();
+    Object.assign(scene, camera);
+    if (ring) show(ring);
+    resize();
   }
+  if (typeof OffscreenCanvas !== "undefined" && typeof Worker !== "undefined"
+      && typeof canvas.transferControlToOffscreen === "function") {
+    try {
+      scene = new RemoteScene(canvas, softwareWebGL(), fallBack);
+      scene.onDrawn = (m) => shown(m.version);
+    } catch (err) {
+      scene = NO_SCENE;
+    }
+  }
+  if (scene === NO_SCENE) localScene();
 
-  let view = null;       // the decoded data of the latest version
-  let head = 0;
+  const stream = ringOf(model);  // the catalogue system's samples, shared by this widget's views
+  const viewKey = {};            // this view, in the ring's table of wants
+  let ring = null;               // what is drawn: `stream`, or the given series
+  let head = 0;                  // ring index of the comets' heads (fractional)
   let frame = 0;
   let raf = 0;
+  let dirty = true;              // draw the next frame even when paused
   let orbitPoints = new Float32Array(0);
 
-  const commit = (name, value) => { model.set(name, value); model.save_changes(); };
+  const commit = (name, value) => commitNow(model, name, value);
+  const isSeries = () => model.get("mode") === "series";
 
   // --- system list with search -------------------------------------------------------
   function fillSystems() {
@@ -457,6 +961,21 @@ function render({ model, el }) {
   select.addEventListener("change", () => commit("system", select.value));
 
   // --- parameter sliders -----------------------------------------------------------------
+  // While a slider is dragged its value reaches the kernel every DRAG_COMMIT_MS (each one
+  // continues the trajectories, and a newer value stops an older one's stream); the final
+  // value always goes on release.
+  let dragTimer = 0, lastCommit = 0;
+  function commitParameter(name, value) {
+    clearTimeout(dragTimer);
+    dragTimer = 0;
+    lastCommit = performance.now();
+    const next = { ...(model.get("parameters") || {}) };
+    if (next[name] === value) return;
+    next[name] = value;
+    el.dataset.inputAt = String(lastCommit);
+    commit("parameters", next);
+  }
+
   function fillParams() {
     const specs = model.get("param_specs") || [];
     const values = model.get("parameters") || {};
@@ -466,15 +985,30 @@ function render({ model, el }) {
       const s = slider(params, { label: spec.name, name: spec.name, min: spec.min, max: spec.max,
         step: spec.step, value: v, format: fmt });
       s.input.dataset.param = spec.name;
-      s.input.addEventListener("change", () => {
-        const next = { ...(model.get("parameters") || {}) };
-        next[spec.name] = Number(s.input.value);
-        commit("parameters", next);
+      s.input.addEventListener("input", () => {
+        const wait = DRAG_COMMIT_MS - (performance.now() - lastCommit);
+        clearTimeout(dragTimer);
+        if (wait <= 0) commitParameter(spec.name, Number(s.input.value));
+        else dragTimer = setTimeout(() => commitParameter(spec.name, Number(s.input.value)), wait);
       });
+      s.input.addEventListener("change", () => commitParameter(spec.name, Number(s.input.value)));
     }
     const orbitName = model.get("orbit_parameter");
     orbitSelect.replaceChildren(...specs.map((s) => make("option", { value: s.name, text: `orbit diagram: ${s.name}` })));
     orbitSelect.value = orbitName;
+  }
+
+  // New values of the same parameters move the sliders in place (rebuilding them would end
+  // a drag in progress).
+  function syncParams() {
+    const values = model.get("parameters") || {};
+    for (const input of params.querySelectorAll("input[data-param]")) {
+      const v = values[input.dataset.param];
+      if (v !== undefined && Number(input.value) !== v && document.activeElement !== input) {
+        input.value = v;
+        input.parentElement.querySelector(".lk-readout").textContent = fmt(Number(input.value));
+      }
+    }
   }
   orbitSelect.addEventListener("change", () => commit("orbit_parameter", orbitSelect.value));
 
@@ -485,24 +1019,31 @@ function render({ model, el }) {
   tail.input.addEventListener("input", () => commit("tail", Number(tail.input.value)));
   colour.addEventListener("change", () => commit("color_by", colour.value));
   play.addEventListener("click", () => commit("playing", !model.get("playing")));
+  restart.addEventListener("click", () => commit("restarts", (model.get("restarts") || 0) + 1));
 
   // --- given series: mode, colour modes, legend with visibility toggles, readout ----------
   function syncMode() {
-    const series = model.get("mode") === "series";
-    el.classList.toggle("lk-series-mode", series);
-    el.dataset.mode = series ? "series" : "system";
-    for (const node of el.querySelectorAll(".lk-catalogue input, .lk-catalogue select, input.lk-catalogue, select.lk-catalogue")) {
-      node.disabled = series;
+    const given = isSeries();
+    el.classList.toggle("lk-series-mode", given);
+    el.dataset.mode = given ? "series" : "system";
+    for (const node of el.querySelectorAll(".lk-catalogue input, .lk-catalogue select, input.lk-catalogue, select.lk-catalogue, button.lk-catalogue")) {
+      node.disabled = given;
     }
-    const modes = series ? ["series", "time", "codes"] : ["time", "speed", "expansion"];
+    const modes = given ? ["series", "time", "codes"] : ["time", "speed", "expansion"];
     colour.replaceChildren(...modes.map((m) => make("option", { value: m, text: `colour: ${m}` })));
     colour.value = model.get("color_by");
     fillLegend();
+    if (given) {
+      stream.wants.delete(viewKey);
+      scheduleSeries();
+    } else {
+      show(stream);
+    }
   }
 
   function fillLegend() {
     legend.replaceChildren();
-    if (model.get("mode") !== "series") return;
+    if (!isSeries()) return;
     const hidden = model.get("hidden") || [];
     const names = model.get("series_names") || [];
     names.forEach((name, i) => {
@@ -542,6 +1083,8 @@ function render({ model, el }) {
     el.dataset.colorBy = model.get("color_by");
     play.textContent = model.get("playing") ? "❚❚ pause" : "▶ play";
     el.dataset.playing = String(model.get("playing"));
+    el.dataset.restarts = String(model.get("restarts") || 0);
+    dirty = true;
   }
 
   function syncStatus() {
@@ -558,55 +1101,114 @@ function render({ model, el }) {
   }
 
   // --- data --------------------------------------------------------------------------------
-  function loadData() {
-    const shape = model.get("shape") || [0, 0];
-    const positions = floats(model.get("positions"));
-    const colours = floats(model.get("colors"));
-    const valid = ints(model.get("valid"));
-    const [n, t] = shape;
-    if (positions.length !== n * t * 3 || colours.length !== n * t || valid.length !== n) {
-      console.warn("labkit attractor: buffers and shape disagree", shape, positions.length, colours.length);
+  // Draw `source` (a Ring) from now on: all of it goes to the GPU.
+  function show(source) {
+    ring = source;
+    if (!ring.n) return;
+    scene.load(ring);
+    head = Math.max(ring.oldest, Math.min(head, ring.next - 1));
+    describe();
+  }
+
+  function describe() {
+    el.dataset.version = String(ring.version);
+    el.dataset.system = model.get("system");
+    el.dataset.nIc = String(ring.n);
+    el.dataset.complete = String(ring.complete);
+    el.dataset.samples = String(ring.next - ring.oldest);
+    dirty = true;
+  }
+
+  // New samples of the catalogue system: upload them; a new version moves the heads to its
+  // first sample (playing) or to the newest sample (paused), so the change shows at once.
+  function onSegment(h, samples) {
+    if (isSeries() || ring !== stream) return;
+    if (h.reset || scene.n !== stream.n || scene.capacity !== stream.capacity) {
+      scene.load(stream);
+    } else {
+      scene.update(h.start, h.count, samples);
+      if (h.diverged) scene.setDiverged(stream.diverged);
+      scene.setBounds(stream.bounds);
+    }
+    const playing = model.get("playing");
+    if (h.snapshot) head = Math.max(stream.oldest, Math.min(head, stream.next - 1));
+    else if (h.start === h.epoch_start) head = playing ? h.epoch_start : stream.next - 1;
+    else if (!playing) head = stream.next - 1;
+    describe();
+    wantMore();  // before the ring acknowledges this segment
+  }
+  stream.listeners.add(onSegment);
+
+  function loadSeries() {
+    if (!isSeries()) return;
+    const given = seriesRing(model);
+    if (!given) {
+      console.warn("labkit attractor: buffers and shape disagree", model.get("shape"));
       return;
     }
-    // Diverged trajectories are drawn in red (colour < 0) up to their last finite sample.
-    for (let i = 0; i < n; i++) {
-      if (valid[i] < t) colours.fill(-1, i * t, (i + 1) * t);
-    }
-    const bounds = (model.get("bounds") || [0, 0, 0, 1, 1, 1]).flat();
-    view = { nIc: n, nTime: t, positions, valid, varNames: model.get("var_names") || [],
-      tEnd: model.get("t_end") || 0 };
-    scene.upload(positions, colours, n, t, valid, bounds, model.get("kind"));
-    if (head > t - 1 + model.get("tail")) head = 0;
-    el.dataset.version = String(model.get("version"));
-    el.dataset.system = model.get("system");
-    el.dataset.nIc = String(n);
-    drawFrame();
+    if (ring && ring.next > 0 && head > given.next - 1 + model.get("tail")) head = 0;
+    show(given);
   }
 
   // Several buffers change together; load once after the whole batch has arrived.
   let loadQueued = false;
-  function scheduleLoad() {
+  function scheduleSeries() {
     if (loadQueued) return;
     loadQueued = true;
-    setTimeout(() => { loadQueued = false; loadData(); }, 0);
+    setTimeout(() => { loadQueued = false; loadSeries(); }, 0);
+  }
+
+  // How far this view wants samples: its head plus a lead while playing; all of the version
+  // while paused (the still picture shows the newest samples); none in series mode.
+  function wantMore() {
+    if (ring !== stream || isSeries()) {
+      stream.wants.delete(viewKey);
+      return;
+    }
+    const lead = model.get("playing")
+      ? Math.max(2 * model.get("tail"), Math.ceil(model.get("speed") * 60 * LEAD_SECONDS))
+      : stream.capacity;
+    stream.want(viewKey, Math.floor(head) + lead, Math.ceil(lead / 2));
   }
 
   function drawFrame() {
-    const t = view ? view.nTime : 0;
-    const drawn = scene.draw(head, model.get("tail"));
+    const t = model.get("tail");
+    let drawn = 0;
+    if (ring && ring.n) {
+      const h = Math.floor(head);
+      const first = Math.max(ring.oldest, h - Math.ceil(t));
+      const last = Math.min(ring.next - 1, h);
+      // The first frame that draws a sample of a new version: what a change costs, seen.
+      const version = last >= ring.epochStart ? ring.version : -1;
+      drawn = scene.draw({ head, tail: t, first, last, range: ring.range, palette: ring.palette, version });
+      if (!(scene instanceof RemoteScene)) shown(version);
+      if (frame % 6 === 0 || !model.get("playing")) drawSeries(series, ring, head, model.get("var_names") || []);
+      wantMore();
+      if (model.get("playing")) {
+        head += model.get("speed");
+        if (!ring.complete) head = Math.min(head, ring.next - 1);  // wait for the stream
+        else if (head > ring.next - 1 + t) head = ring.oldest;
+        head = Math.max(head, ring.oldest);
+      }
+    } else {
+      scene.draw({ head: 0, tail: t, first: 0, last: -1, range: [0, 1], palette: false, version: -1 });
+    }
     el.dataset.drawn = String(drawn);
     el.dataset.head = String(Math.floor(head));
-    if (frame % 6 === 0 || !model.get("playing")) drawSeries(series, view, head);
-    if (t && model.get("playing")) {
-      head += model.get("speed");
-      if (head > t - 1 + model.get("tail")) head = 0;
-    }
     frame++;
     el.dataset.frames = String(frame);
+    dirty = false;
+  }
+
+  // A frame (drawn by the worker, or here) showed samples of `version` (-1: none new).
+  function shown(version) {
+    if (version < 0 || el.dataset.shownVersion === String(version)) return;
+    el.dataset.shownVersion = String(version);
+    el.dataset.shownAt = String(performance.now());
   }
 
   function loop() {
-    if (model.get("playing") || frame === 0) drawFrame();
+    if ((model.get("playing") || dirty) && scene.ready()) drawFrame();
     raf = requestAnimationFrame(loop);
   }
 
@@ -621,30 +1223,35 @@ function render({ model, el }) {
 
   // --- camera --------------------------------------------------------------------------------
   let drag = null;
-  canvas.addEventListener("pointerdown", (ev) => { drag = [ev.clientX, ev.clientY]; canvas.setPointerCapture(ev.pointerId); });
-  canvas.addEventListener("pointermove", (ev) => {
-    if (!drag) return;
-    scene.azimuth += (ev.clientX - drag[0]) * 0.01;
-    scene.elevation = Math.max(-1.5, Math.min(1.5, scene.elevation + (ev.clientY - drag[1]) * 0.01));
-    drag = [ev.clientX, ev.clientY];
-    if (!model.get("playing")) drawFrame();
-  });
-  canvas.addEventListener("pointerup", () => { drag = null; });
-  canvas.addEventListener("wheel", (ev) => {
-    ev.preventDefault();
-    scene.zoom = Math.max(0.2, Math.min(8, scene.zoom * Math.exp(-ev.deltaY * 0.001)));
-    if (!model.get("playing")) drawFrame();
-  }, { passive: false });
+  function watchCamera(target) {
+    target.addEventListener("pointerdown", (ev) => { drag = [ev.clientX, ev.clientY]; target.setPointerCapture(ev.pointerId); });
+    target.addEventListener("pointermove", (ev) => {
+      if (!drag) return;
+      scene.azimuth += (ev.clientX - drag[0]) * 0.01;
+      scene.elevation = Math.max(-1.5, Math.min(1.5, scene.elevation + (ev.clientY - drag[1]) * 0.01));
+      drag = [ev.clientX, ev.clientY];
+      dirty = true;
+    });
+    target.addEventListener("pointerup", () => { drag = null; });
+    target.addEventListener("wheel", (ev) => {
+      ev.preventDefault();
+      scene.zoom = Math.max(0.2, Math.min(8, scene.zoom * Math.exp(-ev.deltaY * 0.001)));
+      dirty = true;
+    }, { passive: false });
+  }
+  watchCamera(canvas);
 
+  // The drawing buffer follows the canvas' CSS size (the worker's canvas is resized there).
   function resize() {
     const width = Math.max(320, Math.floor(main.clientWidth - side.clientWidth - 12));
     const ratio = window.devicePixelRatio || 1;
-    if (Math.abs(canvas.width - width * ratio) > 1) {
-      canvas.width = Math.floor(width * ratio);
-      canvas.height = Math.floor(440 * ratio);
+    const next = [Math.floor(width * ratio), Math.floor(440 * ratio)];
+    if (Math.abs(size[0] - next[0]) > 1 || size[1] !== next[1]) {
+      size = next;
+      scene.resize(next[0], next[1]);
       canvas.style.width = `${width}px`;
       canvas.style.height = "440px";
-      drawFrame();
+      dirty = true;
     }
   }
   const observer = typeof ResizeObserver !== "undefined" ? new ResizeObserver(resize) : null;
@@ -653,12 +1260,13 @@ function render({ model, el }) {
   // --- wiring ----------------------------------------------------------------------------
   const handlers = [
     ["change:systems", fillSystems], ["change:system", fillSystems],
-    ["change:param_specs", fillParams], ["change:parameters", fillParams],
+    ["change:param_specs", fillParams], ["change:parameters", syncParams],
     ["change:orbit_parameter", fillParams],
-    ["change:version", scheduleLoad], ["change:positions", scheduleLoad],
-    ["change:colors", scheduleLoad], ["change:valid", scheduleLoad], ["change:shape", scheduleLoad],
+    ["change:version", scheduleSeries], ["change:positions", scheduleSeries],
+    ["change:colors", scheduleSeries], ["change:valid", scheduleSeries], ["change:shape", scheduleSeries],
     ["change:n_ic", syncControls], ["change:periods", syncControls], ["change:speed", syncControls],
     ["change:tail", syncControls], ["change:color_by", syncControls], ["change:playing", syncControls],
+    ["change:restarts", syncControls],
     ["change:busy", syncStatus], ["change:seconds", syncStatus],
     ["change:message", syncMessage],
     ["change:mode", syncMode], ["change:series_names", fillLegend], ["change:legend", fillLegend],
@@ -675,7 +1283,6 @@ function render({ model, el }) {
   syncControls();
   syncStatus();
   syncMessage();
-  loadData();
   loadSpectrum();
   loadOrbit();
   resize();
@@ -683,6 +1290,11 @@ function render({ model, el }) {
 
   return () => {
     cancelAnimationFrame(raf);
+    clearTimeout(dragTimer);
+    stream.listeners.delete(onSegment);
+    stream.wants.delete(viewKey);
+    if (stream.model === model) stream.model = stream.owner;
+    scene.dispose();
     if (observer) observer.disconnect();
     for (const [event, fn] of handlers) {
       if (model.off) model.off(event, fn);
@@ -690,4 +1302,15 @@ function render({ model, el }) {
   };
 }
 
-export default { render };
+// Made once per widget model, before any view: the ring starts taking segments at once.
+// It goes when the model does.
+function initialize({ model }) {
+  const uid = model.get("uid") || "";
+  const ring = ringOf(model);
+  return () => {
+    clearTimeout(ring.resyncTimer);
+    RINGS.delete(uid);
+  };
+}
+
+export default { initialize, render };

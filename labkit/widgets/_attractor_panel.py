@@ -13,7 +13,7 @@ import functools
 from typing import Any
 
 from labkit.errors import ConfigError
-from labkit.widgets._attractor import INPUTS, OUTPUTS, AttractorController
+from labkit.widgets._attractor import INPUTS, OUTPUTS, PROTOCOL, AttractorController, new_uid
 from labkit.widgets._toolkits import PANEL_LAYOUT, panel_component, serve_app
 
 __all__ = ["attractor_app", "attractor_panel_class", "serve_attractors"]
@@ -30,14 +30,14 @@ def attractor_panel_class() -> type:
         if unknown:
             raise ConfigError(f"unknown AttractorPanel option(s) {unknown}; options: "
                               f"{sorted(INPUTS)}")
-        pn.custom.AnyWidgetComponent.__init__(self, **params)
+        pn.custom.AnyWidgetComponent.__init__(self, uid=new_uid(), **params)
         self._start()
-        self.param.watch(self._on_events, list(INPUTS))
+        self.param.watch(self._on_events, [*INPUTS, *PROTOCOL])
 
     return panel_component(
         "AttractorPanel", doc="AttractorViewer as a Panel component (same ES module and "
         "behaviour).", module=__name__, asset="attractor", controller=AttractorController,
-        defaults={**INPUTS, **OUTPUTS}, init=__init__)
+        defaults={**INPUTS, **PROTOCOL, **OUTPUTS}, init=__init__)
 
 
 def attractor_app(**options: Any) -> Any:
@@ -48,7 +48,8 @@ def attractor_app(**options: Any) -> Any:
     viewer = attractor_panel_class()(sizing_mode="stretch_width", **options)
     header = pn.pane.Markdown(
         "## labkit · attractors\nEvery flow and map of the catalogue: pick a system, move a "
-        "parameter, and the ensemble is re-integrated. Drag to rotate, scroll to zoom.")
+        "parameter, and the trajectories go on from where they are with the new value; "
+        "restart draws new initial conditions. Drag to rotate, scroll to zoom.")
     return pn.Column(header, viewer, sizing_mode="stretch_width")
 
 

@@ -1,9 +1,12 @@
-"""One background worker for a widget's slow panels, where the newest request wins.
+"""One background worker for a widget's slow work, where the newest request wins.
 
 Widgets hand :class:`LatestJobWorker` a job each time an input changes. One daemon
 thread runs ``run(generation, job)`` for the newest job only; jobs that a newer one
-superseded before they started are dropped, and a running job can ask
-:meth:`LatestJobWorker.stale` to stop publishing results nobody wants any more.
+superseded before they started are dropped (``on_drop`` hears of each, so a caller
+waiting on a dropped job is not left waiting), and a running job asks
+:meth:`LatestJobWorker.stale` between its steps and stops when a newer job has arrived:
+that is how a long computation is cancelled, at the next step boundary, without killing
+a thread.
 """
 
 from __future__ import annotations
@@ -16,10 +19,19 @@ __all__ = ["LatestJobWorker"]
 
 
 class LatestJobWorker:
-    """Runs ``run(generation, job)`` on one daemon thread named ``name``."""
+    """Runs ``run(generation, job)`` on one daemon thread named ``name``.
 
-    def __init__(self, run: Callable[[int, Any], None], name: str) -> None:
-        self._run, self._name = run, name
+    Args:
+        run: the work; it should call :meth:`stale` with its ``generation`` between steps
+            and return early once it is True.
+        name: the thread's name.
+        on_drop: called with each job replaced before it started (on the submitting
+            thread).
+    """
+
+    def __init__(self, run: Callable[[int, Any], None], name: str, *,
+                 on_drop: Callable[[Any], None] | None = None) -> None:
+        self._run, self._name, self._on_drop = run, name, on_drop
         self._cv = threading.Condition()
         self._pending: tuple[int, Any] | None = None
         self._generation = 0
@@ -27,20 +39,30 @@ class LatestJobWorker:
         self._thread: threading.Thread | None = None
 
     def submit(self, job: Any) -> int:
-        """Queue ``job`` in place of any job not yet started; returns its generation."""
+        """Queue ``job`` in place of any job not yet started; returns its generation.
+        A running job becomes stale at once."""
         with self._cv:
+            dropped = self._pending
             self._generation += 1
             self._pending = (self._generation, job)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
             self._cv.notify_all()
-            return self._generation
+            generation = self._generation
+        if dropped is not None and self._on_drop is not None:
+            self._on_drop(dropped[1])
+        return generation
 
     def stale(self, generation: int) -> bool:
         """True once a newer job has been submitted."""
         with self._cv:
             return generation != self._generation
+
+    def idle(self) -> bool:
+        """True when no job is pending or running."""
+        with self._cv:
+            return self._pending is None and not self._working
 
     def wait(self, timeout: float) -> bool:
         """Block until no job is pending or running; True when idle within ``timeout``."""

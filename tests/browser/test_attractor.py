@@ -1,5 +1,6 @@
 """The AttractorViewer in a real browser: in JupyterLab (renders, a slider reaches the
-kernel and changes the picture) and as the Panel app of ``labkit serve attractors``."""
+kernel and the trajectories go on with the new value, the restart button draws initial
+conditions again) and as the Panel app of ``labkit serve attractors``."""
 
 from __future__ import annotations
 
@@ -60,10 +61,12 @@ def test_viewer_renders_in_jupyterlab_and_a_parameter_slider_reaches_the_kernel(
     page.locator(f"{root} button.lk-play").click()
     assert lab.wait_for_kernel_value("viewer.playing", False) is False
     _wait_attr(page, root, "playing", "v === 'false'")
+    _wait_attr(page, root, "complete", "v === 'true'")
     page.wait_for_timeout(300)
     before = canvas.screenshot()
     assert nonblank(before)
     version = int(page.locator(root).get_attribute("data-version"))
+    t_end = lab.kernel_eval("float(viewer.data.t[-1])")
 
     # Move rho to the end of its range with the keyboard (a real input + change event).
     rho = page.locator(f"{root} input[data-param='rho']")
@@ -73,16 +76,33 @@ def test_viewer_renders_in_jupyterlab_and_a_parameter_slider_reaches_the_kernel(
     assert lab.wait_for_kernel_value("viewer.parameters['rho']", expected, timeout_s=60) \
         == pytest.approx(expected)
     _wait_attr(page, root, "version", f"Number(v) > {version}")
+    _wait_attr(page, root, "shownVersion", f"Number(v) > {version}")  # a frame drew it
+    _wait_attr(page, root, "complete", "v === 'true'", timeout_ms=120_000)
     page.wait_for_timeout(300)
     after = canvas.screenshot()
     assert nonblank(after)
     assert _pixels_changed(before, after) > 0.01  # the attractor at rho = 56 looks different
     assert lab.kernel_eval("viewer.version") > version
+    # The trajectories went on from where they were (no restart at t = 0), and the browser
+    # acknowledged the segments it took (the stream paces itself by these).
+    assert lab.kernel_eval("float(viewer.data.t[0])") == pytest.approx(t_end)
+    assert lab.kernel_eval("viewer._acked") >= lab.kernel_eval("viewer._seq") - 1
 
     # The linked panels arrive from the background thread.
     _wait_attr(page, root, "spectrum", "Number(v) === 3", timeout_ms=120_000)
     _wait_attr(page, root, "orbit", "Number(v) > 10", timeout_ms=120_000)
     assert lab.kernel_eval("len(viewer.spectrum['exponents'])") == 3
+
+    # The restart button draws the initial conditions again: t starts at 0.
+    version = int(page.locator(root).get_attribute("data-version"))
+    page.locator(f"{root} button.lk-restart").click()
+    assert lab.wait_for_kernel_value("viewer.restarts", 1) == 1
+    _wait_attr(page, root, "version", f"Number(v) > {version}")
+    _wait_attr(page, root, "complete", "v === 'true'", timeout_ms=120_000)
+    assert lab.kernel_eval("float(viewer.data.t[0])") == 0.0
+    assert lab.kernel_eval("viewer.data.parameters['rho']") == pytest.approx(expected)
+    page.wait_for_timeout(300)
+    assert _pixels_changed(after, canvas.screenshot()) > 0.01
 
     # Python -> browser: a system chosen in the kernel is drawn.
     lab.kernel_eval("setattr(viewer, 'system', 'Rossler') or 1")
@@ -119,7 +139,16 @@ def test_panel_app_renders_in_chromium_and_a_slider_reaches_python(attractors_ap
     deadline = time.monotonic() + 60
     while int(root.get_attribute("data-version")) <= version and time.monotonic() < deadline:
         time.sleep(0.25)
-    assert int(root.get_attribute("data-version")) > version  # Python re-integrated
+    assert int(root.get_attribute("data-version")) > version  # Python continued
+    version = int(root.get_attribute("data-version"))
+    root.locator("button.lk-restart").click()  # new initial conditions
+    deadline = time.monotonic() + 60
+    while root.get_attribute("data-restarts") != "1" and time.monotonic() < deadline:
+        time.sleep(0.25)
+    while int(root.get_attribute("data-version")) <= version and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert root.get_attribute("data-restarts") == "1"
+    assert int(root.get_attribute("data-version")) > version
     assert page.console.real_errors() == []
     external = [u for u in requested if not u.startswith(("http://127.0.0.1", "data:", "blob:"))]
     assert external == []  # nothing fetched from a CDN

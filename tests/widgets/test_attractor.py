@@ -1,6 +1,7 @@
 """AttractorViewer without a browser: the data it sends are right, and state travels both
 ways (Python -> front end through comm messages; front end -> Python through the same
-``update`` messages a browser sends)."""
+``update`` messages a browser sends). Continuation, restart, cancellation and pacing of
+the picture's stream: tests/widgets/test_attractor_stream.py."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from labkit.widgets import (
     spectrum_view,
 )
 from labkit.widgets._attractor_data import integration_step
+from labkit.widgets._attractor_stream import FIRST_SEGMENT, parse_segment
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +160,7 @@ def test_orbit_panel_marks_the_current_value_and_lists_diverged_values():
 @pytest.fixture
 def viewer():
     v = AttractorViewer(n_ic=12, periods=2.0, samples=120, panels=False)
+    assert v.wait(timeout=60)  # the first version has all its samples
     sent: list[tuple[dict, list]] = []
     v.comm.send = lambda data=None, metadata=None, buffers=None: sent.append((data, buffers))
     v.sent = sent
@@ -170,39 +173,70 @@ def _front_end_update(widget, **state):
                                              "buffer_paths": []}}, "buffers": []})
 
 
+def _segments(sent):
+    """Headers and payloads of the segments in the comm messages ``sent``."""
+    out = []
+    for data, buffers in sent:
+        paths = data.get("buffer_paths", [])
+        if ["segment"] in paths:
+            raw = bytes(memoryview(buffers[paths.index(["segment"])]).cast("B"))
+            out.append(parse_segment(raw))
+    return out
+
+
 def test_initial_state_matches_the_computed_view(viewer):
+    """The first version is attractor_view's picture (same initial conditions, same
+    sampling), and the whole ring the browser can ask for holds exactly it."""
     n, t = viewer.shape
     assert viewer.system == "Lorenz" and viewer.kind == "flow" and viewer.version == 1
-    assert len(viewer.positions) == n * t * 3 * 4 and len(viewer.colors) == n * t * 4
-    assert np.frombuffer(viewer.valid, np.int32).tolist() == [t] * n
+    assert viewer.positions == b"" and viewer.colors == b""  # catalogue systems stream
     assert viewer.orbit_parameter == "rho"
     assert {s["name"] for s in viewer.param_specs} == {"beta", "rho", "sigma"}
     assert len(viewer.systems) > 150 and "BlinkingVortexMap" in viewer.systems
-    np.testing.assert_array_equal(np.frombuffer(viewer.positions, np.float32),
-                                  viewer.data.positions.ravel())
+    ref = attractor_view("Lorenz", n_ic=12, periods=2.0, samples=120)
+    assert ref.positions.shape == (n, t, 3) == viewer.data.positions.shape
+    np.testing.assert_allclose(viewer.data.positions, ref.positions, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(viewer.data.t, ref.t)
+    _front_end_update(viewer, resync=1)  # a reloaded page asks for the whole ring
+    [(header, payload)] = _segments(viewer.sent)
+    assert header["reset"] and header["snapshot"] and (header["start"], header["count"]) == (0, t)
+    np.testing.assert_array_equal(payload[..., :3].transpose(1, 0, 2), viewer.data.positions)
 
 
-def test_python_changes_reach_the_front_end_as_binary_buffers(viewer):
-    """A new view travels in one message: changed buffers as binary, ``version`` last."""
+def test_python_changes_reach_the_front_end_as_new_float32_samples_only(viewer):
+    """A parameter change sends segments of new samples only, appended after the ring's
+    newest sample, as float32; the first message also moves ``version``."""
     n, t = viewer.shape
     viewer.parameters = {**viewer.parameters, "rho": 15.0}
-    data, buffers = viewer.sent[-1]
-    assert data["method"] == "update" and data["state"]["version"] == 2
-    assert data["buffer_paths"] == [["positions"]]  # colours by time and lengths unchanged
-    assert len(memoryview(buffers[0]).cast("B")) == n * t * 12
-    np.testing.assert_array_equal(np.frombuffer(buffers[0], np.float32),
-                                  viewer.data.positions.ravel())
-    viewer.color_by = "speed"
-    data, buffers = viewer.sent[-1]
+    assert viewer.version == 2
+    assert viewer.wait(timeout=60)
+    assert all(["positions"] not in data.get("buffer_paths", []) for data, _ in viewer.sent)
+    segments = _segments(viewer.sent)
+    first, _ = segments[0]
+    assert not first["reset"] and first["start"] == first["epoch_start"] == t
+    assert first["count"] == FIRST_SEGMENT and first["version"] == 2
+    carrying = [data for data, _ in viewer.sent if ["segment"] in data["buffer_paths"]]
+    assert carrying[0]["state"]["version"] == 2  # one message: the samples and the version
+    starts = [h["start"] for h, _ in segments]
+    assert starts == [t + sum(h["count"] for h, _ in segments[:i]) for i in range(len(segments))]
+    assert sum(h["count"] for h, _ in segments) == t - 1 and segments[-1][0]["complete"]
+    for header, payload in segments:
+        assert payload.dtype == np.float32 and payload.shape == (header["count"], n, 4)
+    new = np.concatenate([p for _, p in segments])[..., :3].transpose(1, 0, 2)
+    np.testing.assert_array_equal(new, viewer.data.positions[:, 1:])  # the ring's newest
+    viewer.sent.clear()
+    viewer.color_by = "speed"  # a fresh ring: the present state, then new samples
+    data = next(d for d, _ in viewer.sent if ["segment"] in d["buffer_paths"])
     assert data["state"]["version"] == 3 and data["state"]["color_label"] == "speed"
-    assert ["colors"] in data["buffer_paths"]
+    header, _ = _segments(viewer.sent)[0]
+    assert header["reset"] and header["start"] == 0
 
 
 def test_front_end_changes_reach_python_and_reintegrate(viewer):
-    before = viewer.positions
     _front_end_update(viewer, parameters={**viewer.parameters, "rho": 20.0})
     assert viewer.parameters["rho"] == 20.0 and viewer.version == 2
-    assert viewer.data.parameters["rho"] == 20.0 and viewer.positions != before
+    assert viewer.data.parameters["rho"] == 20.0
+    assert _segments(viewer.sent)[0][0]["version"] == 2
     _front_end_update(viewer, n_ic=5)
     assert viewer.shape[0] == 5 and viewer.version == 3
     _front_end_update(viewer, speed=3.0, tail=10, playing=False)
@@ -221,8 +255,12 @@ def test_choosing_a_system_resets_its_parameters_and_unknown_names_are_refused(v
 def test_a_diverging_parameter_is_reported_in_the_widget(viewer):
     viewer.system = "Henon"
     viewer.parameters = {"a": 2.5, "b": 0.3}
-    assert "diverged" in viewer.message
-    assert (np.frombuffer(viewer.valid, np.int32) < viewer.shape[1]).all()
+    assert viewer.wait(timeout=60)
+    assert "diverged" in viewer.message and "restart" in viewer.message
+    assert viewer.data.diverged.all() and (viewer.data.valid < viewer.shape[1]).all()
+    assert np.isfinite(viewer.data.positions).all()  # held at the last finite sample
+    header, _ = _segments(viewer.sent)[-1]
+    assert header["diverged"] == list(range(12)) or "diverged" not in header
 
 
 def test_panels_are_computed_in_the_background_and_newest_wins():
