@@ -226,8 +226,8 @@ def invariant_metric(generators: torch.Tensor) -> tuple[torch.Tensor, float]:
         generators: ``[k, n, n]`` (or one ``[n, n]``).
 
     Returns:
-        ``(M, residual)``: ``M`` with unit Frobenius norm, sign chosen so that its entry
-        of largest magnitude is positive, and the relative residual
+        ``(M, residual)``: ``M`` with unit Frobenius norm, sign chosen so that its first
+        entry (row-major) of largest magnitude is positive, and the relative residual
         :math:`\\sigma_{min} / \\sigma_{max}` of the linear system (0 for an exact solution).
     """
     gens = torch.as_tensor(generators, dtype=torch.float64)
@@ -249,7 +249,12 @@ def invariant_metric(generators: torch.Tensor) -> tuple[torch.Tensor, float]:
     coef = vh[-1]
     m = torch.einsum("p,pij->ij", coef, sym)
     m = m / torch.linalg.matrix_norm(m)
-    if m.flatten()[m.abs().argmax()] < 0:
+    # the first entry of (nearly) largest magnitude, in row-major order: among tied
+    # entries (Minkowski's +-1/2), argmax alone would pick by rounding noise, which
+    # differs between machines
+    flat = m.flatten()
+    big = flat.abs() >= flat.abs().max() * (1 - 1e-9)
+    if flat[int(big.nonzero()[0])] < 0:
         m = -m
     smax = float(s.max()) if s.numel() else 0.0
     smin = float(s[-1]) if s.numel() >= sym.shape[0] else 0.0
