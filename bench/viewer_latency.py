@@ -99,8 +99,9 @@ MEASURE_JS = """async ([root, before, timeoutMs]) => {
 }"""
 
 INSTALL_JS = """(root) => {
-  const input = document.querySelector(`${root} input[data-param='rho']`);
-  input.addEventListener("input", () => { window.__lkInputAt = performance.now(); }, true);
+  document.querySelector(root).addEventListener("input", (event) => {
+    if (event.target.dataset.param === "rho") window.__lkInputAt = performance.now();
+  }, true);
 }"""
 
 

@@ -3,9 +3,11 @@
 :func:`attractor_view` integrates an ensemble of a catalogue system and packs it for the
 browser: float32 positions ``[n_ic, n_time, 3]``, a colour value per sample in ``[0, 1]``,
 the number of finite samples per trajectory, and a message naming diverged trajectories.
-:func:`spectrum_view` and :func:`orbit_view` compute the linked panels. The
-:class:`~labkit.widgets.AttractorViewer` widget, the Panel app and the static plotly
-figure all call these, so what a report shows is what the live widget shows.
+:func:`spectrum_view` and :func:`orbit_view` compute the linked panels. The live
+:class:`~labkit.widgets.AttractorViewer` streams its ensemble instead
+(:mod:`labkit.widgets._attractor_stream`), from the same initial conditions, step, sampling
+and colour values as :func:`attractor_view` (its first picture is that view), so what a
+report shows is what the live widget shows.
 """
 
 from __future__ import annotations

@@ -250,7 +250,6 @@ class Ensemble:
         xyz[gone] = self.last_xyz[gone]
         raw = self._raw_colours(self.y[:, None], self.y, np.array([self.t]))[:, 0]
         self._write(xyz[:, None], raw[:, None], np.array([self.t]))
-        self.left = self.capacity - 1
 
     def _begin(self, version: int, *, reset: bool) -> None:
         self.version = version
