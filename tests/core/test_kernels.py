@@ -201,45 +201,43 @@ def test_the_tape_tangent_is_the_jacobian_of_the_field():
                                    msg=name)
 
 
-def test_without_a_compiler_labkit_warns_once_and_integrates_eagerly(monkeypatch, tmp_path):
-    monkeypatch.setenv("LABKIT_CC", str(tmp_path / "no-such-cc"))
+@pytest.fixture
+def fresh_kernels(monkeypatch, tmp_path):
+    """No kernel in memory or on disk, and no warning given yet; restored afterwards."""
     monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(kernels, "_warned", set())
     monkeypatch.setattr(kernels, "_libraries", {})
     kernels._load.cache_clear()
-    try:
-        lorenz = get_system("Lorenz")
-        y0 = _starts(lorenz)
-        with pytest.warns(RuntimeWarning, match="compiled integration unavailable"):
-            first = rk4(lorenz.vector_field(), y0, (0.0, 0.5), 0.01)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            rk4(lorenz.vector_field(), y0, (0.0, 0.5), 0.01)  # no second warning
-        eager = rk4(lorenz.vector_field(), y0, (0.0, 0.5), 0.01, fast="eager")
-        assert torch.equal(first.y, eager.y)
-        with pytest.raises(ConfigError, match="no kernel could be built"):
-            rk4(lorenz.vector_field(), y0, (0.0, 0.5), 0.01, fast="compiled")
-    finally:
-        kernels._load.cache_clear()
+    yield
+    kernels._load.cache_clear()
 
 
-def test_a_failing_build_falls_back_too(monkeypatch, tmp_path):
+def test_without_a_compiler_labkit_warns_once_and_integrates_eagerly(monkeypatch, tmp_path,
+                                                                    fresh_kernels):
+    monkeypatch.setenv("LABKIT_CC", str(tmp_path / "no-such-cc"))
+    lorenz = get_system("Lorenz")
+    y0 = _starts(lorenz)
+    with pytest.warns(RuntimeWarning, match="compiled integration unavailable"):
+        first = rk4(lorenz.vector_field(), y0, (0.0, 0.5), 0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rk4(lorenz.vector_field(), y0, (0.0, 0.5), 0.01)  # no second warning
+    eager = rk4(lorenz.vector_field(), y0, (0.0, 0.5), 0.01, fast="eager")
+    assert torch.equal(first.y, eager.y)
+    with pytest.raises(ConfigError, match="no kernel could be built"):
+        rk4(lorenz.vector_field(), y0, (0.0, 0.5), 0.01, fast="compiled")
+
+
+def test_a_failing_build_falls_back_too(monkeypatch, tmp_path, fresh_kernels):
     fake = tmp_path / "cc"
     fake.write_text("#!/bin/sh\necho 'cc: internal error' >&2\nexit 1\n")
     fake.chmod(0o755)
     monkeypatch.setenv("LABKIT_CC", str(fake))
-    monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(kernels, "_warned", set())
-    monkeypatch.setattr(kernels, "_libraries", {})
-    kernels._load.cache_clear()
-    try:
-        henon = get_system("Henon")
-        with pytest.warns(RuntimeWarning, match="internal error"):
-            orbit = henon.iterate(henon.default_state()[None], 10)
-        assert torch.equal(orbit.y, henon.iterate(henon.default_state()[None], 10,
-                                                  fast="eager").y)
-    finally:
-        kernels._load.cache_clear()
+    henon = get_system("Henon")
+    with pytest.warns(RuntimeWarning, match="internal error"):
+        orbit = henon.iterate(henon.default_state()[None], 10)
+    assert torch.equal(orbit.y, henon.iterate(henon.default_state()[None], 10,
+                                              fast="eager").y)
 
 
 def test_a_built_kernel_is_found_by_its_key_without_tracing(monkeypatch, tmp_path):
