@@ -234,8 +234,10 @@ def _cuda_runner(field, y0: torch.Tensor, dt: float, steps: int, fast: str):
 
 
 def speed_cuda(args: argparse.Namespace) -> None:
-    """On CUDA: labkit's eager loop against its CUDA-graph segments (and torchdiffeq and
-    jax on the same GPU where installed); ratios against labkit eager."""
+    """On CUDA: labkit's eager loop against the printed torch field replayed in CUDA graphs
+    (``fast="auto"``) and the Triton-compiled step (``fast="compiled"``; its first call
+    includes the compile), and torchdiffeq and jax on the same GPU where installed; ratios
+    against labkit eager."""
     print(f"# RK4 on {torch.cuda.get_device_name()}, {args.ics} ICs x {args.steps} steps, "
           f"float64; torch {torch.__version__}, {time.strftime('%Y-%m-%d')}")
     print(f"{'system':14s} {'method':26s} {'first s':>9s} {'best s':>9s} "
@@ -249,7 +251,10 @@ def speed_cuda(args: argparse.Namespace) -> None:
         field, dt = system.vector_field(), system.dt
         y0c = y0.cuda()
         runners = {"labkit eager (cuda)": _cuda_runner(field, y0c, dt, args.steps, "eager"),
-                   "labkit CUDA graph": _cuda_runner(field, y0c, dt, args.steps, "graph")}
+                   "labkit auto: printed+graph": _cuda_runner(field, y0c, dt, args.steps,
+                                                              "auto"),
+                   "labkit compiled: Triton": _cuda_runner(field, y0c, dt, args.steps,
+                                                           "compiled")}
         tde = torchdiffeq_runner(field, y0c, dt, args.steps)
         if tde is not None:
             runners["torchdiffeq rk4 (cuda)"] = lambda tde=tde: (tde(), torch.cuda.synchronize())
@@ -479,7 +484,7 @@ def main() -> None:
     parser.add_argument("--threads", action="store_true",
                         help="the kernels' thread policy against 1 and all threads")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
-                        help="cuda: labkit's eager and CUDA-graph paths on the GPU")
+                        help="cuda: labkit's eager, auto (graph) and compiled (Triton) paths")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     args = parser.parse_args()
     if args.quick:

@@ -16,6 +16,7 @@ _WHERE = {
     "check_int": "config", "check_range": "config",
     "default_device": "device", "describe_device": "device", "resolve_device": "device",
     "DEFAULT_BOUND": "integrate", "Trajectory": "integrate", "rk4": "integrate", "rk4_step": "integrate",
+    "euler": "integrate", "euler_step": "integrate",
     "dopri5": "dopri5",
     "Checkpoint": "train", "FitResult": "train", "History": "train", "fit": "train", "git_state": "provenance", "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
 }
@@ -43,6 +44,8 @@ __all__ = [
     "make_generator",
     "numpy_rng",
     "resolve_device",
+    "euler",
+    "euler_step",
     "rk4",
     "rk4_step",
     "spawn_seeds",
@@ -73,7 +76,7 @@ if TYPE_CHECKING:
     from labkit.core.config import Config, check_in, check_int, check_positive, check_range
     from labkit.core.device import default_device, describe_device, resolve_device
     from labkit.core.dopri5 import dopri5
-    from labkit.core.integrate import DEFAULT_BOUND, Trajectory, rk4, rk4_step
+    from labkit.core.integrate import DEFAULT_BOUND, Trajectory, euler, euler_step, rk4, rk4_step
     from labkit.core.provenance import git_state
     from labkit.core.rng import make_generator, numpy_rng, spawn_seeds
     from labkit.core.train import Checkpoint, FitResult, History, fit

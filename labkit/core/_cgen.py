@@ -1,9 +1,11 @@
 """C source for the compiled integration kernels, printed from a traced right-hand side.
 
-One translation unit per (system, dtype): the field ``lk_field``, its exact tangent map
-``lk_field_jvp`` (forward-mode differentiation of the tape, so Lyapunov spectra need no
-hand-written Jacobian), and the drivers, which loop over trajectories outside and steps
-inside, so that each trajectory's state stays in registers for a whole segment.
+One translation unit per (system, dtype): the field for one trajectory ``lk_field`` (the
+per-trajectory dopri5 driver) and for a block of ``W`` trajectories ``lk_field_lanes``, its
+exact tangent map ``lk_field_jvp_lanes`` (forward-mode differentiation of the tape, so
+Lyapunov spectra need no hand-written Jacobian), and the drivers, which loop over blocks of
+trajectories outside and steps inside, so that a block's state stays in cache for a whole
+segment.
 
 The drivers repeat the eager integrators' arithmetic in the same order (the RK4 stages of
 :func:`labkit.core.integrate.rk4_step`, the segment times of :func:`labkit.core.rk4`, the
@@ -261,32 +263,8 @@ static inline int lk_bad(const real* y, real bound) {
     return 0;
 }
 
-/* One classical RK4 step in place, in the order of labkit.core.integrate.rk4_step. */
-static inline void lk_rk4_step(real t, double dt, real* restrict y, const real* restrict p) {
-    real k1[D], k2[D], k3[D], k4[D], s[D];
-    const real h = (real)dt, h2 = (real)(dt / 2), h6 = (real)(dt / 6);
-    lk_field(t, y, p, k1);
-    for (int i = 0; i < D; i++) s[i] = y[i] + h2 * k1[i];
-    lk_field(t + h2, s, p, k2);
-    for (int i = 0; i < D; i++) s[i] = y[i] + h2 * k2[i];
-    lk_field(t + h2, s, p, k3);
-    for (int i = 0; i < D; i++) s[i] = y[i] + h * k3[i];
-    lk_field(t + h, s, p, k4);
-    for (int i = 0; i < D; i++) y[i] = y[i] + h6 * (k1[i] + (real)2 * k2[i] + (real)2 * k3[i] + k4[i]);
-}
-
-static inline void lk_euler_step(real t, double dt, real* restrict y, const real* restrict p) {
-    real k[D];
-    lk_field(t, y, p, k);
-    for (int i = 0; i < D; i++) y[i] = y[i] + (real)dt * k[i];
-}
-
-static inline void lk_map_step(real* restrict y, const real* restrict p) {
-    real k[D];
-    lk_field((real)0, y, p, k);
-    for (int i = 0; i < D; i++) y[i] = k[i];
-}
-
+/* One classical RK4 step of W lanes in place, in the order of
+   labkit.core.integrate.rk4_step. */
 static inline void lk_rk4_lanes(real t, double dt, real* restrict y, const real* restrict p) {
     real k1[D * W], k2[D * W], k3[D * W], k4[D * W], s[D * W];
     const real h = (real)dt, h2 = (real)(dt / 2), h6 = (real)(dt / 6);
@@ -684,7 +662,6 @@ def kernel_source(traced: Traced, real: str) -> str:
     printer = _Printer(traced)
     primal = printer.primal()
     outputs = [printer.name(i) for i in traced.outputs]
-    aux, tangent_lines, d = printer.tangent()
     body = "\n    ".join(primal)
     field = (
         "static inline void lk_field(real t, const real* restrict y, const real* restrict p, "
@@ -692,23 +669,9 @@ def kernel_source(traced: Traced, real: str) -> str:
         + body + ("\n    " if body else "")
         + "\n    ".join(f"dy[{k}] = {o};" for k, o in enumerate(outputs)) + "\n}\n"
     )
-    out_tangents = [d.get(i, "(real)0") for i in traced.outputs]
-    jvp = (
-        "static inline void lk_field_jvp(real t, const real* restrict y, "
-        "const real* restrict p, const real* restrict V, int m, real* restrict dy, "
-        "real* restrict dV) {\n    (void)t; (void)p; (void)V;\n    "
-        + body + ("\n    " if body else "")
-        + "\n    ".join(aux) + ("\n    " if aux else "")
-        + "\n    ".join(f"dy[{k}] = {o};" for k, o in enumerate(outputs))
-        + "\n    for (int k = 0; k < m; k++) {\n        const real* v = V + k * D;"
-        + " (void)v;\n        "
-        + "\n        ".join(tangent_lines) + ("\n        " if tangent_lines else "")
-        + "\n        ".join(f"dV[k * D + {k}] = {o};" for k, o in enumerate(out_tangents))
-        + "\n    }\n}\n"
-    )
     header = _PRELUDE.format(real=real, dim=traced.n_state, nparams=max(1, traced.n_params),
                              lanes=LANES[real])
     field += _lanes_field(traced) + _lanes_jvp(traced)
     tiny = "DBL_MIN" if real == "double" else "FLT_MIN"
     return (f"/* labkit kernel for {traced.name} ({real}) */\n#include <float.h>\n" + header
-            + field + jvp + _DRIVERS + _dopri5_tables(real) + _DOPRI5 % {"tiny": tiny})
+            + field + _DRIVERS + _dopri5_tables(real) + _DOPRI5 % {"tiny": tiny})

@@ -24,7 +24,7 @@ from labkit.errors import ConfigError, DivergenceError
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["DEFAULT_BOUND", "Trajectory", "rk4", "rk4_step"]
+__all__ = ["DEFAULT_BOUND", "Trajectory", "euler", "euler_step", "rk4", "rk4_step"]
 
 #: Magnitude (in the state's own units) beyond which a trajectory counts as diverged.
 DEFAULT_BOUND = 1.0e6
@@ -133,14 +133,18 @@ def rk4(
         bound: a trajectory whose state exceeds this magnitude counts as diverged.
         on_divergence: ``"flag"`` marks diverged trajectories in the result;
             ``"raise"`` raises :class:`DivergenceError` instead.
-        fast: ``"compiled"`` runs a fused C kernel (:mod:`labkit.core.kernels`; CPU,
+        fast: ``"compiled"`` runs a fused C kernel on the CPU (:mod:`labkit.core.kernels`;
             float32/float64, fields that carry a ``kernel_source``, as every catalogue
-            system's ``vector_field()`` does); ``"eager"`` runs step by step in torch;
-            ``"graph"`` captures the ``save_every`` steps between two saved samples in
-            one CUDA graph and replays it (CUDA only; the field must not read values
-            back to the host); ``"auto"`` takes the compiled kernel where it applies,
-            else the graph on CUDA when it is replayed more than a few times, else
-            eager (with one warning when a kernel could not be built). The compiled
+            system's ``vector_field()`` does) and, on other devices, the field printed as
+            straight-line torch with the RK4 step compiled by ``torch.compile`` (one
+            Triton kernel per step on CUDA; the first call compiles for seconds);
+            ``"eager"`` runs the field as given, step by step; ``"graph"`` captures the
+            ``save_every`` steps between two saved samples in one CUDA graph and replays
+            it (CUDA only; the field must not read values back to the host); ``"auto"``
+            takes the C kernel on the CPU, the printed torch field (not compiled: no
+            first-call wait) on other devices, and the graph on CUDA when it is replayed
+            more than a few times; else eager (with one warning when a kernel could not
+            be built). The compiled
             kernel equals the eager loop to rounding (tests: 1e-12 in float64 across
             the catalogue). No mode reads values back to the host between saved
             samples (except ``on_divergence="raise"`` in eager mode, which checks once
@@ -154,6 +158,48 @@ def rk4(
     The global error is :math:`O(\\Delta t^4)`; ``tests/core/test_integrate.py`` measures
     the order on an exact solution and compares with scipy on Lorenz.
     """
+    return _fixed_step("rk4", f, y0, t_span, dt, save_every=save_every, bound=bound,
+                       on_divergence=on_divergence, fast=fast, out_dtype=out_dtype)
+
+
+def euler(
+    f: VectorField,
+    y0: torch.Tensor,
+    t_span: tuple[float, float],
+    dt: float,
+    *,
+    save_every: int = 1,
+    bound: float = DEFAULT_BOUND,
+    on_divergence: Literal["flag", "raise"] = "flag",
+    fast: Literal["auto", "compiled", "eager", "graph"] = "auto",
+    out_dtype: torch.dtype | None = None,
+) -> Trajectory:
+    """The explicit (forward) Euler method, ``y + dt f(t, y)``, with :func:`rk4`'s
+    arguments, result, divergence handling and fast paths (the C kernel on the CPU).
+
+    First order: the global error is :math:`O(\\Delta t)` (``tests/core/test_integrate.py``
+    measures it on an exact solution). Use it for what is defined by its Euler
+    discretisation (e.g. the flows behind some learned maps) or to compare schemes; for
+    accuracy per cost, :func:`rk4` or :func:`labkit.core.dopri5`.
+    """
+    return _fixed_step("euler", f, y0, t_span, dt, save_every=save_every, bound=bound,
+                       on_divergence=on_divergence, fast=fast, out_dtype=out_dtype)
+
+
+def _fixed_step(
+    method: str,
+    f: VectorField,
+    y0: torch.Tensor,
+    t_span: tuple[float, float],
+    dt: float,
+    *,
+    save_every: int,
+    bound: float,
+    on_divergence: str,
+    fast: str,
+    out_dtype: torch.dtype | None,
+) -> Trajectory:
+    """The fixed-step integration behind :func:`rk4` and :func:`euler`."""
     if not isinstance(y0, torch.Tensor) or y0.ndim < 1:
         raise ConfigError(f"y0 must be a tensor [*batch, state], got {type(y0).__name__}")
     if not (isinstance(dt, int | float) and math.isfinite(dt) and dt > 0):
@@ -182,14 +228,22 @@ def rk4(
     save_at = list(range(0, n_steps + 1, save_every))
     if save_at[-1] != n_steps:
         save_at.append(n_steps)
-    if fast in ("auto", "compiled"):
-        compiled = _run_compiled(f, y0, t0, dt, save_at, bound, out_dtype, method="rk4")
+    on_cpu = y0.device.type == "cpu"
+    if fast in ("auto", "compiled") and on_cpu:
+        compiled = _run_compiled(f, y0, t0, dt, save_at, bound, out_dtype, method=method)
         if compiled is not None:
             if on_divergence == "raise":
                 compiled.raise_if_diverged()
             return compiled
         if fast == "compiled":
             raise ConfigError(_why_not_compiled(f, y0))
+    step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    if fast in ("auto", "compiled", "graph") and not on_cpu:
+        step = _device_step(f, y0, dt, method, compile=fast == "compiled")
+        if step is None and fast == "compiled":
+            raise ConfigError(_why_not_compiled(f, y0))
+    if step is None:
+        step = functools.partial(_STEPS[method], f, dt=dt)
     batch = y0.shape[:-1]
     out = torch.empty((*batch, len(save_at), y0.shape[-1]), dtype=out_dtype or y0.dtype,
                       device=y0.device)
@@ -200,7 +254,7 @@ def rk4(
         t=torch.zeros((), dtype=y0.dtype, device=y0.device),
     )
     out[..., 0, :] = state.y
-    segment = functools.partial(_segment, f, dt=dt, bound=bound)
+    segment = functools.partial(_segment, step, dt=dt, bound=bound)
     use_graph = fast == "graph" or (
         fast == "auto" and y0.device.type == "cuda" and len(save_at) > _GRAPH_MIN_SEGMENTS
     )
@@ -247,9 +301,8 @@ def _why_not_compiled(f: VectorField, y0: torch.Tensor) -> str:
     if source is None:
         return ("fast='compiled' needs a field with a kernel_source (a catalogue system's "
                 "vector_field()), got a plain function")
-    if y0.device.type != "cpu" or y0.dtype not in (torch.float32, torch.float64):
-        return (f"fast='compiled' runs float32/float64 on the CPU, got {y0.dtype} on "
-                f"{y0.device}")
+    if y0.device.type == "cpu" and y0.dtype not in (torch.float32, torch.float64):
+        return f"fast='compiled' runs float32/float64 on the CPU, got {y0.dtype}"
     traced = source.traced()
     if isinstance(traced, str):
         return f"fast='compiled': this system cannot be compiled ({traced})"
@@ -271,8 +324,38 @@ class _State:
     t: torch.Tensor  # 0-d: the time at the start of the current segment
 
 
-def _segment(f: VectorField, state: _State, k: int, *, dt: float, bound: float) -> None:
-    """Advance ``state`` by ``k`` RK4 steps, then check divergence, all in place.
+def _rk4(f: VectorField, t: torch.Tensor, y: torch.Tensor, *, dt: float) -> torch.Tensor:
+    return rk4_step(f, t, y, dt)
+
+
+def euler_step(f: VectorField, t: torch.Tensor, y: torch.Tensor, dt: float) -> torch.Tensor:
+    """One explicit Euler step of size ``dt`` from ``(t, y)``."""
+    return y + dt * f(t, y)
+
+
+def _euler(f: VectorField, t: torch.Tensor, y: torch.Tensor, *, dt: float) -> torch.Tensor:
+    return euler_step(f, t, y, dt)
+
+
+_STEPS = {"rk4": _rk4, "euler": _euler}
+
+
+def _device_step(f: VectorField, y0: torch.Tensor, dt: float, method: str, *, compile: bool
+                 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """The step (``method``) of a catalogue field as printed torch (compiled on request); None for
+    fields without a ``kernel_source`` or that do not trace."""
+    from labkit.core.kernels import torch_step
+
+    try:
+        return torch_step(getattr(f, "kernel_source", None), y0, dt, method=method,
+                          compile=compile)
+    except RuntimeError as exc:
+        raise ConfigError(f"fast='compiled' on {y0.device}: {exc}") from exc
+
+
+def _segment(step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], state: _State, k: int,
+             *, dt: float, bound: float) -> None:
+    """Advance ``state`` by ``k`` steps, then check divergence, all in place.
 
     Nothing here reads a value back to the host, so one call can be captured in a CUDA
     graph and replayed: ``k`` steps cost one launch instead of ``~40 k``. A trajectory
@@ -281,7 +364,7 @@ def _segment(f: VectorField, state: _State, k: int, *, dt: float, bound: float) 
     """
     y = state.y
     for i in range(k):
-        y = rk4_step(f, state.t + i * dt, y, dt)
+        y = step(state.t + i * dt, y)
     bad = ~torch.isfinite(y).all(-1) | (y.abs() > bound).any(-1)
     new = bad & ~state.diverged
     state.diverged_at.copy_(torch.where(new, state.t + k * dt, state.diverged_at))

@@ -14,6 +14,10 @@ A vector field that carries a :class:`KernelSource` (every catalogue system's
   run eagerly, after one :class:`RuntimeWarning` per process naming the reason.
 - **Threads.** A call splits its trajectories over :func:`kernel_threads` threads, each a
   ctypes call that releases the GIL; small calls stay on one thread.
+- **Other devices (CUDA).** :func:`torch_step` prints the same tape as one straight-line
+  torch function (:mod:`labkit.core._torchgen`) and, on request, compiles the whole RK4
+  step with ``torch.compile`` (inductor: one Triton kernel per step on CUDA, C++ on the
+  CPU). :func:`labkit.core.rk4` uses it for CUDA tensors and replays it in a CUDA graph.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ from labkit.core._cgen import kernel_source
 from labkit.core._tape import Traced, TraceError
 from labkit.core.cache import default_cache_dir
 
-__all__ = ["KernelSource", "compiler", "kernel_for", "kernel_status", "kernel_threads"]
+__all__ = ["KernelSource", "compiler", "kernel_for", "kernel_status", "kernel_threads",
+           "torch_step"]
 
 #: Flags of every build: optimized, IEEE arithmetic kept (no fused multiply-add, no
 #: fast-math), position independent.
@@ -239,6 +244,54 @@ def _remember(key: str, real: str, lib: _Library) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+_torch_functions: dict[str, Callable[..., torch.Tensor]] = {}
+
+
+def torch_step(source: KernelSource | None, y: torch.Tensor, dt: float, *,
+               method: str = "rk4", compile: bool = False) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """One step ``step(t, y)`` (``method`` ``"rk4"`` or ``"euler"``) of the field ``source`` describes, as straight-line torch
+    on ``y``'s device (compiled by ``torch.compile`` when ``compile``); None when the
+    system does not trace or its parameters are batched in a way the tape does not take.
+
+    Raises:
+        RuntimeError: ``compile`` was asked for and ``torch.compile`` failed here.
+    """
+    from labkit.core._torchgen import TorchField, torch_function
+    from labkit.core.integrate import euler_step, rk4_step
+
+    one_step = {"rk4": rk4_step, "euler": euler_step}[method]
+
+    if source is None:
+        return None
+    try:
+        params = source.params(y).to(device=y.device, dtype=y.dtype)
+    except TraceError:
+        return None
+    traced = None
+    function = _torch_functions.get(source.key) if source.key else None
+    if function is None:
+        traced = source.traced()
+        if isinstance(traced, str):
+            return None
+        function = torch_function(traced)
+        if source.key:
+            _torch_functions[source.key] = function
+    field = TorchField(function, params, source.key or getattr(traced, "name", "field"))
+
+    def step(t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        return one_step(field, t, state, dt)
+
+    if not compile:
+        return step
+    compiled = torch.compile(step, fullgraph=True, dynamic=False)
+    try:  # compile now, so that a failure is reported here rather than mid-integration
+        with torch.no_grad():
+            compiled(torch.zeros((), dtype=y.dtype, device=y.device), y)
+    except Exception as exc:  # inductor raises many types (BackendCompilerFailed, ...)
+        raise RuntimeError(f"torch.compile of the {method} step failed: {exc}") from exc
+    return compiled
 
 
 def kernel_status() -> dict[str, Any]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.integrate import solve_ivp
 
-from labkit.core import rk4
+from labkit.core import euler, rk4
 from labkit.dynamics import lorenz, system_info
 from labkit.errors import ConfigError, DivergenceError
 
@@ -36,6 +36,22 @@ def test_measured_order_is_four():
         errors.append(float((y - exact).norm()))
     orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
     assert np.all(np.abs(orders - 4.0) < 0.1), orders
+
+
+def test_euler_is_first_order_and_exact_for_linear_decay():
+    # y' = -y: one Euler step multiplies by (1 - h) exactly, so y_n = (1 - h)^n y0
+    y0 = torch.tensor([[2.0], [-1.0]], dtype=torch.float64)
+    traj = euler(lambda t, y: -y, y0, (0.0, 1.0), 0.125)
+    powers = (1 - 0.125) ** torch.arange(9, dtype=torch.float64)
+    torch.testing.assert_close(traj.y[..., 0], y0 * powers, rtol=1e-15, atol=0)
+    errors = []
+    for n in (100, 200, 400, 800):
+        y = euler(oscillator, torch.tensor([1.0, 0.0], dtype=torch.float64), (0.0, 2.0),
+                  2.0 / n).y[-1]
+        errors.append(float((y - torch.tensor([math.cos(2.0), -math.sin(2.0)],
+                                              dtype=torch.float64)).norm()))
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(np.abs(orders - 1.0) < 0.05), orders
 
 
 def test_lorenz_matches_scipy_at_tight_tolerance():

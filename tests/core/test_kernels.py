@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit.core import kernels, rk4
+from labkit.core import euler, kernels, rk4
 from labkit.core._cgen import kernel_source
 from labkit.dynamics import get_system, list_systems, lyapunov_spectrum
 from labkit.dynamics._trace import trace_system
@@ -60,6 +60,22 @@ def test_compiled_flow_equals_eager(name):
     assert _rel_err(fast.y, slow.y) <= TOL
     assert torch.equal(fast.diverged, slow.diverged)
     assert torch.equal(fast.t, slow.t)
+
+
+@pytest.mark.parametrize("name", ["Lorenz", "Thomas", "LorenzCoupled", "Rossler",
+                                  "HindmarshRose", "Duffing"])
+def test_compiled_euler_equals_eager(name):
+    system = get_system(name)
+    field = system.vector_field()
+    y0 = _starts(system)
+    span = (0.0, 50 * system.dt)
+    fast = euler(field, y0, span, system.dt, fast="compiled", save_every=7)
+    slow = euler(field, y0, span, system.dt, fast="eager", save_every=7)
+    assert _rel_err(fast.y, slow.y) <= TOL
+    assert torch.equal(fast.t, slow.t)
+    step = kernels.torch_step(field.kernel_source, y0, system.dt, method="euler")
+    t = torch.tensor(0.5, dtype=torch.float64)
+    assert _rel_err(step(t, y0), y0 + system.dt * field(t, y0)) <= TOL
 
 
 @pytest.mark.parametrize("name", sorted(set(list_systems("map")) - UNTRACED))
@@ -360,3 +376,75 @@ def test_compiled_dopri5_flags_what_the_eager_solver_flags():
     assert torch.equal(fast.y.isnan(), slow.y.isnan())
     few = dopri5(lorenz.vector_field(), y0, times, rtol=1e-8, atol=1e-8, max_steps=3)
     assert few.diverged.all()
+
+
+# --- the printed torch field (the route for CUDA tensors) -------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(set(list_systems("flow") + list_systems("map"))
+                                        - UNTRACED))
+def test_printed_torch_field_equals_the_eager_field(name):
+    from labkit.core._torchgen import TorchField, torch_function
+
+    system = get_system(name)
+    field = system.vector_field()
+    y0 = _starts(system, n=6)
+    t = torch.tensor(0.37, dtype=torch.float64)
+    printed = TorchField(torch_function(trace_system(name)),
+                         field.kernel_source.params(y0), name)
+    got, want = printed(t, y0), field(t, y0)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    assert _rel_err(got, want) <= TOL
+
+
+def test_printed_rk4_step_follows_a_parameter_batch():
+    system = get_system("Lorenz")
+    rho = torch.tensor([20.0, 28.0, 35.0], dtype=torch.float64)
+    field = system.vector_field(rho=rho)
+    y0 = _starts(system, n=3)
+    step = kernels.torch_step(field.kernel_source, y0, 0.01)
+    t = torch.zeros((), dtype=torch.float64)
+    from labkit.core import rk4_step
+
+    assert _rel_err(step(t, y0), rk4_step(field, t, y0, 0.01)) <= TOL
+
+
+def test_torch_step_declines_what_does_not_trace():
+    system = get_system("BlinkingVortexMap")
+    field = system.vector_field()
+    assert kernels.torch_step(field.kernel_source, _starts(system), 0.1) is None
+    assert kernels.torch_step(None, torch.zeros(3), 0.1) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["Lorenz", "Duffing"])
+def test_torch_compiled_rk4_step_equals_eager(name):
+    """The step CUDA runs under ``fast="compiled"``, built by inductor's C++ backend here."""
+    from labkit.core import rk4_step
+
+    system = get_system(name)
+    field = system.vector_field()
+    y0 = _starts(system, n=5)
+    step = kernels.torch_step(field.kernel_source, y0, system.dt, compile=True)
+    t = torch.tensor(0.25, dtype=torch.float64)
+    y_fast, y_slow = y0, y0
+    for i in range(20):
+        y_fast = step(t + i * system.dt, y_fast)
+        y_slow = rk4_step(field, t + i * system.dt, y_slow, system.dt)
+    assert _rel_err(y_fast, y_slow) <= 1e-11
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["Lorenz", "Thomas", "LorenzCoupled"])
+@pytest.mark.parametrize("fast", ["auto", "compiled", "graph"])
+def test_cuda_catalogue_rk4_equals_the_cpu_kernel(name, fast):
+    """On CUDA the catalogue field runs as printed torch (Triton under ``"compiled"``),
+    replayed in a CUDA graph; float64 results agree with the CPU C kernel."""
+    system = get_system(name)
+    field = system.vector_field()
+    y0 = _starts(system, n=64)
+    span = (0.0, 200 * system.dt)
+    cpu = rk4(field, y0, span, system.dt, save_every=20, fast="compiled")
+    cuda = rk4(field, y0.cuda(), span, system.dt, save_every=20, fast=fast)
+    assert _rel_err(cuda.y.cpu(), cpu.y) <= 1e-9
+    assert torch.equal(cuda.diverged.cpu(), cpu.diverged)
