@@ -10,7 +10,8 @@ PY=${PYTHON:-}
 if [ -z "$PY" ]; then
   if [ -x .venv/bin/python ] && ! command -v nvidia-smi >/dev/null; then PY=.venv/bin/python; else PY=python3; fi
 fi
-if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+# the wheels are built for the GPU image's Python; a dry run in .venv has them installed
+if [ "$PY" != .venv/bin/python ] && [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
