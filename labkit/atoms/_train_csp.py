@@ -1,4 +1,4 @@
-"""Training a :class:`~labkit.atoms.CrystalDiffusion` on labkit's one loop (:func:`labkit.core.train.fit`)."""
+"""Training a :class:`~labkit.atoms.CrystalDiffusion` on labkit's one engine (:func:`labkit.core.train.run`)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import copy
 import dataclasses
 import os
 import threading
-import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 
 from labkit.atoms._diffusion import CrystalDiffusion, CSPConfig, unpack
 from labkit.core.device import resolve_device
 from labkit.core.rng import make_generator
-from labkit.core.train import Checkpoint, FitResult, History, fit
+from labkit.core.train import Checkpoint, History, RunResult, guarded_step, run
 from labkit.errors import ConfigError, DataError
 
 __all__ = ["CSPTrainer", "CSPTraining", "train_csp"]
@@ -23,7 +23,7 @@ __all__ = ["CSPTrainer", "CSPTraining", "train_csp"]
 
 class CSPTrainer:
     """Holds a :class:`CrystalDiffusion`, its Adam optimizer and a random generator; its
-    :meth:`step` is what :func:`~labkit.core.train.fit` calls.
+    :meth:`step` is what :func:`~labkit.core.train.run` calls.
 
     Args:
         data: the training crystals, either a whole padded set (an object, mapping or
@@ -86,17 +86,17 @@ class CSPTrainer:
         return take(species), take(frac), lattice, take(mask)
 
     def step(self, i: int) -> dict[str, float]:
-        """One Adam step on :meth:`CrystalDiffusion.loss`; returns its losses as floats
-        (``loss``, ``loss_lattice``, ``loss_coord``, and ``loss_type`` for ``task="gen"``)."""
+        """One Adam step on :meth:`CrystalDiffusion.loss` (skipped when the loss or a
+        gradient is non-finite: :func:`~labkit.core.train.guarded_step`); returns its losses
+        as floats (``loss``, ``loss_lattice``, ``loss_coord``, and ``loss_type`` for
+        ``task="gen"``)."""
         batch = self.batch(i)
         with self._lock:
             self.model.train()
             self.opt.zero_grad(set_to_none=True)
             losses = self.model.loss(batch, generator=self.rng)
             losses["loss"].backward()
-            if self.config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-            self.opt.step()
+            guarded_step(self.opt, losses["loss"], clip=self.config.grad_clip)
         return {k: v.item() for k, v in losses.items()}
 
     def state_dict(self) -> dict[str, Any]:
@@ -119,18 +119,33 @@ class CSPTraining:
 
     Attributes:
         model: the trained :class:`CrystalDiffusion` (call :meth:`~CrystalDiffusion.sample`,
-            or :meth:`~CrystalDiffusion.sample_ab_initio` for ``task="gen"``).
-        fit: the :class:`~labkit.core.train.FitResult` (history, status, message).
-        seconds: wall time of the run (this call only, not earlier resumed parts).
+            or :meth:`~CrystalDiffusion.sample_ab_initio` for ``task="gen"``); after a
+            divergence it holds the last finite parameters.
+        fit: the :class:`~labkit.core.train.RunResult`.
+        trainer: the :class:`CSPTrainer` (to continue training).
     """
 
     model: CrystalDiffusion
-    fit: FitResult
-    seconds: float
+    fit: RunResult
+    trainer: CSPTrainer = dataclasses.field(repr=False)
 
     @property
     def history(self) -> History:
         return self.fit.history
+
+    @property
+    def status(self) -> str:
+        """``"finished"``, ``"stopped"`` or ``"diverged"``."""
+        return self.fit.status
+
+    @property
+    def message(self) -> str:
+        return self.fit.message
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of this call (not of earlier, resumed parts)."""
+        return self.fit.seconds
 
 
 def train_csp(
@@ -143,30 +158,27 @@ def train_csp(
     progress: bool = False,
     callbacks: Sequence[Any] = (),
     stop: threading.Event | None = None,
-    on_nan: str = "raise",
+    on_nan: Literal["raise", "stop"] = "raise",
 ) -> CSPTraining:
-    """Train a DiffCSP-style model for ``config.steps`` steps with :func:`labkit.core.train.fit`:
-    crystal structure prediction (``config.task="csp"``) or ab initio generation
-    (``config.task="gen"``).
+    """Train a DiffCSP-style model for ``config.steps`` steps through
+    :func:`labkit.core.train.run`: crystal structure prediction (``config.task="csp"``) or
+    ab initio generation (``config.task="gen"``).
 
     Args:
         data: see :class:`CSPTrainer`.
         config: a :class:`CSPConfig` (default ``CSPConfig()``).
         seed: seeds weights, batches and noise: the same seed repeats the run exactly.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        checkpoint: a path (saved every 100 steps) or a :class:`~labkit.core.train.Checkpoint`;
-            an existing file is resumed from.
-        progress: a tqdm bar; callbacks, stop, on_nan: as for :func:`~labkit.core.train.fit`.
+        checkpoint, progress, callbacks, stop, on_nan: as for :func:`labkit.core.train.run`
+            (a path is resumed from when it exists).
 
     Raises:
         DivergenceError: a non-finite loss (with ``on_nan="raise"``).
     """
-    began = time.perf_counter()
     config = CSPConfig() if config is None else config
     trainer = CSPTrainer(data, config, seed=seed, device=device)
-    if isinstance(checkpoint, str | os.PathLike):
-        checkpoint = Checkpoint(path=checkpoint, state=trainer.state_dict,
-                                load=trainer.load_state_dict, every=100)
-    result = fit(trainer.step, config.steps, callbacks=callbacks, stop=stop, checkpoint=checkpoint,
-                 progress=progress, on_nan=on_nan, history=trainer.history)  # type: ignore[arg-type]
-    return CSPTraining(model=trainer.model, fit=result, seconds=time.perf_counter() - began)
+    if isinstance(checkpoint, os.PathLike) and not isinstance(checkpoint, Path):
+        checkpoint = Path(checkpoint)
+    result = run(trainer, config.steps, checkpoint=checkpoint, callbacks=callbacks, stop=stop,
+                 progress=progress, on_nan=on_nan)
+    return CSPTraining(model=trainer.model, fit=result, trainer=trainer)

@@ -18,16 +18,22 @@ _WHERE = {
     "DEFAULT_BOUND": "integrate", "Trajectory": "integrate", "rk4": "integrate", "rk4_step": "integrate",
     "euler": "integrate", "euler_step": "integrate",
     "dopri5": "dopri5",
-    "Checkpoint": "train", "FitResult": "train", "History": "train", "fit": "train", "git_state": "provenance", "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
+    "Checkpoint": "train", "FitResult": "train", "History": "train", "fit": "train",
+    "CHECKPOINT_EVERY": "train", "RunResult": "train", "Trainer": "train", "run": "train",
+    "guarded_step": "train", "exponential_schedule": "train", "set_lr": "train",
+    "sample_windows": "train", "git_state": "provenance", "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
 }
 
 __all__ = [
+    "CHECKPOINT_EVERY",
     "Checkpoint",
     "Config",
     "DEFAULT_BOUND",
     "FileCache",
     "FitResult",
     "History",
+    "RunResult",
+    "Trainer",
     "Trajectory",
     "atomic_open",
     "atomic_write",
@@ -46,8 +52,13 @@ __all__ = [
     "resolve_device",
     "euler",
     "euler_step",
+    "exponential_schedule",
+    "guarded_step",
     "rk4",
     "rk4_step",
+    "run",
+    "sample_windows",
+    "set_lr",
     "spawn_seeds",
     "stable_hash",
 ]
@@ -79,4 +90,17 @@ if TYPE_CHECKING:
     from labkit.core.integrate import DEFAULT_BOUND, Trajectory, euler, euler_step, rk4, rk4_step
     from labkit.core.provenance import git_state
     from labkit.core.rng import make_generator, numpy_rng, spawn_seeds
-    from labkit.core.train import Checkpoint, FitResult, History, fit
+    from labkit.core.train import (
+        CHECKPOINT_EVERY,
+        Checkpoint,
+        FitResult,
+        History,
+        RunResult,
+        Trainer,
+        exponential_schedule,
+        fit,
+        guarded_step,
+        run,
+        sample_windows,
+        set_lr,
+    )

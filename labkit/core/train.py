@@ -1,12 +1,33 @@
-"""The one training loop. Models differ in their step (their loss), not in forks of this loop.
+"""The one training engine. Models differ in their step (their loss), not in forks of a loop.
 
-:func:`fit` calls ``step(i)`` for ``i = start, ..., n_steps - 1``. The step does its own
-forward, backward and optimizer updates (a GAN has two optimizers, a diffusion model
-one) and returns a mapping of scalar metrics. ``fit`` records them in a
-:class:`History`, stops on a non-finite metric (never trains on silently), honours a
-``threading.Event`` so a background run can be stopped from a widget, calls callbacks
-(progress bars, live plots, early stopping), and writes atomic checkpoints from which an
-interrupted run resumes exactly where it stopped.
+A model trains through :func:`run`, given a :class:`Trainer`: an object with ``step(i)``
+(one optimisation step: its own forward, backward and updates, a GAN two of them, returning
+scalar metrics), ``state_dict()``/``load_state_dict()`` (everything a resume needs: weights,
+optimizers, the random generator, schedules), ``history`` and ``rng``. :func:`run` owns
+what every model shares:
+
+- **binding**: a callback with a ``bind(trainer)`` method (a live monitor) gets the trainer
+  before the first step;
+- **checkpoints**: a path (``str`` or :class:`~pathlib.Path`) or a :class:`Checkpoint`,
+  written atomically every ``checkpoint_every`` steps (:data:`CHECKPOINT_EVERY` unless
+  given) and at the end; an existing file is resumed from, so an interrupted run continues
+  exactly where it stopped (the shared test: resumed equals uninterrupted, bit for bit);
+- **the NaN policy**, one meaning everywhere: a non-finite metric raises
+  :class:`~labkit.errors.DivergenceError` (``on_nan="raise"``) or ends the run with status
+  ``"diverged"`` and a message (``"stop"``), and either way the model keeps its **last
+  finite parameters**: trainers update through :func:`guarded_step`, which applies no
+  update whose loss or gradients are non-finite, and :func:`run` checks the trainer's
+  state before it returns a diverged run;
+- **progress** (a tqdm bar), a ``threading.Event`` to stop from another thread, callbacks
+  (``cb(step, metrics, history)``, True stops), and **wall-clock timing**;
+- the result's common fields (:class:`RunResult`: ``status``, ``message``, ``history``,
+  ``seconds``, ``steps_done``), which every ``train_*`` result carries.
+
+Shared pieces of steps: :func:`exponential_schedule`, :func:`set_lr`, :func:`guarded_step`,
+:func:`sample_windows`. :func:`fit` is the bare loop under :func:`run`, for a plain step
+function (no trainer object).
+
+Adding a model: ``docs/api-conventions.md`` walks through one.
 """
 
 from __future__ import annotations
@@ -18,13 +39,20 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from labkit.core.cache import atomic_write
 from labkit.core.config import check_in, check_int
 from labkit.errors import ConfigError, DivergenceError
 
-__all__ = ["Checkpoint", "FitResult", "History", "fit"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["CHECKPOINT_EVERY", "Checkpoint", "FitResult", "History", "RunResult", "Trainer",
+           "exponential_schedule", "fit", "guarded_step", "run", "sample_windows", "set_lr"]
+
+#: Steps between two checkpoints of :func:`run` unless ``checkpoint_every`` says otherwise.
+CHECKPOINT_EVERY = 100
 
 Status = Literal["finished", "stopped", "diverged"]
 
@@ -209,3 +237,197 @@ def fit(
     if checkpoint is not None and status != "diverged":
         checkpoint.save(i, hist)
     return FitResult(history=hist, status=status, message=message, steps_done=i)
+
+
+# --- the engine ---------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """What :func:`run` trains: a step, its state for checkpoints, a history and a generator.
+
+    ``step(i)`` must update through :func:`guarded_step` (or keep its contract: no update
+    from a non-finite loss or gradient), so that a diverged run keeps finite parameters.
+    """
+
+    history: History
+    rng: torch.Generator
+
+    def step(self, i: int) -> Mapping[str, Any]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """What :func:`run` did; every ``train_*`` result carries these fields.
+
+    Attributes:
+        history: every recorded step (across resumed parts).
+        status: ``"finished"``, ``"stopped"`` (event or callback) or ``"diverged"``.
+        message: why it stopped, in words (empty when it finished).
+        steps_done: the number of the next step to run (``n_steps`` when finished).
+        seconds: wall-clock seconds of this call (not of earlier, resumed parts).
+    """
+
+    history: History
+    status: Status
+    message: str
+    steps_done: int
+    seconds: float
+
+
+def _as_checkpoint(checkpoint: str | Path | Checkpoint | None, trainer: Trainer,
+                   every: int) -> Checkpoint | None:
+    if checkpoint is None or isinstance(checkpoint, Checkpoint):
+        return checkpoint
+    if isinstance(checkpoint, str | Path):
+        return Checkpoint(path=Path(checkpoint), state=trainer.state_dict,
+                          load=trainer.load_state_dict, every=every)
+    raise ConfigError("checkpoint must be a path (str or pathlib.Path), a Checkpoint or None, "
+                      f"got {type(checkpoint).__name__}")
+
+
+def _non_finite_tensors(state: Any, prefix: str = "") -> list[str]:
+    """Names of the floating tensors in a (nested) state that hold a NaN or infinity."""
+    import torch
+
+    if isinstance(state, torch.Tensor):
+        bad = state.is_floating_point() and not bool(torch.isfinite(state).all())
+        return [prefix or "<tensor>"] if bad else []
+    if isinstance(state, Mapping):
+        return [n for k, v in state.items() for n in _non_finite_tensors(v, f"{prefix}.{k}")]
+    if isinstance(state, list | tuple):
+        return [n for k, v in enumerate(state) for n in _non_finite_tensors(v, f"{prefix}[{k}]")]
+    return []
+
+
+def run(
+    trainer: Trainer,
+    n_steps: int,
+    *,
+    checkpoint: str | Path | Checkpoint | None = None,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+    resume: bool = True,
+    callbacks: Sequence[Any] = (),
+    stop: threading.Event | None = None,
+    on_nan: Literal["raise", "stop"] = "raise",
+    progress: bool = False,
+) -> RunResult:
+    """Train ``trainer`` for steps ``start, ..., n_steps - 1`` (``start`` from a checkpoint).
+
+    Args:
+        trainer: a :class:`Trainer`.
+        n_steps: total number of steps (including those a resumed checkpoint already did).
+        checkpoint: a path or a :class:`Checkpoint`; an existing file is resumed from
+            (unless ``resume=False``) and the state is saved every ``checkpoint_every``
+            steps and at the end (not after a divergence: the file keeps the last good state).
+        checkpoint_every: steps between checkpoints written to a path.
+        resume: continue from ``checkpoint`` when its file exists.
+        callbacks: ``cb(step, metrics, history)`` after each step (True stops the run); one
+            with a ``bind(trainer)`` method is given the trainer first.
+        stop: an event that stops the run after the current step (from any thread).
+        on_nan: a non-finite metric raises :class:`DivergenceError` (``"raise"``) or ends
+            the run with status ``"diverged"`` (``"stop"``); the parameters stay the last
+            finite ones in both cases.
+        progress: a tqdm progress bar with the latest metrics.
+
+    Returns:
+        A :class:`RunResult`.
+
+    Raises:
+        DivergenceError: a non-finite metric with ``on_nan="raise"``, or a trainer whose
+            state went non-finite although it reported the divergence (a trainer that
+            does not keep :func:`guarded_step`'s contract; never returned silently).
+    """
+    check_int("checkpoint_every", checkpoint_every)
+    for method in ("step", "state_dict", "load_state_dict"):
+        if not callable(getattr(trainer, method, None)):
+            raise ConfigError(f"trainer must have a {method}() method (see labkit.core.train."
+                              f"Trainer), got {type(trainer).__name__}")
+    began = time.perf_counter()
+    for cb in callbacks:
+        if callable(getattr(cb, "bind", None)):
+            cb.bind(trainer)
+    ckpt = _as_checkpoint(checkpoint, trainer, checkpoint_every)
+    history = getattr(trainer, "history", None)
+    try:
+        res = fit(trainer.step, n_steps, callbacks=callbacks, stop=stop, checkpoint=ckpt,
+                  resume=resume, on_nan=on_nan, progress=progress, history=history)
+    except DivergenceError:
+        _check_finite_state(trainer)
+        raise
+    if res.status == "diverged":
+        _check_finite_state(trainer)
+    return RunResult(history=res.history, status=res.status, message=res.message,
+                     steps_done=res.steps_done, seconds=time.perf_counter() - began)
+
+
+def _check_finite_state(trainer: Trainer) -> None:
+    bad = _non_finite_tensors(trainer.state_dict())
+    if bad:
+        raise DivergenceError(f"{type(trainer).__name__} diverged and its state holds non-finite "
+                              f"values ({', '.join(bad[:5])}): it updated from a non-finite "
+                              "loss or gradient instead of using labkit.core.train.guarded_step")
+
+
+# --- shared pieces of steps -----------------------------------------------------------------
+
+
+def exponential_schedule(i: int, n_steps: int, start: float, end: float) -> float:
+    """The learning rate of step ``i`` of ``n_steps``: exponential from ``start`` (step 0) to
+    ``end`` (the last step), constant after it."""
+    frac = min(1.0, i / max(1, n_steps - 1))
+    return start * (end / start) ** frac
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set the learning rate of every parameter group."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def guarded_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, *,
+                 clip: float = 0.0, params: Sequence[torch.Tensor] | None = None) -> bool:
+    """Apply ``optimizer``'s update for gradients already computed from ``loss``, only if
+    the loss and every gradient are finite; clip the gradient norm to ``clip`` first (0: no
+    clipping). Returns whether the update was applied; the gradients are cleared either way.
+
+    This is the update every trainer uses, so that a diverging loss never reaches the
+    parameters (the engine's NaN policy: a diverged model keeps its last finite parameters).
+    """
+    import torch
+
+    if params is None:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+    grads = [p.grad for p in params if p.grad is not None]
+    finite = bool(torch.isfinite(loss).all()) and all(bool(torch.isfinite(g).all()) for g in grads)
+    if finite:
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return finite
+
+
+def sample_windows(x: torch.Tensor, length: int, batch: int, rng: torch.Generator, *,
+                   noise: float = 0.0) -> torch.Tensor:
+    """``batch`` windows of ``length`` consecutive samples of the series ``x`` (``[T, N]``),
+    uniform random starts (with replacement) drawn from ``rng`` (a CPU generator): returns
+    ``[batch, length, N]`` on ``x``'s device, plus Gaussian noise of standard deviation
+    ``noise`` (drawn from ``rng`` too)."""
+    import torch
+
+    t = x.shape[0]
+    if not 1 <= length <= t:
+        raise ConfigError(f"window length must be in [1, {t}] for a series of {t} samples, "
+                          f"got {length}")
+    starts = torch.randint(0, t - length + 1, (batch,), generator=rng)
+    offsets = torch.arange(length)
+    windows = x[(starts[:, None] + offsets).to(x.device)]
+    if noise:
+        eps = torch.randn(windows.shape, generator=rng, dtype=windows.dtype)
+        windows = windows + noise * eps.to(x.device)
+    return windows

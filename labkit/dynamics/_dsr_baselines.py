@@ -38,7 +38,15 @@ from labkit.core.config import Config, check_in, check_int, check_positive, chec
 from labkit.core.device import resolve_device
 from labkit.core.integrate import rk4, rk4_step
 from labkit.core.rng import make_generator
-from labkit.core.train import Checkpoint, History, fit
+from labkit.core.train import (
+    Checkpoint,
+    History,
+    exponential_schedule,
+    guarded_step,
+    run,
+    sample_windows,
+    set_lr,
+)
 from labkit.dynamics._dsr_data import ReconstructionData, from_array
 from labkit.dynamics._dsr_metrics import dsr_metrics
 from labkit.errors import ConfigError, DataError, DivergenceError
@@ -546,7 +554,6 @@ class _NODETrainer:
         self.field = _MLPField(data.n_obs, config, scale, self.rng).to(self.device)
         self.optimizer = torch.optim.Adam(self.field.parameters(), lr=config.lr_start)
         self._x = data.train.to(self.device, torch.float32)
-        self._offsets = torch.arange(config.seq_len + 1, device=self.device)
         self.history = History()
         self._lock = threading.Lock()
 
@@ -563,23 +570,14 @@ class _NODETrainer:
 
     def step(self, i: int) -> dict[str, float]:
         cfg = self.config
-        lr = cfg.lr_start * (cfg.lr_end / cfg.lr_start) ** min(1.0, i / max(1, cfg.steps - 1))
-        starts = torch.randint(0, self._x.shape[0] - cfg.seq_len, (cfg.batch_size,),
-                               generator=self.rng)
-        x = self._x[starts.to(self.device)[:, None] + self._offsets]
+        lr = exponential_schedule(i, cfg.steps, cfg.lr_start, cfg.lr_end)
+        x = sample_windows(self._x, cfg.seq_len + 1, cfg.batch_size, self.rng)
         with self._lock:
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+            set_lr(self.optimizer, lr)
             self.optimizer.zero_grad(set_to_none=True)
             loss = nn.functional.mse_loss(self.rollout(x[:, 0], cfg.seq_len), x[:, 1:])
             loss.backward()
-            params = list(self.field.parameters())
-            finite = bool(torch.isfinite(loss)) and all(
-                p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params)
-            if finite:
-                if cfg.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                self.optimizer.step()
+            finite = guarded_step(self.optimizer, loss, clip=cfg.grad_clip)
         return {"loss": loss.item() if finite else math.nan, "lr": lr}
 
     def state_dict(self) -> dict[str, Any]:
@@ -657,17 +655,15 @@ def train_node(
     stop: threading.Event | None = None,
     on_nan: Literal["raise", "stop"] = "raise",
 ) -> NODEResult:
-    """Train a neural ODE on ``data`` through :func:`labkit.core.train.fit`.
+    """Train a neural ODE on ``data`` through :func:`labkit.core.train.run`.
 
     Args:
         data: a :class:`ReconstructionData` (or an array, wrapped by ``from_array``).
         config: a :class:`NODEConfig`.
         seed: seeds the initial weights and the batches.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        checkpoint: a path (saved every 100 steps and at the end; an existing file is
-            resumed from) or a :class:`~labkit.core.train.Checkpoint`.
-        progress, callbacks, stop, on_nan: as in :func:`~labkit.core.train.fit` (a
-            non-finite loss skips the update and stops or raises).
+        checkpoint, progress, callbacks, stop, on_nan: as in :func:`labkit.core.train.run`
+            (a non-finite loss skips the update and stops or raises).
 
     Example:
         >>> from labkit.dynamics._dsr_data import reconstruction_data
@@ -676,18 +672,14 @@ def train_node(
         >>> res.status, res.generate(5).shape
         ('finished', torch.Size([6, 3]))
     """
-    began = time.perf_counter()
     data = _as_data(data)
     if not isinstance(config, NODEConfig):
         raise ConfigError(f"config must be a NODEConfig, got {type(config).__name__}")
     trainer = _NODETrainer(data, config, seed, device)
-    if isinstance(checkpoint, str | Path):
-        checkpoint = Checkpoint(path=checkpoint, state=trainer.state_dict,
-                                load=trainer.load_state_dict, every=100)
-    res = fit(trainer.step, config.steps, callbacks=callbacks, stop=stop, checkpoint=checkpoint,
-              on_nan=on_nan, progress=progress, history=trainer.history)
+    res = run(trainer, config.steps, checkpoint=checkpoint, callbacks=callbacks, stop=stop,
+              on_nan=on_nan, progress=progress)
     return NODEResult(field=trainer.field, history=res.history, status=res.status,
-                      message=res.message, seconds=time.perf_counter() - began, config=config,
+                      message=res.message, seconds=res.seconds, config=config,
                       data=data, trainer=trainer)
 
 

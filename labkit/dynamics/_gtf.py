@@ -41,7 +41,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -52,7 +51,15 @@ from torch import nn
 from labkit.core.config import Config, check_in, check_int, check_positive, check_range
 from labkit.core.device import resolve_device
 from labkit.core.rng import make_generator
-from labkit.core.train import Checkpoint, History, fit
+from labkit.core.train import (
+    Checkpoint,
+    History,
+    exponential_schedule,
+    guarded_step,
+    run,
+    sample_windows,
+    set_lr,
+)
 from labkit.dynamics._dsr_data import ReconstructionData, from_array
 from labkit.dynamics._plrnn import (
     ALRNN,
@@ -254,26 +261,19 @@ class GTFTrainer:
         self.optimizer = opt(params, lr=config.lr_start)
         self._params = params
         self.alpha = float(config.alpha) if config.forcing == "gtf" else 0.0
-        self._offsets = torch.arange(config.seq_len + 1, device=self.device)
 
     # -- pieces --------------------------------------------------------------------
     def lr(self, i: int) -> float:
         """The learning rate of step ``i``: exponential from ``lr_start`` to ``lr_end``."""
         cfg = self.config
-        frac = i / max(1, cfg.steps - 1)
-        return cfg.lr_start * (cfg.lr_end / cfg.lr_start) ** min(1.0, frac)
+        return exponential_schedule(i, cfg.steps, cfg.lr_start, cfg.lr_end)
 
     def sample(self) -> torch.Tensor:
         """A batch of subsequences ``[batch, seq_len + 1, N]`` (random starts, with
         replacement), plus noise when ``config.noise``."""
         cfg = self.config
-        t = self._x.shape[0]
-        starts = torch.randint(0, t - cfg.seq_len, (cfg.batch_size,), generator=self.rng)
-        x = self._x[starts.to(self.device)[:, None] + self._offsets]
-        if cfg.noise:
-            eps = torch.randn(x.shape, generator=self.rng, dtype=torch.float32)
-            x = x + cfg.noise * eps.to(self.device)
-        return x
+        return sample_windows(self._x, cfg.seq_len + 1, cfg.batch_size, self.rng,
+                              noise=cfg.noise)
 
     def teacher_forced(self, x: torch.Tensor, *, alpha: float | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -333,18 +333,12 @@ class GTFTrainer:
                 _, g = estimate_alpha(self.model, self._alpha_states(x))
                 self.alpha = next_alpha(self.alpha, g, cfg.alpha_decay)
                 out["G"] = g
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+            set_lr(self.optimizer, lr)
             self.optimizer.zero_grad(set_to_none=True)
             pred, _ = self.teacher_forced(x)
             loss = nn.functional.mse_loss(self.observation(pred), x[:, 1:])
             loss.backward()
-            finite = bool(torch.isfinite(loss)) and all(
-                p.grad is None or bool(torch.isfinite(p.grad).all()) for p in self._params)
-            if finite:
-                if cfg.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(self._params, cfg.grad_clip)
-                self.optimizer.step()
+            finite = guarded_step(self.optimizer, loss, clip=cfg.grad_clip, params=self._params)
         out.update(loss=loss.item() if finite else float("nan"), alpha=self.alpha, lr=lr)
         return out
 
@@ -434,8 +428,9 @@ def train_gtf(
         config: a :class:`GTFConfig` (:meth:`GTFConfig.official` for the paper's).
         seed: seeds the model and the batches.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
-        checkpoint: a path (saved every 500 steps and at the end; an existing file is
-            resumed from) or a :class:`~labkit.core.train.Checkpoint`.
+        checkpoint: a path (saved every :data:`~labkit.core.train.CHECKPOINT_EVERY` steps
+            and at the end; an existing file is resumed from) or a
+            :class:`~labkit.core.train.Checkpoint`.
         progress: a progress bar.
         callbacks: ``cb(step, metrics, history)``; returning True stops the run. A callback
             with a ``bind(trainer)`` method (e.g. :class:`labkit.widgets.ReconstructionMonitor`)
@@ -451,17 +446,10 @@ def train_gtf(
         >>> res.status, len(res.history)
         ('finished', 5)
     """
-    began = time.perf_counter()
     trainer = GTFTrainer(data, config, seed=seed, device=device)
-    for cb in callbacks:
-        if callable(getattr(cb, "bind", None)):
-            cb.bind(trainer)
-    if isinstance(checkpoint, str | Path):
-        checkpoint = Checkpoint(path=checkpoint, state=trainer.state_dict,
-                                load=trainer.load_state_dict, every=500)
-    res = fit(trainer.step, config.steps, callbacks=callbacks, stop=stop, checkpoint=checkpoint,
-              on_nan=on_nan, progress=progress, history=trainer.history)
+    res = run(trainer, config.steps, checkpoint=checkpoint, callbacks=callbacks, stop=stop,
+              on_nan=on_nan, progress=progress)
     return GTFResult(model=trainer.model, observation=trainer.observation,
                      history=res.history, status=res.status, message=res.message,
-                     seconds=time.perf_counter() - began, alpha=trainer.alpha, config=config,
+                     seconds=res.seconds, alpha=trainer.alpha, config=config,
                      trainer=trainer)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +24,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from labkit.core.device import resolve_device
-from labkit.core.train import Checkpoint, History, fit
+from labkit.core.train import Checkpoint, History, run, sample_windows, set_lr
 from labkit.dynamics._dsr_data import ReconstructionData, from_array
 from labkit.dynamics._dsr_metrics import state_space_divergence
 from labkit.dynamics._gtf import GTFConfig, GTFResult, GTFTrainer, jacobian_bound, next_alpha
@@ -169,7 +168,6 @@ class GTFEnsembleTrainer:
             if id(d) not in on_device:
                 on_device[id(d)] = d.train.to(self.device, torch.float32)
         self._x = [on_device[id(d)] for d in self.datasets]
-        self._offsets = torch.arange(config.seq_len + 1, device=self.device)
         self._lock = threading.Lock()
         self._single = singles[0]  # its lr schedule; a CPU copy of the module structure
         self.monitored = 0
@@ -211,16 +209,9 @@ class GTFEnsembleTrainer:
     def sample(self) -> torch.Tensor:
         """``[K, batch, seq_len + 1, N]``: each member's batch from its own random stream."""
         cfg = self.config
-        out = []
-        for x, rng in zip(self._x, self.rngs, strict=True):
-            t = x.shape[0]
-            starts = torch.randint(0, t - cfg.seq_len, (cfg.batch_size,), generator=rng)
-            b = x[starts.to(self.device)[:, None] + self._offsets]
-            if cfg.noise:
-                eps = torch.randn(b.shape, generator=rng, dtype=torch.float32)
-                b = b + cfg.noise * eps.to(self.device)
-            out.append(b)
-        return torch.stack(out)
+        return torch.stack([sample_windows(x, cfg.seq_len + 1, cfg.batch_size, rng,
+                                           noise=cfg.noise)
+                            for x, rng in zip(self._x, self.rngs, strict=True)])
 
     def teacher_forced(self, x: torch.Tensor, alpha: torch.Tensor | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -272,8 +263,7 @@ class GTFEnsembleTrainer:
                 for k, g in enumerate(gs):
                     if self.alive[k]:
                         self.alpha[k] = next_alpha(self.alpha[k], g, cfg.alpha_decay)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+            set_lr(self.optimizer, lr)
             self.optimizer.zero_grad(set_to_none=True)
             pred, _ = self.teacher_forced(x)
             losses = ((self._call("observe", pred) - x[:, :, 1:]) ** 2).mean((1, 2, 3))
@@ -299,7 +289,11 @@ class GTFEnsembleTrainer:
                     coef = (cfg.grad_clip / (total + 1e-6)).clamp(max=1.0)
                     for v in grads:
                         v.mul_(coef.to(v.dtype).view(-1, *[1] * (v.dim() - 1)))
-            self.optimizer.step()
+            if len(frozen) == self.n_members:  # nothing to update (and Adam's moments stay)
+                self.optimizer.zero_grad(set_to_none=True)
+                frozen = []
+            else:
+                self.optimizer.step()
             if frozen:
                 with torch.no_grad():
                     for v, s in zip(self._trainable, saved, strict=True):
@@ -459,7 +453,7 @@ def train_gtf_ensemble(
 ) -> GTFEnsembleResult:
     """Train K shPLRNNs / AL-RNNs at once (several seeds, or several systems of the same
     dimension), each as :func:`~labkit.dynamics.train_gtf` would alone, through
-    :func:`labkit.core.train.fit`.
+    :func:`labkit.core.train.run`.
 
     Args:
         data, seeds: see :class:`GTFEnsembleTrainer`.
@@ -480,17 +474,10 @@ def train_gtf_ensemble(
         >>> [m.status for m in res.members], len(res[1].history)
         (['finished', 'finished'], 4)
     """
-    began = time.perf_counter()
     trainer = GTFEnsembleTrainer(data, config, seeds=seeds, device=device)
-    for cb in callbacks:
-        if callable(getattr(cb, "bind", None)):
-            cb.bind(trainer)
-    if isinstance(checkpoint, str | Path):
-        checkpoint = Checkpoint(path=checkpoint, state=trainer.state_dict,
-                                load=trainer.load_state_dict, every=500)
-    res = fit(trainer.step, config.steps, callbacks=callbacks, stop=stop, checkpoint=checkpoint,
-              on_nan=on_nan, progress=progress, history=trainer.history)
-    seconds = time.perf_counter() - began
+    res = run(trainer, config.steps, checkpoint=checkpoint, callbacks=callbacks, stop=stop,
+              on_nan=on_nan, progress=progress)
+    seconds = res.seconds
     members = []
     for k in range(trainer.n_members):
         single = trainer.member(k)

@@ -46,7 +46,13 @@ from labkit.symmetry._groups import (
     reflection,
 )
 from labkit.symmetry._liegan import LieGAN, LieGANConfig, liegan
-from labkit.symmetry._liegg import fit_regressor, liegg, polarization_matrix
+from labkit.symmetry._liegg import (
+    RegressorResult,
+    RegressorTrainer,
+    liegg,
+    polarization_matrix,
+    train_regressor,
+)
 from labkit.symmetry._reps import (
     DirectSum,
     NodePermutation,
@@ -87,6 +93,8 @@ __all__ = [
     "Point",
     "ProductGroup",
     "ProductRep",
+    "RegressorResult",
+    "RegressorTrainer",
     "Rep",
     "Scalars",
     "SpecialOrthogonalGroup",
@@ -102,7 +110,6 @@ __all__ = [
     "degenerate_frames",
     "discover_discrete",
     "equivariance_error",
-    "fit_regressor",
     "frobenius_cosine",
     "from_array",
     "gl",
@@ -125,6 +132,7 @@ __all__ = [
     "sp",
     "structure_constants",
     "sustained_crossing",
+    "train_regressor",
     "translations",
     "two_body",
 ]

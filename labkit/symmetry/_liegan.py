@@ -28,9 +28,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import threading
-import time
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -38,7 +38,7 @@ from torch import nn
 from labkit.core.config import Config, check_in, check_int, check_positive, check_range
 from labkit.core.device import resolve_device
 from labkit.core.rng import make_generator
-from labkit.core.train import Checkpoint, History, fit
+from labkit.core.train import Checkpoint, History, guarded_step, run
 from labkit.errors import ConfigError
 from labkit.symmetry._data import SymmetryData
 from labkit.symmetry._reps import DirectSum, Vector
@@ -132,7 +132,7 @@ def _fast_blocks(data: SymmetryData) -> int | None:
 class LieGAN:
     """A LieGAN trainer over a :class:`~labkit.symmetry.SymmetryData`.
 
-    Call :meth:`step` through :func:`labkit.core.train.fit` (or use :func:`liegan`), then
+    Call :meth:`step` through :func:`labkit.core.train.run` (or use :func:`liegan`), then
     :meth:`result`. :meth:`generators` may be read from another thread while training.
 
     Example:
@@ -217,7 +217,8 @@ class LieGAN:
 
     # -- training --------------------------------------------------------------------
     def step(self, i: int) -> dict[str, float]:
-        """One discriminator and one basis update.
+        """One discriminator and one basis update (each skipped when its loss or gradient
+        is non-finite: :func:`~labkit.core.train.guarded_step`).
 
         Returns ``loss_d``, ``loss_g``, ``reg_ortho``, ``reg_nontrivial`` and, every
         ``eval_every`` steps (and at the last), ``cosine``: the smallest principal cosine
@@ -237,13 +238,13 @@ class LieGAN:
             self.opt_d.zero_grad(set_to_none=True)
             loss_d = self._bce(self.disc(real), ones) + self._bce(self.disc(fake.detach()), zeros)
             loss_d.backward()
-            self.opt_d.step()
+            guarded_step(self.opt_d, loss_d)
             loss_g = self._bce(self.disc(fake), ones)
             ortho, nontrivial = self._regularisers()
             total = loss_g + cfg.reg_ortho * ortho + cfg.reg_nontrivial * nontrivial
             (grad,) = torch.autograd.grad(total, [self.basis])
             self.basis.grad = grad
-            self.opt_g.step()
+            guarded_step(self.opt_g, total)
         out = {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
                "reg_ortho": ortho.item(), "reg_nontrivial": nontrivial.item()}
         if self._ref is not None and (i % cfg.eval_every == 0 or i == cfg.steps - 1):
@@ -306,13 +307,15 @@ def liegan(
     *,
     seed: int = 0,
     device: str | torch.device = "auto",
+    checkpoint: str | Path | Checkpoint | None = None,
+    progress: bool = False,
     callbacks: Sequence[Any] = (),
     stop: threading.Event | None = None,
-    checkpoint: str | Checkpoint | None = None,
+    on_nan: Literal["raise", "stop"] = "raise",
 ) -> DiscoveryResult:
     """Discover a Lie algebra of symmetries of ``data`` with LieGAN.
 
-    Trains :class:`LieGAN` through :func:`labkit.core.train.fit` (stopping early once
+    Trains :class:`LieGAN` through :func:`labkit.core.train.run` (stopping early once
     the cosine to a known reference has stayed above ``config.threshold`` for
     ``config.window`` evaluations, if ``config.early_stop``), then judges the result
     (see :mod:`labkit.symmetry._result`).
@@ -322,27 +325,29 @@ def liegan(
         config: a :class:`LieGANConfig`.
         seed: seeds the basis, the discriminator, the batches and the tests.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        callbacks: ``cb(step, metrics, history)`` for :func:`~labkit.core.train.fit`.
-        stop: an event that stops training from another thread.
-        checkpoint: a path or a :class:`~labkit.core.train.Checkpoint` to resume from.
+        checkpoint, progress, callbacks, stop, on_nan: as for :func:`labkit.core.train.run`
+            (a path is resumed from when it exists).
 
     Raises:
-        DivergenceError: a loss became non-finite (e.g. an absurd learning rate).
+        DivergenceError: a loss became non-finite (e.g. an absurd learning rate) and
+            ``on_nan="raise"``.
 
     Example:
         >>> from labkit.symmetry._data import so2_invariant
         >>> res = liegan(so2_invariant(), device="cpu")
-        >>> res.verdict.label, round(res.scores["cosine"], 2)
-        ('symmetry found', 1.0)
+        >>> res.verdict.label, round(res.scores["cosine"], 2), res.status
+        ('symmetry found', 1.0, 'finished')
     """
-    began = time.process_time()
     trainer = LieGAN(data, config, seed=seed, device=device)
-    if isinstance(checkpoint, str):
-        checkpoint = Checkpoint(path=checkpoint, state=trainer.state_dict,
-                                load=trainer.load_state_dict, every=max(100, config.eval_every))
     cbs = list(callbacks)
     if config.early_stop and data.reference is not None:
         cbs.append(lambda i, metrics, history: "cosine" in metrics and trainer.found())
-    fit(trainer.step, config.steps, callbacks=cbs, stop=stop, checkpoint=checkpoint,
-        history=trainer.history)
-    return trainer.result(seconds=time.process_time() - began)
+    res = run(trainer, config.steps, checkpoint=checkpoint, callbacks=cbs, stop=stop,
+              on_nan=on_nan, progress=progress)
+    early = (res.status == "stopped" and config.early_stop and data.reference is not None
+             and not (stop is not None and stop.is_set()) and trainer.found())
+    status, message = ((("finished", f"stopped early after step {res.steps_done - 1}: the "
+                         f"cosine stayed above {config.threshold} for {config.window} "
+                         "evaluations")) if early else (res.status, res.message))
+    return dataclasses.replace(trainer.result(seconds=res.seconds), status=status,
+                               message=message)

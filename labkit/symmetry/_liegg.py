@@ -18,23 +18,98 @@ counts once. The number of generators is read off the largest gap in
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import threading
 import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from labkit.core.config import check_int, check_positive
 from labkit.core.rng import make_generator
-from labkit.core.train import History, fit
+from labkit.core.train import Checkpoint, History, guarded_step, run
 from labkit.errors import ConfigError
 from labkit.symmetry._algebra import LieAlgebra, gl
 from labkit.symmetry._data import SymmetryData
 from labkit.symmetry._result import DiscoveryResult, judge
 
-__all__ = ["fit_regressor", "liegg", "polarization_matrix"]
+__all__ = ["RegressorResult", "RegressorTrainer", "liegg", "polarization_matrix",
+           "train_regressor"]
 
 
-def fit_regressor(
+class RegressorTrainer:
+    """A small MLP ``x -> y`` (SiLU, float64) on ``data`` by full-batch Adam with a cosine
+    learning rate, as a :class:`~labkit.core.train.Trainer` for :func:`train_regressor`.
+    Inputs and targets are standardised inside :attr:`model`, which maps raw ``x`` to raw
+    ``y``."""
+
+    def __init__(self, data: SymmetryData, *, hidden: int = 64, depth: int = 2,
+                 steps: int = 1500, lr: float = 3e-3, seed: int = 0) -> None:
+        if not isinstance(data, SymmetryData):
+            raise ConfigError(f"data must be a SymmetryData, got {type(data).__name__}")
+        if data.y is None:
+            raise ConfigError(f"train_regressor needs targets y, but data {data.name!r} has y=None")
+        check_int("hidden", hidden)
+        check_int("depth", depth)
+        check_int("steps", steps)
+        check_positive("lr", lr)
+        self.rng = make_generator(seed)
+        self.history = History()
+        x, y = data.x, data.y
+        layers: list[nn.Module] = []
+        width = x.shape[1]
+        for _ in range(depth):
+            layers += [_linear(width, hidden, self.rng), nn.SiLU()]
+            width = hidden
+        layers.append(_linear(width, y.shape[1], self.rng))
+        self.model = _Standardised(nn.Sequential(*layers), x, y)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, steps)
+        self._x = (x - self.model.x_mean) / self.model.x_std
+        self._y = (y - self.model.y_mean) / self.model.y_std
+
+    def step(self, i: int) -> dict[str, float]:
+        """One full-batch Adam step on the standardised mean squared error."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = (self.model.net(self._x) - self._y).square().mean()
+        loss.backward()
+        guarded_step(self.optimizer, loss)
+        self.schedule.step()
+        return {"loss": loss.item()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, optimizer, schedule and the random state."""
+        return copy.deepcopy({"model": self.model.state_dict(),
+                              "optimizer": self.optimizer.state_dict(),
+                              "schedule": self.schedule.state_dict(),
+                              "rng": self.rng.get_state()})
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.rng.set_state(state["rng"])
+
+
+@dataclasses.dataclass(frozen=True)
+class RegressorResult:
+    """What :func:`train_regressor` returns: the fitted ``model`` (in eval mode) and the
+    engine's common fields (:class:`~labkit.core.train.RunResult`)."""
+
+    model: nn.Module
+    history: History
+    status: str
+    message: str
+    seconds: float
+    trainer: RegressorTrainer = dataclasses.field(repr=False)
+
+
+def train_regressor(
     data: SymmetryData,
     *,
     hidden: int = 64,
@@ -42,45 +117,36 @@ def fit_regressor(
     steps: int = 1500,
     lr: float = 3e-3,
     seed: int = 0,
-) -> nn.Module:
-    """A small MLP ``x -> y`` (SiLU, float64) fitted to ``data`` by full-batch Adam through
-    :func:`labkit.core.train.fit`, for :func:`liegg`. Inputs and targets are standardised
-    inside the returned module, so it maps raw ``x`` to raw ``y``.
+    checkpoint: str | Path | Checkpoint | None = None,
+    progress: bool = False,
+    callbacks: Sequence[Any] = (),
+    stop: threading.Event | None = None,
+    on_nan: Literal["raise", "stop"] = "raise",
+) -> RegressorResult:
+    """Fit the network whose learned symmetries :func:`liegg` reads: a small MLP
+    ``x -> y`` (see :class:`RegressorTrainer`), through :func:`labkit.core.train.run`.
+
+    Args:
+        data: samples with targets ``y``.
+        hidden, depth: the MLP's width and number of hidden layers.
+        steps, lr: full-batch Adam steps and the initial learning rate (cosine to 0).
+        seed: seeds the weights.
+        checkpoint, progress, callbacks, stop, on_nan: as for :func:`labkit.core.train.run`.
 
     Raises:
         ConfigError: ``data`` has no targets ``y``.
+
+    Example:
+        >>> from labkit.symmetry._data import so2_invariant
+        >>> res = train_regressor(so2_invariant(200), steps=5)
+        >>> res.status, len(res.history)
+        ('finished', 5)
     """
-    if not isinstance(data, SymmetryData):
-        raise ConfigError(f"data must be a SymmetryData, got {type(data).__name__}")
-    if data.y is None:
-        raise ConfigError(f"fit_regressor needs targets y, but data {data.name!r} has y=None")
-    check_int("hidden", hidden)
-    check_int("depth", depth)
-    check_int("steps", steps)
-    check_positive("lr", lr)
-    gen = make_generator(seed)
-    x, y = data.x, data.y
-    layers: list[nn.Module] = []
-    width = x.shape[1]
-    for _ in range(depth):
-        layers += [_linear(width, hidden, gen), nn.SiLU()]
-        width = hidden
-    layers.append(_linear(width, y.shape[1], gen))
-    model = _Standardised(nn.Sequential(*layers), x, y)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    ys = (y - model.y_mean) / model.y_std
-
-    def step(i: int) -> dict[str, float]:
-        opt.zero_grad()
-        loss = (model.net((x - model.x_mean) / model.x_std) - ys).square().mean()
-        loss.backward()
-        opt.step()
-        sched.step()
-        return {"loss": loss.item()}
-
-    fit(step, steps)
-    return model.eval()
+    trainer = RegressorTrainer(data, hidden=hidden, depth=depth, steps=steps, lr=lr, seed=seed)
+    res = run(trainer, steps, checkpoint=checkpoint, callbacks=callbacks, stop=stop,
+              on_nan=on_nan, progress=progress)
+    return RegressorResult(model=trainer.model.eval(), history=res.history, status=res.status,
+                           message=res.message, seconds=res.seconds, trainer=trainer)
 
 
 def _linear(fan_in: int, fan_out: int, gen: torch.Generator) -> nn.Linear:
@@ -138,7 +204,7 @@ def liegg(
     of its polarization matrix (SVD).
 
     Args:
-        model: a trained network, e.g. from :func:`fit_regressor`.
+        model: a trained network, e.g. ``train_regressor(data).model``.
         data: the samples the model was trained on.
         n_generators: how many generators to return; by default, the number below the
             largest gap :math:`\\log\\sigma_{k+1} - \\log\\sigma_k` of the ascending
@@ -150,7 +216,7 @@ def liegg(
         A :class:`~labkit.symmetry.DiscoveryResult` with ``singular_values`` (ascending)
         and unit-norm generators.
     """
-    began = time.process_time()
+    began = time.perf_counter()
     if not isinstance(data, SymmetryData):
         raise ConfigError(f"data must be a SymmetryData, got {type(data).__name__}")
     if not isinstance(model, nn.Module):
@@ -177,5 +243,5 @@ def liegg(
     gens = gens / gens.flatten(1).norm(dim=1)[:, None, None]
     gap = float(gaps[k - 1]) if k - 1 < gaps.numel() else float("nan")
     return judge(data, gens, method="liegg", history=History(), coeff_scale=1.0,
-                 singular_values=s, seconds=time.process_time() - began, seed=seed,
+                 singular_values=s, seconds=time.perf_counter() - began, seed=seed,
                  extra_scores={"k": float(k), "gap": gap})

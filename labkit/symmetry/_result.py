@@ -78,7 +78,10 @@ class DiscoveryResult:
         verdict: see :class:`Verdict`.
         reference: the true generators, when known.
         singular_values: LieGG's singular values of the polarization matrix, ascending.
-        seconds: CPU seconds (``time.process_time``) the discovery took.
+        seconds: wall-clock seconds the discovery took.
+        status: ``"finished"``, ``"stopped"`` or ``"diverged"`` (as in
+            :class:`~labkit.core.train.RunResult`; closed-form methods always finish).
+        message: why training ended early, in words (empty otherwise).
     """
 
     method: str
@@ -91,11 +94,13 @@ class DiscoveryResult:
     reference: torch.Tensor | None
     singular_values: torch.Tensor | None = None
     seconds: float = 0.0
+    status: str = "finished"
+    message: str = ""
 
     def summary(self) -> str:
         """A few lines for people: verdict, scores, tests."""
         lines = [f"{self.method}: {self.verdict.label} -- {self.verdict.reason}",
-                 f"  generators: {tuple(self.generators.shape)}, {self.seconds:.2f} CPU-s"]
+                 f"  generators: {tuple(self.generators.shape)}, {self.seconds:.2f} s"]
         if self.scores:
             lines.append("  scores: " + ", ".join(f"{k}={v:.4g}" for k, v in self.scores.items()))
         for name, test in (("invariance", self.two_sample), ("control", self.control)):

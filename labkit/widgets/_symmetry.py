@@ -389,9 +389,9 @@ class SymmetryController:
     def _regressor(self, data: Any, seed: int) -> Any:
         key = (data.name, seed)
         if key not in self._regressors:
-            from labkit.symmetry._liegg import fit_regressor
+            from labkit.symmetry import train_regressor
 
-            self._regressors[key] = fit_regressor(data, seed=seed)
+            self._regressors[key] = train_regressor(data, seed=seed).model
         return self._regressors[key]
 
     def _analyse(self, generation: int, job: dict[str, Any]) -> None:
