@@ -7,7 +7,8 @@
 // module draws them with WebGL2: atoms as shaded sphere impostors (point sprites sized by
 // covalent radius), bonds and cell edges as lines, one viewport per panel sharing one
 // orbit camera. The trajectory player writes `frame` to the model, so the kernel sees it.
-// No CDN and no bundler; the same module runs inside Panel's AnyWidgetComponent.
+// No CDN and no bundler (labkit/widgets/_assets.py puts common.js in front of this file);
+// the same module runs inside Panel's AnyWidgetComponent.
 
 const ATOM_STRIDE = 12; // x y z  fa fb fc  r g b  radius  Z  index
 const BOND_STRIDE = 6; // x y z  r g b
@@ -61,84 +62,7 @@ in vec3 v_col;
 out vec4 colour;
 void main() { colour = vec4(v_col, 1.0); }`;
 
-// ---- small column-major 4x4 matrix helpers -------------------------------------------
-function multiply(a, b) {
-  const out = new Float32Array(16);
-  for (let c = 0; c < 4; c++) {
-    for (let r = 0; r < 4; r++) {
-      let s = 0;
-      for (let k = 0; k < 4; k++) s += a[k * 4 + r] * b[c * 4 + k];
-      out[c * 4 + r] = s;
-    }
-  }
-  return out;
-}
-
-function perspective(fovy, aspect, near, far) {
-  const f = 1 / Math.tan(fovy / 2);
-  const m = new Float32Array(16);
-  m[0] = f / aspect;
-  m[5] = f;
-  m[10] = (far + near) / (near - far);
-  m[11] = -1;
-  m[14] = (2 * far * near) / (near - far);
-  return m;
-}
-
-function rotationX(a) {
-  const c = Math.cos(a), s = Math.sin(a);
-  return new Float32Array([1, 0, 0, 0, 0, c, s, 0, 0, -s, c, 0, 0, 0, 0, 1]);
-}
-
-function rotationY(a) {
-  const c = Math.cos(a), s = Math.sin(a);
-  return new Float32Array([c, 0, -s, 0, 0, 1, 0, 0, s, 0, c, 0, 0, 0, 0, 1]);
-}
-
-function translation(x, y, z) {
-  return new Float32Array([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, x, y, z, 1]);
-}
-
-function scaling(s) {
-  return new Float32Array([s, 0, 0, 0, 0, s, 0, 0, 0, 0, s, 0, 0, 0, 0, 1]);
-}
-
-// Data z points up on screen: (x, y, z) -> (x, z, -y).
-const Z_UP = new Float32Array([1, 0, 0, 0, 0, 0, -1, 0, 0, 1, 0, 0, 0, 0, 0, 1]);
-const FOV = Math.PI / 4;
-
-// ---- binary state --------------------------------------------------------------------
-// anywidget hands Bytes traits over as DataView; Panel's adapter as DataView or ArrayBuffer.
-function bytesOf(value) {
-  if (!value) return new ArrayBuffer(0);
-  if (value instanceof ArrayBuffer) return value;
-  if (ArrayBuffer.isView(value)) {
-    return value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
-  }
-  if (typeof value === "string") { // base64, as some transports send bytes
-    const raw = atob(value);
-    const out = new Uint8Array(raw.length);
-    for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
-    return out.buffer;
-  }
-  return new ArrayBuffer(0);
-}
-
-const floats = (v) => new Float32Array(bytesOf(v));
-const ints = (v) => new Int32Array(bytesOf(v));
-
 // ---- DOM helpers -----------------------------------------------------------------------
-function make(tag, attrs = {}, parent = null) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") node.textContent = v;
-    else if (k === "class") node.className = v;
-    else node.setAttribute(k, v);
-  }
-  if (parent) parent.appendChild(node);
-  return node;
-}
-
 function checkbox(parent, label, cls) {
   const row = make("label", { class: `lk-check ${cls}` }, parent);
   const input = make("input", { type: "checkbox" }, row);
@@ -149,7 +73,7 @@ function checkbox(parent, label, cls) {
 const hexOf = (r, g, b) => `#${[r, g, b].map((v) => Math.round(255 * v).toString(16).padStart(2, "0")).join("")}`;
 
 // ---- the renderer ----------------------------------------------------------------------
-class Scene {
+class CrystalScene {
   constructor(canvas) {
     this.canvas = canvas;
     this.gl = canvas.getContext("webgl2", { antialias: true });
@@ -159,27 +83,8 @@ class Scene {
     this.data = null;
     if (!this.gl) return;
     const gl = this.gl;
-    const compile = (type, source) => {
-      const shader = gl.createShader(type);
-      gl.shaderSource(shader, source);
-      gl.compileShader(shader);
-      if (!gl.getShaderParameter(shader, gl.COMPILE_STATUS)) {
-        throw new Error(`labkit crystal shader: ${gl.getShaderInfoLog(shader)}`);
-      }
-      return shader;
-    };
-    const link = (vs, fs) => {
-      const program = gl.createProgram();
-      gl.attachShader(program, compile(gl.VERTEX_SHADER, vs));
-      gl.attachShader(program, compile(gl.FRAGMENT_SHADER, fs));
-      gl.linkProgram(program);
-      if (!gl.getProgramParameter(program, gl.LINK_STATUS)) {
-        throw new Error(`labkit crystal program: ${gl.getProgramInfoLog(program)}`);
-      }
-      return program;
-    };
-    this.sphere = link(SPHERE_VERTEX, SPHERE_FRAGMENT);
-    this.line = link(LINE_VERTEX, LINE_FRAGMENT);
+    this.sphere = glProgram(gl, SPHERE_VERTEX, SPHERE_FRAGMENT, "crystal");
+    this.line = glProgram(gl, LINE_VERTEX, LINE_FRAGMENT, "crystal");
     const at = (p, n) => gl.getAttribLocation(p, n);
     const un = (p, n) => gl.getUniformLocation(p, n);
     this.sLoc = { pos: at(this.sphere, "a_pos"), col: at(this.sphere, "a_col"),
@@ -237,11 +142,7 @@ class Scene {
   matrix(slot, vp) {
     const c = this.data.centres.subarray(slot * 3, slot * 3 + 3);
     const scale = (2 / Math.max(1e-6, this.data.extent)) * this.zoom;
-    const model = multiply(scaling(scale), translation(-c[0], -c[1], -c[2]));
-    const view = multiply(translation(0, 0, -3.4),
-      multiply(rotationX(this.elevation), multiply(rotationY(this.azimuth), Z_UP)));
-    const proj = perspective(FOV, vp[2] / Math.max(1, vp[3]), 0.05, 50);
-    return { mvp: multiply(proj, multiply(view, model)),
+    return { mvp: orbitMatrix(this, c, scale, vp[2] / Math.max(1, vp[3])),
       pxscale: scale * (1 / Math.tan(FOV / 2)) * vp[3] / 2 };
   }
 
@@ -320,15 +221,15 @@ function render({ model, el }) {
   const bondsBox = checkbox(bar, "bonds", "lk-bonds");
   const cellBox = checkbox(bar, "cell", "lk-cell");
   const imagesBox = checkbox(bar, "boundary images", "lk-images");
-  const repeat = make("select", { class: "lk-repeat", "aria-label": "repeat cells" }, bar);
+  const repeat = control("select", { class: "lk-repeat", "aria-label": "repeat cells" }, bar);
   const sizeRow = make("label", { class: "lk-slider" }, bar);
   make("span", { text: "atom size" }, sizeRow);
-  const size = make("input", { type: "range", class: "lk-atom-scale", min: 0.1, max: 1.2, step: 0.05 }, sizeRow);
+  const size = control("input", { type: "range", class: "lk-atom-scale", min: 0.1, max: 1.2, step: 0.05 }, sizeRow);
   const legend = make("span", { class: "lk-legend" }, bar);
 
   const player = make("div", { class: "lk-player" }, el);
   const play = make("button", { class: "lk-play", type: "button" }, player);
-  const frameInput = make("input", { type: "range", class: "lk-frame", min: 0, max: 0, step: 1,
+  const frameInput = control("input", { type: "range", class: "lk-frame", min: 0, max: 0, step: 1,
     "aria-label": "frame" }, player);
   const readout = make("span", { class: "lk-frame-readout" }, player);
 
@@ -341,20 +242,20 @@ function render({ model, el }) {
 
   let scene;
   try {
-    scene = new Scene(canvas);
+    scene = new CrystalScene(canvas);
   } catch (err) {
     scene = { gl: null, draw: () => 0, upload: () => {}, project: () => [] };
     message.textContent = String(err.message || err);
   }
   if (!scene.gl) {
-    message.textContent = "WebGL2 is not available in this browser; the static figure (viewer.figure()) still works.";
+    message.textContent = NO_WEBGL;
   }
 
   let data = null;
   let dirty = true;
   let raf = 0;
   let lastTick = 0;
-  const commit = (name, value) => { model.set(name, value); model.save_changes(); };
+  const commit = (name, value) => save(model, name, value);
 
   const panels = () => model.get("panels") || [];
   const slots = () => {
@@ -404,8 +305,7 @@ function render({ model, el }) {
 
   function syncMessage() {
     const text = model.get("message") || "";
-    if (text || scene.gl) message.textContent = text;
-    message.style.display = message.textContent ? "" : "none";
+    showText(message, text || (scene.gl ? "" : message.textContent));  // keeps NO_WEBGL
     el.dataset.message = text;
   }
 
@@ -447,13 +347,7 @@ function render({ model, el }) {
     syncFrame();
   }
 
-  // Several buffers change together; load once after the whole batch has arrived.
-  let loadQueued = false;
-  function scheduleLoad() {
-    if (loadQueued) return;
-    loadQueued = true;
-    setTimeout(() => { loadQueued = false; loadData(); }, 0);
-  }
+  const scheduleLoad = batched(loadData);
 
   function drawFrame() {
     dirty = false;
@@ -515,23 +409,7 @@ function render({ model, el }) {
   }
 
   // --- camera --------------------------------------------------------------------------------
-  let drag = null;
-  canvas.addEventListener("pointerdown", (ev) => { drag = [ev.clientX, ev.clientY]; canvas.setPointerCapture(ev.pointerId); hideTip(); });
-  canvas.addEventListener("pointermove", (ev) => {
-    if (!drag) { hover(ev); return; }
-    scene.azimuth += (ev.clientX - drag[0]) * 0.01;
-    scene.elevation = Math.max(-1.5, Math.min(1.5, scene.elevation + (ev.clientY - drag[1]) * 0.01));
-    drag = [ev.clientX, ev.clientY];
-    dirty = true;
-  });
-  canvas.addEventListener("pointerup", () => { drag = null; });
-  canvas.addEventListener("pointerleave", () => { if (!drag) hideTip(); });
-  canvas.addEventListener("wheel", (ev) => {
-    ev.preventDefault();
-    scene.zoom = Math.max(0.2, Math.min(8, scene.zoom * Math.exp(-ev.deltaY * 0.001)));
-    hideTip();
-    dirty = true;
-  }, { passive: false });
+  orbitControls(canvas, () => scene, () => { dirty = true; }, { hover, interrupt: hideTip });
 
   function resize() {
     const width = Math.max(320, Math.floor(stage.clientWidth));
@@ -544,8 +422,7 @@ function render({ model, el }) {
       dirty = true;
     }
   }
-  const observer = typeof ResizeObserver !== "undefined" ? new ResizeObserver(resize) : null;
-  if (observer) observer.observe(stage);
+  const unobserve = observeSize(stage, resize);
 
   // --- wiring ----------------------------------------------------------------------------
   const redraw = () => { dirty = true; };
@@ -559,7 +436,7 @@ function render({ model, el }) {
     ["change:playing", syncControls], ["change:fps", redraw],
     ["change:message", syncMessage],
   ];
-  for (const [event, fn] of handlers) model.on(event, fn);
+  const unlisten = listen(model, handlers);
 
   syncControls();
   syncMessage();
@@ -569,10 +446,8 @@ function render({ model, el }) {
 
   return () => {
     cancelAnimationFrame(raf);
-    if (observer) observer.disconnect();
-    for (const [event, fn] of handlers) {
-      if (model.off) model.off(event, fn);
-    }
+    unobserve();
+    unlisten();
   };
 }
 

@@ -7,53 +7,19 @@
 // over a grid of t (float32 [T, P, 2]). A slider moves the points along their orbits here,
 // at once, and sends t to the kernel. LieGG's singular values and a model's equivariance
 // error versus t arrive from a second background worker. Plain SVG and canvas, no
-// libraries. The same module runs inside Panel's AnyWidgetComponent.
+// libraries; labkit/widgets/_assets.py puts common.js in front of this file. The same
+// module runs inside Panel's AnyWidgetComponent.
 
 const SVG = "http://www.w3.org/2000/svg";
 const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
 
-// ---- binary state --------------------------------------------------------------------
-// anywidget hands Bytes traits over as DataView; Panel's adapter as DataView or ArrayBuffer.
-function bytesOf(value) {
-  if (!value) return new ArrayBuffer(0);
-  if (value instanceof ArrayBuffer) return value;
-  if (ArrayBuffer.isView(value)) {
-    return value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength);
-  }
-  if (typeof value === "string") { // base64, as some transports send bytes
-    const raw = atob(value);
-    const out = new Uint8Array(raw.length);
-    for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
-    return out.buffer;
-  }
-  return new ArrayBuffer(0);
-}
-
-// ---- DOM helpers -----------------------------------------------------------------------
-function make(tag, attrs = {}, parent = null) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") node.textContent = v;
-    else if (k === "class") node.className = v;
-    else node.setAttribute(k, v);
-  }
-  if (parent) parent.appendChild(node);
-  return node;
-}
-
+// ---- SVG -------------------------------------------------------------------------------
 function svg(tag, attrs = {}, parent = null) {
   const node = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   if (parent) parent.appendChild(node);
   return node;
 }
-
-const fmt = (x) => {
-  if (x === null || x === undefined || Number.isNaN(x)) return "–";
-  const a = Math.abs(x);
-  if (a !== 0 && (a < 1e-2 || a >= 1e4)) return x.toExponential(2);
-  return Number(x.toPrecision(4)).toString();
-};
 
 // Diverging blue - white - red for v in [-1, 1].
 function diverging(v) {
@@ -97,16 +63,6 @@ function heatmapSvg(parent, matrix, labels, title, badge) {
 }
 
 // ---- line plots on a canvas ---------------------------------------------------------------
-function prepare(canvas) {
-  const ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height;
-  ctx.clearRect(0, 0, w, h);
-  ctx.fillStyle = "#fff";
-  ctx.fillRect(0, 0, w, h);
-  ctx.font = "11px sans-serif";
-  return { ctx, w, h };
-}
-
 // A framed plot: series [{x, y, colour, name, dash}], optional log y, horizontal and
 // vertical marker lines [{at, colour, label, dash}]. Returns the number of points drawn.
 function plot(canvas, { title, series = [], ylog = false, ylim = null, hlines = [], vlines = [],
@@ -205,10 +161,10 @@ function plot(canvas, { title, series = [], ylog = false, ylim = null, hlines = 
 // ---- the widget --------------------------------------------------------------------------
 function render({ model, el }) {
   el.classList.add("lk-symmetry");
-  const commit = (name, value) => { model.set(name, value); model.save_changes(); };
+  const commit = (name, value) => save(model, name, value);
 
   const bar = make("div", { class: "lk-bar" }, el);
-  const dataset = make("select", { class: "lk-dataset", "aria-label": "data set" }, bar);
+  const dataset = control("select", { class: "lk-dataset", "aria-label": "data set" }, bar);
   const startBtn = make("button", { class: "lk-start", type: "button" }, bar);
   const resetBtn = make("button", { class: "lk-reset", type: "button", text: "↺ reset" }, bar);
   const status = make("span", { class: "lk-status", role: "status" }, bar);
@@ -224,16 +180,16 @@ function render({ model, el }) {
   const row2 = make("div", { class: "lk-row" }, el);
   const orbitBox = make("div", { class: "lk-orbit-box" }, row2);
   const orbitBar = make("div", { class: "lk-orbit-bar" }, orbitBox);
-  const source = make("select", { class: "lk-orbit-source", "aria-label": "orbit generator" }, orbitBar);
+  const source = control("select", { class: "lk-orbit-source", "aria-label": "orbit generator" }, orbitBar);
   for (const s of ["learned", "reference"]) make("option", { value: s, text: `orbit: ${s} L` }, source);
   const tLabel = make("label", { class: "lk-slider" }, orbitBar);
   make("span", { text: "t" }, tLabel);
-  const tSlider = make("input", { type: "range", class: "lk-orbit-t", "aria-label": "orbit t",
+  const tSlider = control("input", { type: "range", class: "lk-orbit-t", "aria-label": "orbit t",
     min: -3.14159, max: 3.14159, step: 0.01 }, tLabel);
   const tReadout = make("span", { class: "lk-readout" }, tLabel);
   const orbitSvg = svg("svg", { class: "lk-orbit", width: 300, height: 260, viewBox: "0 0 300 260" }, orbitBox);
   const curveBox = make("div", { class: "lk-curve-box" }, row2);
-  const modelSelect = make("select", { class: "lk-model", "aria-label": "model" }, curveBox);
+  const modelSelect = control("select", { class: "lk-model", "aria-label": "model" }, curveBox);
   const curveCanvas = make("canvas", { class: "lk-curve", width: 330, height: 236 }, curveBox);
   const spectrumCanvas = make("canvas", { class: "lk-spectrum", width: 330, height: 260 }, row2);
 
@@ -270,8 +226,7 @@ function render({ model, el }) {
   function syncText() {
     description.textContent = model.get("description") || "";
     const text = model.get("message") || "";
-    message.textContent = text;
-    message.style.display = text ? "" : "none";
+    showText(message, text);
     el.dataset.message = text;
     const v = model.get("verdict") || {};
     verdict.replaceChildren();
@@ -344,7 +299,7 @@ function render({ model, el }) {
 
   function loadOrbit() {
     const meta = model.get("orbit") || {};
-    orbit = { meta, pts: new Float32Array(bytesOf(model.get("orbit_points"))) };
+    orbit = { meta, pts: floats(model.get("orbit_points")) };
     const ts = meta.ts || [];
     if (ts.length) {
       tSlider.min = String(ts[0]);
@@ -462,7 +417,7 @@ function render({ model, el }) {
     ["change:orbit", loadOrbit], ["change:orbit_points", loadOrbit], ["change:orbit_t", syncOrbitT],
     ["change:curve", drawCurve], ["change:spectrum", drawSpectrum], ["change:version", onVersion],
   ];
-  for (const [event, fn] of handlers) model.on(event, fn);
+  const unlisten = listen(model, handlers);
 
   fillSelects();
   syncStatus();
@@ -477,9 +432,7 @@ function render({ model, el }) {
 
   return () => {
     if (sendTimer) clearTimeout(sendTimer);
-    for (const [event, fn] of handlers) {
-      if (model.off) model.off(event, fn);
-    }
+    unlisten();
   };
 }
 

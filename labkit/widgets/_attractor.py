@@ -3,7 +3,8 @@
 The state is declared once (:data:`INPUTS`, :data:`OUTPUTS`); :class:`AttractorController`
 turns input changes into outputs by calling the pure code of
 :mod:`labkit.widgets._attractor_data` and :mod:`labkit.widgets._attractor_stream`;
-:class:`AttractorViewer` is the anywidget view (ES module ``widgets/attractor.js``) and
+:class:`AttractorViewer` is the anywidget view (ES module ``widgets/common.js`` and
+``widgets/attractor*.js``, see :func:`~labkit.widgets._assets.widget_module`) and
 :func:`attractor_app` the same module in a Panel app.
 
 The picture is a stream. A parameter change continues every trajectory from its present
@@ -44,9 +45,10 @@ import numpy as np
 import traitlets
 
 from labkit.errors import ConfigError, LabkitError
-from labkit.widgets._assets import widget_asset
+from labkit.widgets._assets import widget_asset, widget_module
 from labkit.widgets._attractor_data import (
     COLOR_MODES,
+    MAX_IC,
     NO_CODE,
     PALETTE_SIZE,
     SERIES_COLOR_MODES,
@@ -93,9 +95,10 @@ PANEL_INPUTS = ("system", "parameters", "device")
 #: system (see :class:`~labkit.widgets._attractor_stream.Segment`); ``positions``,
 #: ``colors`` and ``valid`` a whole view of given series; ``shape`` is ``[n_ic, samples
 #: per trajectory]`` either way; ``version`` counts the pictures (one per change); ``uid``
-#: names this widget's ring in the browser.
+#: names this widget's ring in the browser; ``max_ic`` is :data:`MAX_IC`, the most
+#: trajectories, where the browser's slider ends (the ``n_ic`` checks use the same constant).
 OUTPUTS: dict[str, Any] = {
-    "systems": [], "param_specs": [], "kind": "flow", "segment": b"", "uid": "",
+    "systems": [], "param_specs": [], "kind": "flow", "segment": b"", "uid": "", "max_ic": MAX_IC,
     "positions": b"", "colors": b"", "valid": b"", "shape": [0, 0], "bounds": [0.0] * 6,
     "var_names": ["x0", "x1", "x2"], "t_end": 0.0, "dt": 0.0, "color_range": [0.0, 1.0],
     "color_label": "", "seconds": 0.0, "message": "", "busy": "", "version": 0,
@@ -624,7 +627,7 @@ class AttractorViewer(AnyWidgetState, anywidget.AnyWidget, AttractorController):
     series mode.
     """
 
-    _esm = widget_asset("attractor.js")
+    _esm = widget_module("attractor")
     _css = widget_asset("attractor.css")
 
     locals().update(traitlet_fields({**INPUTS, **OUTPUTS}))
@@ -673,8 +676,9 @@ class AttractorViewer(AnyWidgetState, anywidget.AnyWidget, AttractorController):
 
     @traitlets.validate("n_ic")
     def _check_n_ic(self, proposal: Any) -> int:
-        if not 1 <= proposal["value"] <= 8192:
-            raise traitlets.TraitError(f"n_ic must be in [1, 8192], got {proposal['value']!r}")
+        if not 1 <= proposal["value"] <= MAX_IC:
+            raise traitlets.TraitError(f"n_ic must be in [1, {MAX_IC}], got "
+                                       f"{proposal['value']!r}")
         return proposal["value"]
 
     @traitlets.validate("periods")

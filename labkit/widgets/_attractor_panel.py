@@ -1,6 +1,6 @@
 """The attractor viewer as a Panel app (``labkit serve attractors``).
 
-The browser side is the same ES module as the Jupyter widget (``widgets/attractor.js``),
+The browser side is the same ES module as the Jupyter widget (``widget_module("attractor")``),
 run by Panel's :class:`panel.custom.AnyWidgetComponent`, whose model adapter offers
 anywidget's ``get``/``set``/``save_changes``/``on`` API; the behaviour is the same
 :class:`~labkit.widgets._attractor.AttractorController`. Panel is imported only when an

@@ -19,7 +19,7 @@ import anywidget
 import traitlets
 
 from labkit.errors import ConfigError
-from labkit.widgets._assets import widget_asset
+from labkit.widgets._assets import widget_asset, widget_module
 from labkit.widgets._crystal_data import (
     BOND_SCALE,
     CrystalTrajectory,
@@ -201,7 +201,7 @@ class CrystalViewer(AnyWidgetState, anywidget.AnyWidget, CrystalController):
         **state: the state fields of :data:`INPUTS`.
     """
 
-    _esm = widget_asset("crystal.js")
+    _esm = widget_module("crystal")
     _css = widget_asset("crystal.css")
 
     locals().update(traitlet_fields({**INPUTS, **OUTPUTS}))

@@ -23,7 +23,7 @@ import torch
 import traitlets
 
 from labkit.errors import ConfigError, LabkitError
-from labkit.widgets._assets import widget_asset
+from labkit.widgets._assets import widget_asset, widget_module
 from labkit.widgets._symmetry_data import (
     equivariance_curve,
     heatmap_payload,
@@ -563,7 +563,7 @@ class SymmetryDashboard(AnyWidgetState, anywidget.AnyWidget, SymmetryController)
     callable ``f(x) -> y``, offered for the equivariance curve).
     """
 
-    _esm = widget_asset("symmetry.js")
+    _esm = widget_module("symmetry")
     _css = widget_asset("symmetry.css")
 
     locals().update(traitlet_fields({**INPUTS, **OUTPUTS}))

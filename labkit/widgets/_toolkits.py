@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from labkit.errors import ConfigError
-from labkit.widgets._assets import widget_asset
+from labkit.widgets._assets import widget_asset, widget_module
 
 __all__ = [
     "PANEL_LAYOUT",
@@ -77,8 +77,9 @@ class AnyWidgetState:
 def panel_component(name: str, *, doc: str, module: str, asset: str, controller: type,
                     defaults: Mapping[str, Any],
                     init: Callable[..., None]) -> type:
-    """A :class:`panel.custom.AnyWidgetComponent` subclass running ``widgets/<asset>.js``
-    (and ``.css``) with ``controller``'s behaviour.
+    """A :class:`panel.custom.AnyWidgetComponent` subclass running the ES module of widget
+    ``asset`` (:func:`~labkit.widgets._assets.widget_module`: the same string as the
+    anywidget's ``_esm``) and ``widgets/<asset>.css``, with ``controller``'s behaviour.
 
     ``init(self, **params)`` is the component's ``__init__``: it checks and pops its own
     options, calls ``pn.custom.AnyWidgetComponent.__init__(self, **params)`` and the
@@ -90,7 +91,7 @@ def panel_component(name: str, *, doc: str, module: str, asset: str, controller:
     namespace: dict[str, Any] = {
         "__doc__": doc,
         "__module__": module,
-        "_esm": widget_asset(f"{asset}.js"),
+        "_esm": widget_module(asset),
         "_stylesheets": [widget_asset(f"{asset}.css").read_text()],
     }
     namespace.update(declare_fields(defaults, (param.Boolean, param.Integer, param.Number,
