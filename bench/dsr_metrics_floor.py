@@ -2,7 +2,7 @@
 
 Two independent stretches of the true system are never at D_stsp = D_H = 0; a model
 can at best reach the values measured here between such stretches. One run integrates
-``--ics`` trajectories of Lorenz-63 (dysts' parameters, labkit's batched RK4 at
+``--ics`` trajectories of Lorenz-63 (the catalogue's parameters, labkit's batched RK4 at
 ``dt = 0.01``, a transient of 100 time units dropped), each ``2 * --steps`` samples long,
 and reports over all pairs of distinct trajectories (independent stretches) and over the
 two halves of each trajectory (a stretch against its own later segment):

@@ -1,4 +1,4 @@
-"""GTF training of K seeds at once (``GTFEnsembleTrainer``) against K separate runs of
+"""GTF training of K seeds at once (one ``GTFTrainer`` with K members) against K separate runs of
 ``GTFTrainer`` one after the other (timed as one run's steps, times K), in the same
 process: member-steps per second and the ratio. Both train the same models (the tests check that every member equals its single
 run), so the ratio is pure speed.
@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from labkit.dynamics import GTFConfig, GTFEnsembleTrainer, GTFTrainer, reconstruction_data
+from labkit.dynamics import GTFConfig, GTFTrainer, reconstruction_data
 
 
 def _sync(device: str) -> None:
@@ -54,7 +54,7 @@ def main() -> None:
     for k in args.members:
         single = GTFTrainer(data, cfg, seed=0, device=args.device)
         sep = _timed(single.step, args.steps, args.device) * k  # K runs one after the other
-        ens = GTFEnsembleTrainer(data, cfg, seeds=k, device=args.device)
+        ens = GTFTrainer(data, cfg, seeds=k, device=args.device)
         together = _timed(ens.step, args.steps, args.device)
         n = args.steps * k
         print(f"{k:>5} {n / sep:>24.1f} {n / together:>24.1f} {sep / together:>6.1f}x", flush=True)

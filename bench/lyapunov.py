@@ -1,8 +1,8 @@
 """Lyapunov spectra: labkit's compiled Benettin kernel against a numba loop, one run.
 
-Lorenz (dysts' parameters), ``--ics`` initial conditions, RK4 with ``dt = 0.01``, a
-transient of 10 time units, then ``--time`` units of averaging with a re-orthonormalization
-every step. Compared in one run, one thread, float64:
+Lorenz (the catalogue's parameters: Lorenz 1963, beta = 8/3), ``--ics`` initial
+conditions, RK4 with ``dt = 0.01``, a transient of 10 time units, then ``--time`` units of
+averaging with a re-orthonormalization every step. Compared in one run, one thread, float64:
 
 - **numba**: an ``@njit`` Benettin loop over initial conditions: the RK4 step of the state
   and of the 3 tangent vectors through dysts' hand-written Jacobian at every stage, then

@@ -13,7 +13,7 @@ from labkit.dynamics._converge import (
     converge_spectrum,
     converged_table,
 )
-from labkit.dynamics._delay import integrate_delay, list_delay_systems
+from labkit.dynamics._delay import integrate_delay
 from labkit.dynamics._divergence import log_separation, separation_rate
 from labkit.dynamics._dsr_baselines import (
     BaselineRow,
@@ -41,12 +41,9 @@ from labkit.dynamics._dsr_metrics import (
     state_space_divergence,
     valid_prediction_time,
 )
-from labkit.dynamics._gtf import GTFConfig, GTFResult, GTFTrainer, estimate_alpha, train_gtf
-from labkit.dynamics._gtf_ensemble import (
-    GTFEnsembleResult,
-    GTFEnsembleTrainer,
-    train_gtf_ensemble,
-)
+from labkit.dynamics._gtf import GTFConfig, estimate_alpha
+from labkit.dynamics._gtf_train import GTFEnsembleResult, GTFResult, train_gtf, train_gtf_ensemble
+from labkit.dynamics._gtf_trainer import GTFTrainer
 from labkit.dynamics._invariants import (
     OrbitDiagram,
     PoincareSection,
@@ -57,6 +54,7 @@ from labkit.dynamics._invariants import (
     poincare_section,
     power_spectrum,
 )
+from labkit.dynamics._lorenz import lorenz
 from labkit.dynamics._lyapunov import LyapunovResult, kaplan_yorke_dimension, lyapunov_spectrum
 from labkit.dynamics._lyapunov_map import lyapunov_spectrum_map, max_lyapunov_exponent_map
 from labkit.dynamics._plrnn import (
@@ -67,7 +65,6 @@ from labkit.dynamics._plrnn import (
     PiecewiseLinearRNN,
     ShallowPLRNN,
 )
-from labkit.dynamics._systems import lorenz, system_info
 from labkit.dynamics._table import InvariantsRow, TableSettings, compute_invariants
 from labkit.dynamics._table_file import InvariantsTable, build_invariants_table, invariants_table
 
@@ -89,7 +86,6 @@ __all__ = [
     "EchoStateNetwork",
     "GTFConfig",
     "GTFEnsembleResult",
-    "GTFEnsembleTrainer",
     "GTFResult",
     "GTFTrainer",
     "IdentityObservation",
@@ -122,7 +118,6 @@ __all__ = [
     "integrate_delay",
     "invariants_table",
     "kaplan_yorke_dimension",
-    "list_delay_systems",
     "list_systems",
     "local_maxima",
     "log_separation",
@@ -139,7 +134,6 @@ __all__ = [
     "reconstruction_data",
     "separation_rate",
     "state_space_divergence",
-    "system_info",
     "train_esn",
     "train_gtf",
     "train_gtf_ensemble",

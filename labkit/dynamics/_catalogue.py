@@ -1,7 +1,9 @@
 """The catalogue of chaotic flows: dysts' systems as batched torch vector fields.
 
 The data (parameters, initial conditions, time steps, periods, reference invariants,
-citations) are dysts' metadata, read from the installed ``dysts`` package. The vector
+citations) are dysts' metadata, read from the installed ``dysts`` package, with labkit's
+few cited corrections on top (:data:`OVERRIDES_FILE`: Lorenz's exact ``beta = 8/3``
+where dysts rounds it to 2.667, and the literature's exponent). The vector
 fields are dysts' own right-hand sides, executed with :data:`torch_numpy` standing in
 for NumPy so that they act on torch tensors batched over any leading axes (and over
 parameter batches); the few that need more than that are ported by hand in
@@ -30,10 +32,17 @@ from typing import Any
 import torch
 
 from labkit.dynamics._torchnp import torch_numpy
-from labkit.errors import ConfigError
+from labkit.errors import ConfigError, DataError
 
-__all__ = ["ANALYTIC_JACOBIAN_EXCLUDED", "JACOBIAN_METHODS", "UNSUPPORTED", "System",
-           "get_system", "list_systems"]
+__all__ = ["ANALYTIC_JACOBIAN_EXCLUDED", "JACOBIAN_METHODS", "OVERRIDES_FILE", "UNSUPPORTED",
+           "System", "get_system", "list_systems"]
+
+#: labkit's corrections of dysts' metadata, each with its reason and citation (Lorenz:
+#: sigma = 10, rho = 28 and the exact beta = 8/3 of Lorenz 1963, where dysts 0.96 stores
+#: 2.667; the largest exponent 0.9056 of Sprott 2003). A system's fields there replace
+#: dysts' (``parameters`` value by value, in dysts' order); its ``override`` text becomes
+#: :attr:`System.override`.
+OVERRIDES_FILE = Path(__file__).parent / "data" / "catalogue_overrides.json"
 
 #: Systems of dysts' catalogue that labkit lists but cannot run yet, and why (none at
 #: present: BlinkingVortexMap, which needs a root solve per point, is ported by hand).
@@ -76,7 +85,32 @@ def _metadata() -> dict[str, dict[str, Any]]:
         if name in implemented:  # a map named like a flow (Duffing) becomes DuffingMap
             merged[f"{name}Map" if name in flows else name] = meta | {"map": True,
                                                                       "dysts_name": name}
+    for name, fix in _overrides().items():
+        merged[name] = _overridden(name, merged.get(name), fix)
     return merged
+
+
+@functools.cache
+def _overrides() -> dict[str, dict[str, Any]]:
+    """labkit's corrections of dysts' metadata, by system (:data:`OVERRIDES_FILE`)."""
+    return json.loads(OVERRIDES_FILE.read_text())["systems"]
+
+
+def _overridden(name: str, meta: dict[str, Any] | None, fix: Mapping[str, Any]) -> dict[str, Any]:
+    """dysts' metadata ``meta`` of ``name`` with labkit's fields ``fix`` on top."""
+    if meta is None:
+        raise DataError(f"{OVERRIDES_FILE.name} overrides {name!r}, which dysts does not list")
+    if not fix.get("override") or not fix.get("citation"):
+        raise DataError(f"{OVERRIDES_FILE.name}: the entry of {name} must say why "
+                        "('override') and cite its values ('citation')")
+    params = dict(fix.get("parameters", {}))
+    unknown = sorted(set(params) - set(meta["parameters"]))
+    if unknown:
+        raise DataError(f"{OVERRIDES_FILE.name}: {name} has no parameter(s) {unknown}; "
+                        f"dysts' parameters: {sorted(meta['parameters'])}")
+    out = meta | {k: v for k, v in fix.items() if k != "parameters"}
+    out["parameters"] = {k: params.get(k, v) for k, v in meta["parameters"].items()}
+    return out
 
 
 def _resolve(name: str, names: list[str]) -> str:
@@ -254,20 +288,39 @@ class System:
     For a flow, :meth:`rhs` is the vector field; for a map it is the map itself (the next
     state; ``t`` is ignored) and :meth:`iterate` runs it.
 
+    The metadata are dysts', except where labkit overrides them with cited values
+    (:attr:`override` says what and why; :data:`OVERRIDES_FILE` holds them): for Lorenz,
+    the exact ``beta = 8/3`` of Lorenz (1963) instead of dysts' 2.667, and the
+    literature's largest exponent.
+
     Attributes:
         name: dysts' name (``"Lorenz"``, ``"Henon"``); lookups ignore case.
         kind: ``"flow"`` or ``"map"``.
         dim: dimension of the state.
-        parameters: default parameter values (floats, or tuples for vector parameters).
+        parameters: default parameter values (floats, or tuples for vector parameters),
+            in dysts' order.
         initial_condition: dysts' default initial state.
         dt: dysts' integration time step (resolves the fastest time scale).
         period: dysts' dominant period (time units per oscillation).
         reference: dysts' stored invariants (``maximum_lyapunov_estimated``,
             ``lyapunov_spectrum_estimated``, ``kaplan_yorke_dimension``,
-            ``correlation_dimension``, ...), as dysts publishes them.
-        citation, description: from dysts' metadata.
+            ``correlation_dimension``, ...), as dysts publishes them (at dysts'
+            parameters), and ``maximum_lyapunov_published``: the literature's largest
+            exponent where labkit cites one (Lorenz: 0.9056, Sprott 2003), else None.
+        citation: dysts' citation, or labkit's where it overrides dysts' values.
+        description: from dysts' metadata.
         nonautonomous: the field depends on time explicitly.
+        variables: names of the state's components (``("x", "y", "z")`` for Lorenz;
+            ``x0, x1, ...`` where no names are cited).
+        override: what labkit changes in dysts' metadata of this system and why; ``""``
+            where it uses dysts' metadata as published.
         has_analytic_jacobian: :meth:`jacobian` can use dysts' hand-written Jacobian.
+
+    Example:
+        >>> from labkit.dynamics import get_system
+        >>> lorenz = get_system("lorenz")
+        >>> lorenz.parameters["beta"] == 8 / 3, lorenz.reference["maximum_lyapunov_published"]
+        (True, 0.9056)
     """
 
     name: str
@@ -281,6 +334,8 @@ class System:
     citation: str
     description: str
     nonautonomous: bool
+    variables: tuple[str, ...]
+    override: str
     _field: Field = dataclasses.field(repr=False)
     _jacobian: Field | None = dataclasses.field(default=None, repr=False)
 
@@ -465,14 +520,17 @@ def _build(name: str) -> System:
                 else _Lazy(functools.partial(_dysts_jacobian, name)))
     ref_keys = ("maximum_lyapunov_estimated", "lyapunov_spectrum_estimated",
                 "kaplan_yorke_dimension", "correlation_dimension", "pesin_entropy",
-                "multiscale_entropy")
+                "multiscale_entropy", "maximum_lyapunov_published")
+    dim = len(meta["initial_conditions"])
     return System(
-        name=name, kind="map" if is_map else "flow", dim=len(meta["initial_conditions"]),
+        name=name, kind="map" if is_map else "flow", dim=dim,
         parameters=params, initial_condition=tuple(float(v) for v in meta["initial_conditions"]),
         dt=1.0 if is_map else float(meta["dt"]), period=meta.get("period"),
         reference={k: meta.get(k) for k in ref_keys},
         citation=meta.get("citation") or "", description=meta.get("description") or "",
-        nonautonomous=bool(meta.get("nonautonomous")), _field=field, _jacobian=jacobian,
+        nonautonomous=bool(meta.get("nonautonomous")),
+        variables=tuple(meta.get("variables") or (f"x{i}" for i in range(dim))),
+        override=meta.get("override") or "", _field=field, _jacobian=jacobian,
     )
 
 
@@ -496,8 +554,14 @@ def _get(name: str) -> System:
 
 
 def get_system(name: str) -> System:
-    """The flow or map ``name`` (case-insensitive). Unknown names raise an error that lists the
-    closest names."""
+    """The flow or map ``name`` (case-insensitive: ``"lorenz"`` is ``"Lorenz"``). Unknown
+    names raise an error that lists the closest names.
+
+    The system carries dysts' metadata except where labkit overrides it with cited values
+    (:attr:`System.override` says why): Lorenz has Lorenz's exact ``beta = 8/3`` (dysts
+    rounds it to 2.667) and the published largest exponent 0.9056 (Sprott 2003) in
+    ``reference["maximum_lyapunov_published"]``.
+    """
     canonical = _resolve(name, list(_metadata()))
     if canonical in UNSUPPORTED:
         raise ConfigError(f"{canonical} is not available on torch yet: {UNSUPPORTED[canonical]}")

@@ -258,41 +258,79 @@ def converge_spectrum(name: str, settings: ConvergenceSettings | None = None) ->
 def build_converged_table(names: Sequence[str] | None = None, *,
                           path: str | Path = CONVERGED_TABLE,
                           settings: ConvergenceSettings | None = None,
+                          resume: bool = False,
                           progress: Callable[[str], Any] | None = print) -> dict[str, Any]:
     """:func:`converge_spectrum` for ``names`` (default: every flow, then every map), written
-    to ``path`` as JSON, atomically after every system. Returns the table as written."""
+    to ``path`` as JSON, atomically after every system. Returns the table as written.
+
+    With ``resume=True`` an existing file at ``path`` is continued: its rows are kept and
+    their systems skipped, its settings must equal ``settings`` (default: the file's own),
+    the rows are written in catalogue order, and the header keeps ``created`` and gains
+    ``updated``, this session's commit and machine, and the summed ``wall_seconds``. To
+    recompute some rows (after a change to their systems), delete them from the file and
+    resume with their names.
+
+    Raises:
+        ConfigError: when resuming a file made with other settings.
+    """
     from labkit.core.cache import atomic_write
     from labkit.core.kernels import kernel_status
     from labkit.dynamics._table_file import _git_commit
 
-    settings = ConvergenceSettings() if settings is None else settings
+    path = Path(path)
     todo = list(names) if names is not None else list_systems("flow") + list_systems("map")
     say = progress or (lambda line: None)
-    header = {"format_version": 1, "settings": settings.to_dict(),
-              "method": "Benettin QR with the exact tangent of the RK4 step (maps: of the "
-                        "map), compiled kernels; averaging time doubled until every exponent "
-                        f"moved by less than {ERROR_BAR_SIGMAS:g} standard errors (and at "
-                        f"least {ABS_FLOOR_PER_PERIOD:g} per period); starts decorrelated "
-                        "by a long transient",
-              "commit": _git_commit(), "machine": {"platform": platform.platform(),
-                                                    "python": platform.python_version(),
-                                                    "torch": torch.__version__,
-                                                    "kernels": kernel_status()},
-              "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    machine = {"platform": platform.platform(), "python": platform.python_version(),
+               "torch": torch.__version__, "kernels": kernel_status()}
     rows: dict[str, Any] = {}
+    if resume and path.exists():
+        old = json.loads(path.read_text())
+        kept = ConvergenceSettings(**old["header"]["settings"])
+        if settings is not None and settings != kept:
+            diff = {k: (v, getattr(settings, k)) for k, v in kept.to_dict().items()
+                    if getattr(settings, k) != v}
+            raise ConfigError(f"cannot resume {str(path)!r}: it was made with other settings "
+                              f"(field: (file, requested)) {diff}")
+        settings = kept
+        rows = {row["name"]: row for row in old["rows"]}
+        header = dict(old["header"], commit=_git_commit(), machine=machine, updated=now,
+                      sessions=int(old["header"].get("sessions", 1)) + 1)
+    else:
+        settings = ConvergenceSettings() if settings is None else settings
+        header = {"format_version": 1, "settings": settings.to_dict(),
+                  "method": "Benettin QR with the exact tangent of the RK4 step (maps: of the "
+                            "map), compiled kernels; averaging time doubled until every "
+                            f"exponent moved by less than {ERROR_BAR_SIGMAS:g} standard errors "
+                            f"(and at least {ABS_FLOOR_PER_PERIOD:g} per period); starts "
+                            "decorrelated by a long transient",
+                  "commit": _git_commit(), "machine": machine, "created": now}
+    order = {n: i for i, n in enumerate(list_systems("flow") + list_systems("map"))}
+
+    def table() -> dict[str, Any]:
+        listed = list(rows.values())
+        if resume:
+            listed.sort(key=lambda r: order.get(r["name"], len(order)))
+        return {"header": header, "rows": listed}
+
+    base_wall = float(header.get("wall_seconds", 0.0)) if resume else 0.0
+    pending = [n for n in todo if get_system(n).name not in rows]
+    if resume:
+        say(f"{len(todo) - len(pending)} of {len(todo)} systems already in {path}; "
+            f"computing {len(pending)}")
     start = time.perf_counter()
-    for i, name in enumerate(todo, 1):
+    for i, name in enumerate(pending, 1):
         row = converge_spectrum(name, settings)
         rows[row.name] = row.to_json()
-        header["wall_seconds"] = round(time.perf_counter() - start, 1)
-        table = {"header": header, "rows": list(rows.values())}
-        atomic_write(path, json.dumps(table, indent=1) + "\n")
+        header["wall_seconds"] = round(base_wall + time.perf_counter() - start, 1)
+        atomic_write(path, json.dumps(table(), indent=1) + "\n")
         lam = (f"lambda1 = {row.exponents[0]:.5g} +- {row.exponents_stderr[0]:.2g} "
                f"{'converged' if row.converged else 'NOT converged'} at T = {row.time:.4g}"
                if row.status == "ok" else row.message[:90])
-        say(f"[{i}/{len(todo)}] {row.name:26s} {row.status:8s} {row.seconds:6.1f} s  {lam}")
+        say(f"[{i}/{len(pending)}] {row.name:26s} {row.status:8s} {row.seconds:6.1f} s  {lam}")
+    header.setdefault("wall_seconds", 0.0)
     say(f"total wall time {header['wall_seconds']} s ({path})")
-    return {"header": header, "rows": list(rows.values())}
+    return table()
 
 
 def converged_table(path: str | Path = CONVERGED_TABLE) -> dict[str, ConvergedRow]:

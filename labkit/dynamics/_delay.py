@@ -21,7 +21,7 @@ import torch
 from labkit.core.integrate import DEFAULT_BOUND, Trajectory
 from labkit.errors import ConfigError
 
-__all__ = ["integrate_delay", "list_delay_systems"]
+__all__ = ["integrate_delay"]
 
 
 @functools.cache
@@ -32,13 +32,6 @@ def _delay_rhs(name: str) -> tuple[Callable[..., Any], tuple[str, ...]]:
     rhs = _shimmed(_own_members(cls)["_rhs"])
     names = list(inspect.signature(rhs).parameters)
     return rhs, tuple(names[names.index("t") + 1:])
-
-
-def list_delay_systems() -> list[str]:
-    """Names of the catalogue's delay equations."""
-    from labkit.dynamics._catalogue import list_systems
-
-    return list_systems("delay")
 
 
 def integrate_delay(
@@ -55,7 +48,8 @@ def integrate_delay(
     """Integrate the delay system ``name`` from a constant history on ``[-tau, 0]``.
 
     Args:
-        name: one of :func:`list_delay_systems` (case-insensitive).
+        name: one of ``list_systems("delay")`` (:func:`labkit.dynamics.list_systems`;
+            case-insensitive).
         history: the value of ``x`` on ``[-tau, 0]``: a number or a tensor ``[*batch]``.
         t_end: final time.
         dt: step; ``tau / dt`` and ``t_end / dt`` must be whole numbers.
@@ -66,10 +60,9 @@ def integrate_delay(
     Returns:
         A :class:`~labkit.core.Trajectory` with ``y`` ``[*batch, time, 1]``.
     """
-    from labkit.dynamics._catalogue import _metadata, _resolve
+    from labkit.dynamics._catalogue import _metadata, _resolve, list_systems
 
-    delays = list_delay_systems()
-    canonical = _resolve(name, delays)
+    canonical = _resolve(name, list_systems("delay"))
     rhs, names = _delay_rhs(canonical)
     defaults = dict(_metadata()[canonical]["parameters"])
     unknown = sorted(set(params) - set(defaults))

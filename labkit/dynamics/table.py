@@ -8,7 +8,9 @@
     python -m labkit.dynamics.table --converge           # the converged table
 
 The table is rewritten atomically after every system, so an interrupted run keeps every
-finished row and ``--resume`` skips them. One line of progress per system, then the
+finished row and ``--resume`` skips them (with ``--converge`` too). To recompute some rows
+of a table (after a change to their systems), delete them from the file and run
+``--systems NAME ... --resume``. One line of progress per system, then the
 total wall time. The computation is :func:`labkit.dynamics.build_invariants_table`.
 """
 
@@ -66,8 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.converge:
         from labkit.dynamics._converge import CONVERGED_TABLE, build_converged_table
 
-        build_converged_table(args.systems, path=args.out or CONVERGED_TABLE,
-                              progress=lambda line: print(line, flush=True))
+        try:
+            build_converged_table(args.systems, path=args.out or CONVERGED_TABLE,
+                                  resume=args.resume,
+                                  progress=lambda line: print(line, flush=True))
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         return 0
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TableSettings)
              if getattr(args, f.name) is not None}

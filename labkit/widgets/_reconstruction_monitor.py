@@ -1,7 +1,7 @@
 """A live training monitor for reconstruction: the model's free run beside the truth in an
 :class:`~labkit.widgets.AttractorViewer`, with the metrics as they improve.
 
-:class:`ReconstructionMonitor` is a callback of :func:`labkit.core.train.fit`
+:class:`ReconstructionMonitor` is a callback of :func:`labkit.core.train.run`
 (``cb(step, metrics, history)``). Every ``every`` steps it runs the current model freely
 from the truth's first state, computes :math:`D_{stsp}` and :math:`D_H`
 (:func:`labkit.dynamics.dsr_metrics`) against the truth, and pushes both series, the
@@ -13,7 +13,7 @@ the trainer's back. Widget updates are comm messages, sent at once even while a 
 running, so a foreground run already animates the viewer; to keep the kernel free for
 clicks (colour mode, series toggles) during training, run the training in a
 ``threading.Thread`` (as :class:`~labkit.widgets.SymmetryDashboard` does) with the same
-callback, and stop it with :func:`~labkit.core.train.fit`'s ``stop`` event.
+callback, and stop it with :func:`~labkit.core.train.run`'s ``stop`` event.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def free_run(trainer: Any, n: int, x0: Any) -> tuple[np.ndarray, np.ndarray | No
     on are NaN, never an exception) and the symbolic code ``[n + 1]`` of each latent state
     when the model has one (an AL-RNN), else ``None``.
 
-    Call it between training steps (a fit callback) or when training is not running."""
+    Call it between training steps (a run callback) or when training is not running."""
     model, obs = trainer.model, trainer.observation
     p = next(model.parameters())
     with torch.no_grad():
@@ -64,7 +64,7 @@ def free_run(trainer: Any, n: int, x0: Any) -> tuple[np.ndarray, np.ndarray | No
 
 
 class ReconstructionMonitor:
-    """Shows a reconstruction as it trains: a :func:`~labkit.core.train.fit` callback.
+    """Shows a reconstruction as it trains: a :func:`~labkit.core.train.run` callback.
 
     Args:
         viewer: an :class:`~labkit.widgets.AttractorViewer`, or its Panel component
@@ -83,7 +83,7 @@ class ReconstructionMonitor:
         trainer = GTFTrainer(data, config)
         viewer = AttractorViewer.from_series({"truth": data.test})
         monitor = ReconstructionMonitor(viewer, data.test, trainer=trainer, every=100)
-        fit(trainer.step, config.steps, callbacks=[monitor], history=trainer.history)
+        run(trainer, config.steps, callbacks=[monitor])   # labkit.core.run
 
     Attributes:
         updates: how many times the viewer was updated.

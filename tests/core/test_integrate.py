@@ -8,7 +8,7 @@ import torch
 from scipy.integrate import solve_ivp
 
 from labkit.core import euler, rk4
-from labkit.dynamics import lorenz, system_info
+from labkit.dynamics import get_system, lorenz
 from labkit.errors import ConfigError, DivergenceError
 
 
@@ -55,9 +55,9 @@ def test_euler_is_first_order_and_exact_for_linear_decay():
 
 
 def test_lorenz_matches_scipy_at_tight_tolerance():
-    info = system_info("lorenz")
-    p = info["parameters"]
-    y0 = np.array(info["initial_condition"])
+    system = get_system("Lorenz")
+    p = dict(system.parameters)
+    y0 = np.array(system.initial_condition)
 
     def f(t, y):
         return [p["sigma"] * (y[1] - y[0]), y[0] * (p["rho"] - y[2]) - y[1],

@@ -67,7 +67,7 @@ def _nan_losses(trainer: Any) -> None:
 CASES = {
     "gtf": Case(lambda steps, **kw: train_gtf(
         _series(), GTFConfig(hidden_dim=8, seq_len=10, batch_size=4, steps=steps), device="cpu",
-        **kw), lambda tr: _fill_nan(tr._x)),
+        **kw), lambda tr: _fill_nan(*tr._x)),
     "gtf_ensemble": Case(lambda steps, **kw: train_gtf_ensemble(
         _series(), GTFConfig(hidden_dim=8, seq_len=10, batch_size=4, steps=steps), seeds=[0, 3],
         device="cpu", **kw), lambda tr: _fill_nan(*tr._x)),
@@ -144,7 +144,7 @@ def assert_resume_equals_uninterrupted(case: Case, tmp_path: Path, steps: int = 
     assert second.trainer is not first.trainer
     assert_same_state(second.trainer.state_dict(), whole.trainer.state_dict())
     for key, values in whole.trainer.history.metrics.items():
-        again = resumed.history[key]
+        again = second.trainer.history[key]
         assert len(again) == len(values)
         assert all((x == y) or (x != x and y != y) for x, y in zip(values, again, strict=True)), key
 

@@ -3,17 +3,23 @@ finite differences; parameter batches; bad input."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from scipy.integrate import solve_ivp
 
+import labkit.dynamics
 from labkit.core import rk4
-from labkit.dynamics import get_system, list_systems
-from labkit.dynamics._catalogue import UNSUPPORTED
-from labkit.errors import ConfigError
+from labkit.dynamics import get_system, integrate_delay, invariants_table, list_systems, lorenz
+from labkit.dynamics._catalogue import OVERRIDES_FILE, UNSUPPORTED, _dysts_data, _overridden
+from labkit.errors import ConfigError, DataError
+
+REPO = Path(__file__).resolve().parents[2]
 
 FLOWS = list_systems("flow")
 MAPS = [m for m in list_systems("map") if m not in UNSUPPORTED]
@@ -22,9 +28,11 @@ MAX_STEPS = 2000
 
 
 def dysts_model(name):
+    """dysts' model of the flow ``name`` at the catalogue's parameters (labkit's own where
+    it overrides dysts': Lorenz's beta = 8/3)."""
     import dysts.flows
 
-    return getattr(dysts.flows, name)()
+    return getattr(dysts.flows, name)(parameters=dict(get_system(name).parameters))
 
 
 def test_the_whole_catalogue_is_there():
@@ -236,7 +244,11 @@ def test_unknown_name_lists_the_closest_names():
 
 
 def test_names_ignore_case_and_delay_equations_say_so():
-    assert get_system("lorenz") is get_system("LORENZ")
+    assert get_system("lorenz") is get_system("LORENZ") is get_system("Lorenz")
+    assert get_system("henon") is get_system("Henon")
+    assert integrate_delay("mackeyglass", 0.5, 4.0, 0.5).y.shape == (9, 1)
+    table = invariants_table()
+    assert table["lorenz"] is table["Lorenz"]
     with pytest.raises(ConfigError, match="MackeyGlass is a delay equation: integrate it with"):
         get_system("mackeyglass")
 
@@ -256,8 +268,74 @@ def test_unknown_parameter_lists_the_valid_ones():
 
 
 def test_metadata_is_dysts_and_cited():
+    rossler = get_system("Rossler")
+    assert rossler.parameters == {"a": 0.2, "b": 0.2, "c": 5.7}
+    assert "Rossler" in rossler.citation and rossler.dt > 0 and rossler.period > 0
+    assert rossler.override == "" and rossler.variables == ("x0", "x1", "x2")
+    assert rossler.reference["maximum_lyapunov_published"] is None
     lorenz = get_system("Lorenz")
-    assert lorenz.parameters == {"beta": 2.667, "rho": 28, "sigma": 10}
     assert lorenz.initial_condition == (-9.7869288, -15.03852, 20.533978)
-    assert "Lorenz" in lorenz.citation and lorenz.dt > 0 and lorenz.period > 0
+    assert lorenz.dt > 0 and lorenz.period > 0 and lorenz.variables == ("x", "y", "z")
+    # dysts' own estimate, made at its beta = 2.667
     assert lorenz.reference["maximum_lyapunov_estimated"] == pytest.approx(0.8917, abs=1e-4)
+
+
+def test_lorenz_is_lorenz_1963_exactly_and_says_it_overrides_dysts():
+    lorenz = get_system("Lorenz")
+    assert lorenz.parameters["beta"] == 8 / 3  # exactly: the double nearest 8/3
+    assert lorenz.parameters == {"beta": 8 / 3, "rho": 28.0, "sigma": 10.0}
+    assert list(lorenz.parameters) == ["beta", "rho", "sigma"]  # dysts' order (kernel slots)
+    assert "overrides dysts" in lorenz.override and "2.667" in lorenz.override
+    assert "8/3" in lorenz.override
+    assert "Lorenz" in lorenz.citation and "1963" in lorenz.citation
+    assert "Sprott" in lorenz.citation and "2003" in lorenz.citation
+    assert lorenz.reference["maximum_lyapunov_published"] == 0.9056
+    # The override is live: dysts still rounds beta. When it stops, drop the override.
+    dysts = json.loads((_dysts_data() / "chaotic_attractors.json").read_text())["Lorenz"]
+    assert dysts["parameters"]["beta"] == 2.667
+    # Every override says why and cites its values.
+    assert OVERRIDES_FILE.parent.name == "data"
+    for name in json.loads(OVERRIDES_FILE.read_text())["systems"]:
+        system = get_system(name)
+        assert system.override and system.citation, name
+
+
+def test_a_bad_override_is_refused():
+    meta = {"parameters": {"a": 1.0}}
+    good = {"override": "why", "citation": "who", "parameters": {"a": 2.0}}
+    assert _overridden("X", meta, good)["parameters"] == {"a": 2.0}
+    with pytest.raises(DataError, match=r"X has no parameter\(s\) \['b'\]"):
+        _overridden("X", meta, good | {"parameters": {"b": 2.0}})
+    with pytest.raises(DataError, match="must say why"):
+        _overridden("X", meta, {"citation": "who"})
+    with pytest.raises(DataError, match="which dysts does not list"):
+        _overridden("X", None, good)
+
+
+def test_lorenz_function_is_the_catalogue_field():
+    lorenz63 = get_system("Lorenz")
+    gen = torch.Generator().manual_seed(0)
+    y = lorenz63.default_state() + torch.randn(16, 3, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(lorenz(0.0, y), lorenz63.rhs(0.0, y), rtol=1e-15, atol=1e-13)
+    rho = torch.linspace(20.0, 40.0, 16, dtype=torch.float64)
+    torch.testing.assert_close(lorenz(0.0, y, rho=rho), lorenz63.rhs(0.0, y, rho=rho),
+                               rtol=1e-15, atol=1e-13)
+
+
+def test_there_is_one_catalogue():
+    """The old second registry (labkit/dynamics/_systems.py, data/systems.json, whose
+    Lorenz disagreed with the catalogue's) is gone, and nothing refers to it."""
+    assert importlib.util.find_spec("labkit.dynamics._systems") is None
+    assert not (REPO / "labkit" / "dynamics" / "data" / "systems.json").exists()
+    public = set(labkit.dynamics.__all__)
+    assert "get_system" in public and "lorenz" in public
+    assert not {"system_info", "list_delay_systems"} & public
+    gone = ["dynamics." + "_systems", "system" + "_info", "systems" + ".json",
+            "list_delay" + "_systems"]
+    sources = [p for folder in ("labkit", "tests", "notebooks", "bench")
+               for p in (REPO / folder).rglob("*")
+               if p.suffix in (".py", ".ipynb") and "gpu-check-work" not in p.parts
+               and p != Path(__file__).resolve()]
+    for path in [*sources, REPO / "README.md"]:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert not [g for g in gone if g in text], path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -25,7 +26,11 @@ SMALL = ConvergenceSettings(n_ics=8, periods=20.0, transient_periods=20.0, max_d
 
 
 def test_lorenz_converges_to_the_literature_within_its_error_bar():
-    row = converge_spectrum("Lorenz", SMALL)
+    # With 8 starts the zero exponent's finite-time bias (about -1.4 / T) moves by more than
+    # its error bar between doublings until T ~ 2,400, so whether a short run stops early
+    # depends on the realisation (measured at beta = 8/3, seeds 0-9: 6 converge within 5
+    # doublings, 7 within 8). 8 doublings reach T = 7,684; seed 0 converges there.
+    row = converge_spectrum("Lorenz", dataclasses.replace(SMALL, max_doublings=8))
     assert row.status == "ok" and row.converged and row.halves_ok
     lam, se = row.exponents[0], row.exponents_stderr[0]
     # Sprott (2003): 0.9056. The error bar is two standard errors; allow 4 plus the
@@ -105,3 +110,21 @@ def test_the_shipped_converged_table_covers_the_catalogue():
     assert abs(lorenz.exponents[0] - 0.9056) <= 4 * lorenz.exponents_stderr[0] + 2e-3
     for row in ok:  # every row says whether it converged, with the times it tried
         assert isinstance(row.converged, bool) and row.history
+
+
+def test_resume_keeps_rows_and_computes_the_missing_ones(tmp_path, capsys):
+    path = tmp_path / "conv.json"
+    quick = ConvergenceSettings(n_ics=4, periods=1.0, transient_periods=1.0, max_doublings=1)
+    first = build_converged_table(["Henon"], path=path, settings=quick, progress=None)
+    # Lorenz is computed, Henon kept as it was; rows in catalogue order (flows, then maps)
+    table = build_converged_table(["lorenz", "Henon"], path=path, resume=True, progress=None)
+    assert [r["name"] for r in table["rows"]] == ["Lorenz", "Henon"]
+    assert table["rows"][1] == json.loads(json.dumps(first["rows"][0]))  # read back, not redone
+    header = json.loads(path.read_text())["header"]
+    assert header["sessions"] == 2 and header["created"] == first["header"]["created"]
+    assert header["settings"] == quick.to_dict() and "updated" in header
+    with pytest.raises(ConfigError, match="cannot resume .* other settings"):
+        build_converged_table(["Lorenz"], path=path, settings=SMALL, resume=True, progress=None)
+    assert table_main(["--converge", "--systems", "Henon", "Lorenz", "--resume",
+                       "--out", str(path)]) == 0
+    assert "2 of 2 systems already in" in capsys.readouterr().out

@@ -10,10 +10,10 @@ import pytest
 import torch
 from scipy.integrate import solve_ivp
 
-from labkit.dynamics import integrate_delay, list_delay_systems
+from labkit.dynamics import integrate_delay, list_systems
 from labkit.errors import ConfigError
 
-DELAYS = list_delay_systems()
+DELAYS = list_systems("delay")
 
 
 def two_interval_reference(name: str, history: float, n_eval: int = 5):

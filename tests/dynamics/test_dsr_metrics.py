@@ -47,7 +47,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def lorenz_runs() -> np.ndarray:
-    """``[3, 2 * N_LORENZ, 3]``: Lorenz-63 at dysts' parameters with rho as in RHOS,
+    """``[3, 2 * N_LORENZ, 3]``: Lorenz-63 at the catalogue's parameters with rho as in RHOS,
     after a transient of 10 time units (one batched RK4 call, ~12 s on one core)."""
     system = get_system("Lorenz")
     params = {k: float(v) for k, v in system.parameters.items()}
@@ -216,7 +216,7 @@ def test_lorenz_later_stretch_is_at_the_floor_and_bad_models_are_far_above(loren
     # platform whose rounding sends the chaotic orbit elsewhere.
     assert isinstance(floor, MetricFloor) and floor.n_samples == N_LORENZ
     assert floor.d_stsp < 1.0 and floor.d_h < 0.1, floor
-    c_plus = np.array([1.0, 1.0, 0.0]) * math.sqrt(2.667 * 27) + [0, 0, 27]
+    c_plus = np.array([1.0, 1.0, 0.0]) * math.sqrt(8 / 3 * 27) + [0, 0, 27]  # beta (rho - 1)
     fixed = np.broadcast_to(c_plus, truth.shape)  # stuck at an (unstable) fixed point
     # Measured: D_stsp 14.7 (decaying), 11.2 (rho 40), 17.5 (fixed point);
     # D_H 0.46, 0.20, 1.

@@ -11,8 +11,15 @@ import pytest
 import torch
 
 from labkit.core.train import fit
-from labkit.dynamics._dsr_data import ReconstructionData, from_array, reconstruction_data
-from labkit.dynamics._gtf import GTFConfig, GTFTrainer, estimate_alpha, train_gtf
+from labkit.dynamics import (
+    GTFConfig,
+    GTFTrainer,
+    ReconstructionData,
+    estimate_alpha,
+    from_array,
+    reconstruction_data,
+    train_gtf,
+)
 from labkit.errors import ConfigError, DataError, DivergenceError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -99,14 +106,15 @@ def test_alpha_one_is_one_step_ahead_prediction(lorenz, latent):
     cfg = SMALL.replace(alpha_mode="fixed", alpha=1.0, latent_dim=latent)
     tr = GTFTrainer(lorenz, cfg, seed=1, device="cpu")
     x = tr.sample()
+    assert x.shape == (1, 8, 26, 3)
     with torch.no_grad():
         pred, forced = tr.teacher_forced(x)
     # the forced state equals the data in the observed units
-    torch.testing.assert_close(forced[..., :3], x[:, 1:], rtol=0, atol=0)
+    torch.testing.assert_close(forced[..., :3], x[:, :, 1:], rtol=0, atol=0)
     if latent == 3:  # then every prediction is the model's one step from the data
         with torch.no_grad():
-            one_step = tr.model(x[:, :-1])
-        torch.testing.assert_close(pred, one_step)
+            one_step = tr.model(x[0, :, :-1])
+        torch.testing.assert_close(pred[0], one_step)
 
 
 def test_alpha_zero_is_free_running(lorenz):
@@ -114,30 +122,34 @@ def test_alpha_zero_is_free_running(lorenz):
     x = tr.sample()
     with torch.no_grad():
         pred, _ = tr.teacher_forced(x)
-        free = tr.model.generate(x[:, 0], x.shape[1] - 1)[:, 1:]
-    torch.testing.assert_close(pred, free)
+        free = tr.model.generate(x[0, :, 0], x.shape[2] - 1)[:, 1:]
+    torch.testing.assert_close(pred[0], free)
 
 
 def test_adaptive_alpha_follows_the_jacobian_bound(lorenz):
     tr = GTFTrainer(lorenz, SMALL.replace(alpha=1.0, alpha_interval=1, alpha_decay=0.5,
                                           lr_start=1e-9, lr_end=1e-9), seed=2, device="cpu")
     # an expanding model: J = 2 I everywhere -> G = 2, alpha* = 1/2
+    model = tr.model
     with torch.no_grad():
-        tr.model.A.fill_(2.0)
-        tr.model.W1.zero_()
+        model.A.fill_(2.0)
+        model.W1.zero_()
+    tr.load_member(0, model=model.state_dict())
     a, g = estimate_alpha(tr.model, torch.randn(4, 10, 3))
     assert g == pytest.approx(2.0) and a == pytest.approx(0.5)
     # a contracting model: J = 0.5 I -> alpha* = 0; the running alpha decays to it
     with torch.no_grad():
-        tr.model.A.fill_(0.5)
+        model.A.fill_(0.5)
+    tr.load_member(0, model=model.state_dict())
     alphas = [tr.step(i)["alpha"] for i in range(12)]
     assert all(0.0 <= v <= 1.0 for v in alphas)
     assert all(b < a_ for a_, b in zip(alphas, alphas[1:], strict=False))
     assert alphas[-1] < 1e-3
-    assert estimate_alpha(tr.model, tr._alpha_states(tr.sample()))[0] == 0.0
+    assert estimate_alpha(tr.model, tr.alpha_states(tr.sample())[0])[0] == 0.0
     # a larger estimate is taken at once
     with torch.no_grad():
-        tr.model.A.fill_(4.0)
+        model.A.fill_(4.0)
+    tr.load_member(0, model=model.state_dict())
     assert tr.step(12)["alpha"] == pytest.approx(0.75, abs=1e-6)
 
 

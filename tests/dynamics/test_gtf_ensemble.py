@@ -10,14 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from labkit.dynamics._dsr_data import ReconstructionData, from_array, reconstruction_data
-from labkit.dynamics._gtf import GTFConfig, train_gtf
-from labkit.dynamics._gtf_ensemble import (
-    GTFEnsembleTrainer,
-    _batched_step,
+from labkit.dynamics import (
+    ALRNN,
+    GTFConfig,
+    GTFTrainer,
+    ReconstructionData,
+    ShallowPLRNN,
+    from_array,
+    reconstruction_data,
+    train_gtf,
     train_gtf_ensemble,
 )
-from labkit.dynamics._plrnn import ALRNN, ShallowPLRNN
 from labkit.errors import ConfigError, DivergenceError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -76,18 +79,18 @@ def test_several_systems_in_one_run(lorenz, rossler):
 @pytest.mark.parametrize("model", [ShallowPLRNN(3, 7, seed=0), ShallowPLRNN(3, 7, clipped=True, seed=1),
                                    ALRNN(5, 2, seed=2), ALRNN(4, 0, seed=3)],
                          ids=["shplrnn", "clipped", "alrnn", "alrnn-linear"])
-def test_batched_step_is_the_models_forward(model):
+def test_stacked_step_is_the_models_forward(model):
     others = [type(model)(**({"dim": model.dim, "hidden": model.hidden, "clipped": model.clipped}
                             if isinstance(model, ShallowPLRNN)
                             else {"dim": model.dim, "n_relu": model.n_relu}), seed=s)
               for s in (10, 11)]
     members = [model, *others]
-    p = {f"model.{n}": torch.stack([dict(m.named_parameters())[n] for m in members]).detach()
+    p = {n: torch.stack([dict(m.named_parameters())[n] for m in members]).detach()
          for n, _ in model.named_parameters()}
-    p.update({f"model.{n}": torch.stack([dict(m.named_buffers())[n] for m in members])
+    p.update({n: torch.stack([dict(m.named_buffers())[n] for m in members])
               for n, _ in model.named_buffers()})
     z = torch.randn(3, 6, model.dim)
-    got = _batched_step(model, p, z)
+    got = model.stacked_step(p, z)
     for k, m in enumerate(members):
         torch.testing.assert_close(got[k], m(z[k]).detach())
 
@@ -96,7 +99,7 @@ def test_a_diverging_member_is_frozen_and_the_others_go_on(lorenz):
     bad = from_array(np.random.default_rng(0).normal(size=(2000, 3)) * 1e30, lorenz.dt,
                      standardise=False)  # float32 overflows: a non-finite loss at step 0
     cfg = SMALL.replace(steps=10)
-    start = GTFEnsembleTrainer([lorenz, bad], cfg, device="cpu").member_state(1)
+    start = GTFTrainer([lorenz, bad], cfg, device="cpu").member_state(1)
     ens = train_gtf_ensemble([lorenz, bad], cfg, device="cpu")
     assert ens.status == "finished" and ens.history["alive"][-1] == 1
     assert ens[1].status == "diverged" and "step 0" in ens[1].message
@@ -131,15 +134,15 @@ def test_resume_from_a_checkpoint_equals_uninterrupted(lorenz, tmp_path):
 def test_bad_members_are_named(lorenz):
     two_d = from_array(np.random.default_rng(0).normal(size=(500, 2)))
     with pytest.raises(ConfigError, match=r"same number of variables.*N=3.*N=2"):
-        GTFEnsembleTrainer([lorenz, two_d], SMALL, device="cpu")
+        GTFTrainer([lorenz, two_d], SMALL, device="cpu")
     with pytest.raises(ConfigError, match=r"2 data sets but 3 seeds"):
-        GTFEnsembleTrainer([lorenz, lorenz], SMALL, seeds=[0, 1, 2], device="cpu")
+        GTFTrainer([lorenz, lorenz], SMALL, seeds=[0, 1, 2], device="cpu")
     with pytest.raises(ConfigError, match=r"seeds must be a count >= 1.*got 0"):
-        GTFEnsembleTrainer(lorenz, SMALL, seeds=0, device="cpu")
+        GTFTrainer(lorenz, SMALL, seeds=0, device="cpu")
     with pytest.raises(ConfigError, match=r"seeds must be a non-empty list of ints.*'a'"):
-        GTFEnsembleTrainer(lorenz, SMALL, seeds=[0, "a"], device="cpu")
+        GTFTrainer(lorenz, SMALL, seeds=[0, "a"], device="cpu")
     with pytest.raises(ConfigError, match=r"member must be in \[0, 3\], got 4"):
-        GTFEnsembleTrainer(lorenz, SMALL, device="cpu").member_state(4)
+        GTFTrainer(lorenz, SMALL, seeds=4, device="cpu").member_state(4)
 
 
 @pytest.mark.gpu

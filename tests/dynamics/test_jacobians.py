@@ -79,12 +79,13 @@ def test_dysts_jacobian_is_right_exactly_where_labkit_uses_it(name):
                     "add it to ANALYTIC_JACOBIAN_EXCLUDED")
     torch.testing.assert_close(system.jacobian(0.3, y, method="analytic", **params), analytic,
                                rtol=0, atol=0)
-    # The shim runs dysts' own code: its NumPy Jacobian at one state, default parameters.
+    # The shim runs dysts' own code: its NumPy Jacobian at one state, at the catalogue's
+    # default parameters (labkit's own where it overrides dysts': Lorenz's beta = 8/3).
     import dysts.flows
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Numba not installed")
-        model = getattr(dysts.flows, name)()
+        model = getattr(dysts.flows, name)(parameters=dict(system.parameters))
     expected = np.array(model.jac(states[0].numpy(), 0.3), dtype=float)
     np.testing.assert_allclose(analytic[0, 0].numpy(), expected, rtol=1e-13,
                                atol=1e-13 * float(scale[0, 0]))

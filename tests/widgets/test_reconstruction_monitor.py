@@ -51,8 +51,10 @@ def test_a_diverged_free_run_is_shown_up_to_the_divergence(data):
                          device="cpu")
     import torch
 
+    model = trainer.model
     with torch.no_grad():
-        trainer.model.A.fill_(3.0)  # every step triples the state: it runs away
+        model.A.fill_(3.0)  # every step triples the state: it runs away
+    trainer.load_member(0, model=model.state_dict())
     viewer = AttractorViewer.from_series({"truth": data.test})
     monitor = ReconstructionMonitor(viewer, data.test, trainer=trainer, every=1)
     readout = monitor.update(0, {"loss": 1.0})
