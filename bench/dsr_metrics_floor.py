@@ -28,8 +28,7 @@ import numpy as np
 import torch
 
 from labkit.core.integrate import rk4
-from labkit.dynamics import get_system, lorenz
-from labkit.dynamics._dsr_metrics import metric_floor, state_space_divergence
+from labkit.dynamics import get_system, lorenz, metric_floor, state_space_divergence
 
 
 def trajectories(n_ics: int, n_steps: int, dt: float, seed: int) -> np.ndarray:

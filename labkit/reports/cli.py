@@ -25,7 +25,7 @@ __all__ = ["main"]
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="labkit", description="Run labkit notebooks headlessly as parameterized reports."
+        prog="labkit", description="Run labkit notebooks headlessly as parameterized reports; regenerate the catalogue's tables."
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--first", default=None, metavar="NAME",
                        help="what the app shows first: a system for 'attractors' (default "
                        "Lorenz), a data set for 'symmetry' (default so2_invariant)")
+    sub.add_parser("table", add_help=False,
+                   help="regenerate the catalogue's invariants tables "
+                        "(labkit table --help for its options)")
     ls = sub.add_parser("list", help="show notebooks with their parameters and defaults")
     ls.add_argument("paths", nargs="*", type=Path, default=[Path("notebooks")])
     return parser
@@ -147,8 +150,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_table(argv: Sequence[str]) -> int:
+    """``labkit table ...``: the catalogue's own parser takes every option after it."""
+    from labkit.dynamics.catalogue._table_cli import main as table_main
+
+    return table_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``labkit`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["table"]:
+        return _cmd_table(argv[1:])
     args = _parser().parse_args(argv)
     commands = {"run": _cmd_run, "sweep": _cmd_sweep, "list": _cmd_list,
                 "serve": _cmd_serve}

@@ -100,7 +100,7 @@ def default_orbit_parameter(name: str) -> str:
 def viewer_systems() -> list[str]:
     """The systems the viewer can show: every flow and map of the catalogue that runs on
     torch (sorted; flows first)."""
-    from labkit.dynamics._catalogue import UNSUPPORTED
+    from labkit.dynamics.catalogue._catalogue import UNSUPPORTED
 
     return [n for n in list_systems("flow") + list_systems("map") if n not in UNSUPPORTED]
 

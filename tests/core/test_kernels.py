@@ -18,7 +18,7 @@ import torch
 from labkit.core import euler, kernels, rk4
 from labkit.core._cgen import kernel_source
 from labkit.dynamics import get_system, list_systems, lyapunov_spectrum
-from labkit.dynamics._trace import trace_system
+from labkit.dynamics.catalogue._trace import trace_system
 from labkit.errors import ConfigError, DivergenceError
 
 pytestmark = pytest.mark.usefixtures("one_thread")

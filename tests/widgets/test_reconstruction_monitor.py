@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from labkit.core.train import fit
-from labkit.dynamics import GTFConfig, GTFTrainer
-from labkit.dynamics._dsr_data import reconstruction_data
+from labkit.dynamics import GTFConfig, GTFTrainer, reconstruction_data
 from labkit.errors import ConfigError, DataError
 from labkit.widgets import AttractorViewer, ReconstructionMonitor, free_run
 

@@ -12,7 +12,7 @@ import torch
 
 from labkit.core.config import check_int, check_positive
 from labkit.core.integrate import DEFAULT_BOUND
-from labkit.dynamics._lyapunov import LyapunovResult
+from labkit.dynamics.catalogue._lyapunov import LyapunovResult
 from labkit.errors import ConfigError, DataError, DivergenceError
 
 __all__ = ["lyapunov_spectrum_map", "max_lyapunov_exponent_map"]

@@ -26,7 +26,7 @@ __all__ = ["integrate_delay"]
 
 @functools.cache
 def _delay_rhs(name: str) -> tuple[Callable[..., Any], tuple[str, ...]]:
-    from labkit.dynamics._catalogue import _dysts, _own_members, _shimmed
+    from labkit.dynamics.catalogue._catalogue import _dysts, _own_members, _shimmed
 
     cls = getattr(_dysts("flows"), name)
     rhs = _shimmed(_own_members(cls)["_rhs"])
@@ -60,7 +60,7 @@ def integrate_delay(
     Returns:
         A :class:`~labkit.core.Trajectory` with ``y`` ``[*batch, time, 1]``.
     """
-    from labkit.dynamics._catalogue import _metadata, _resolve, list_systems
+    from labkit.dynamics.catalogue._catalogue import _metadata, _resolve, list_systems
 
     canonical = _resolve(name, list_systems("delay"))
     rhs, names = _delay_rhs(canonical)

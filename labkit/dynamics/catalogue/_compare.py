@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from labkit.dynamics._table import InvariantsRow
-from labkit.dynamics._table_file import InvariantsTable, invariants_table
+from labkit.dynamics.catalogue._table import InvariantsRow
+from labkit.dynamics.catalogue._table_file import InvariantsTable, invariants_table
 from labkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -256,7 +256,7 @@ def compare_with_dysts(
 
 def _reference(name: str) -> Mapping[str, Any]:
     """dysts' stored values for ``name`` (empty for a system labkit cannot load)."""
-    from labkit.dynamics._catalogue import get_system
+    from labkit.dynamics.catalogue._catalogue import get_system
 
     try:
         return get_system(name).reference

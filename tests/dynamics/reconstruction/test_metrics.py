@@ -15,12 +15,13 @@ from scipy.spatial.distance import cdist
 from scipy.special import logsumexp
 
 from labkit.core.integrate import rk4, rk4_step
-from labkit.dynamics import get_system, lorenz, lyapunov_spectrum
-from labkit.dynamics._dsr_metrics import (
-    LAPLACE_ALPHA,
+from labkit.dynamics import (
     DSRMetrics,
     MetricFloor,
     dsr_metrics,
+    get_system,
+    lorenz,
+    lyapunov_spectrum,
     lyapunov_spectrum_map,
     max_lyapunov_exponent_map,
     metric_floor,
@@ -29,6 +30,7 @@ from labkit.dynamics._dsr_metrics import (
     state_space_divergence,
     valid_prediction_time,
 )
+from labkit.dynamics.reconstruction._metrics import LAPLACE_ALPHA
 from labkit.errors import ConfigError, DataError, DivergenceError
 
 #: Largest Lyapunov exponent of Lorenz-63 (Sprott 2003, table A.1), per time unit.

@@ -32,8 +32,8 @@ Sparse teacher forcing (``forcing="sparse"``) instead replaces the forced units 
 data every ``tf_interval`` steps and runs free in between (the AL-RNN paper's training).
 
 This module holds the settings and the :math:`\alpha` rule; the trainer (K >= 1 models
-at once) is :mod:`labkit.dynamics._gtf_trainer`, the ``train_*`` functions and results
-:mod:`labkit.dynamics._gtf_train`. Training runs through :func:`labkit.core.train.run`; a
+at once) is :mod:`labkit.dynamics.reconstruction._gtf_trainer`, the ``train_*`` functions and results
+:mod:`labkit.dynamics.reconstruction._gtf_train`. Training runs through :func:`labkit.core.train.run`; a
 non-finite loss or gradient skips the update (the model keeps its last finite
 parameters) and ends the run with :class:`~labkit.errors.DivergenceError` or a
 ``"diverged"`` status and a message.
@@ -47,7 +47,7 @@ from typing import Any
 import torch
 
 from labkit.core.config import Config, check_in, check_int, check_positive, check_range
-from labkit.dynamics._plrnn import (
+from labkit.dynamics.reconstruction._plrnn import (
     ALRNN,
     PiecewiseLinearRNN,
     ShallowPLRNN,

@@ -13,14 +13,14 @@ import torch
 
 from labkit.core import rk4
 from labkit.dynamics import get_system, list_systems
-from labkit.dynamics._catalogue import (
+from labkit.dynamics.catalogue._catalogue import (
     ANALYTIC_JACOBIAN_EXCLUDED,
     _as_matrix,
     _build,
     _dysts_jacobian,
 )
-from labkit.dynamics._ports import solve_kepler
-from labkit.dynamics._torchnp import torch_numpy
+from labkit.dynamics.catalogue._ports import solve_kepler
+from labkit.dynamics.catalogue._torchnp import torch_numpy
 from labkit.errors import ConfigError
 
 #: The flows for which dysts writes a Jacobian (``_jac``), right or wrong.

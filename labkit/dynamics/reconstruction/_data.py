@@ -231,7 +231,7 @@ def reconstruction_data(system: str = "Lorenz", *, n_steps: int = 100_000, dt: f
         >>> tuple(d.train.shape), tuple(d.test.shape), round(d.lyapunov, 2)
         ((200, 3), (50, 3), 0.89)
     """
-    from labkit.dynamics._catalogue import get_system
+    from labkit.dynamics.catalogue._catalogue import get_system
 
     sys_ = get_system(system)
     if sys_.kind != "flow":
@@ -343,8 +343,8 @@ def _numpy_field(system: Any, params: dict[str, Any]):
 def _dysts_numpy_rhs(system: Any, params: dict[str, Any]):
     """dysts' NumPy right-hand side of a catalogue flow as ``f(t, y)``, or ``None`` when
     the system is not dysts' (hand-ported) or has no usable one."""
-    from labkit.dynamics._catalogue import _dysts, _metadata, _own_members
-    from labkit.dynamics._ports import PORTED
+    from labkit.dynamics.catalogue._catalogue import _dysts, _metadata, _own_members
+    from labkit.dynamics.catalogue._ports import PORTED
 
     if system.name in PORTED:
         return None

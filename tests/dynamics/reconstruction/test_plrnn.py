@@ -7,12 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from labkit.dynamics._plrnn import (
-    ALRNN,
-    AffineObservation,
-    IdentityObservation,
-    ShallowPLRNN,
-)
+from labkit.dynamics import ALRNN, AffineObservation, IdentityObservation, ShallowPLRNN
 from labkit.errors import ConfigError, DivergenceError
 
 F64 = torch.float64

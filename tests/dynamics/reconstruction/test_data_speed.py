@@ -11,8 +11,8 @@ import torch
 from scipy.integrate import solve_ivp
 
 from labkit.core.integrate import rk4
-from labkit.dynamics import get_system
-from labkit.dynamics._dsr_data import _integrate, _numpy_field, reconstruction_data
+from labkit.dynamics import get_system, reconstruction_data
+from labkit.dynamics.reconstruction._data import _integrate, _numpy_field
 from labkit.errors import DivergenceError
 
 #: Agreement with a DOP853 solution at rtol = atol = 1e-13 over the first 3 time units of

@@ -30,7 +30,7 @@ from labkit.core._tape import (
     trace_numpy,
 )
 from labkit.core.kernels import KernelSource
-from labkit.dynamics._catalogue import _dysts, _metadata, _own_members
+from labkit.dynamics.catalogue._catalogue import _dysts, _metadata, _own_members
 
 __all__ = ["kernel_source_for", "param_layout", "param_matrix", "trace_system"]
 
@@ -138,7 +138,7 @@ _TRACEABLE_PORTS = {"BickleyJet": _bickley_jet, "InteriorSquirmer": _interior_sq
 def trace_system(name: str) -> Traced | str:
     """The traced right-hand side of the catalogue system ``name`` (a flow's vector field
     or a map), or a one-line reason why it does not trace."""
-    from labkit.dynamics._ports import PORTED
+    from labkit.dynamics.catalogue._ports import PORTED
 
     if name in PORTED and name not in _TRACEABLE_PORTS:
         return "a hand-written torch port, not dysts' NumPy code"

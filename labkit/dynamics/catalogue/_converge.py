@@ -1,6 +1,6 @@
 r"""Lyapunov spectra averaged until they stop moving: the converged catalogue table.
 
-The shipped table (:mod:`labkit.dynamics._table`) averages 100 periods from 16
+The shipped table (:mod:`labkit.dynamics.catalogue._table`) averages 100 periods from 16
 neighbours of one initial condition; its error bars measure the spread of trajectories
 that stay correlated for a while, and some of its exponents are outside them against
 long independent runs. :func:`converge_spectrum` instead
@@ -35,15 +35,15 @@ from typing import Any
 
 import torch
 
-from labkit.dynamics._catalogue import System, get_system, list_systems
-from labkit.dynamics._lyapunov import kaplan_yorke_dimension, lyapunov_spectrum
-from labkit.dynamics._table import TableSettings, _choose_step
+from labkit.dynamics.catalogue._catalogue import System, get_system, list_systems
+from labkit.dynamics.catalogue._lyapunov import kaplan_yorke_dimension, lyapunov_spectrum
+from labkit.dynamics.catalogue._table import TableSettings, _choose_step
 from labkit.errors import ConfigError, DivergenceError
 
 __all__ = ["CONVERGED_TABLE", "ConvergedRow", "ConvergenceSettings", "build_converged_table",
            "converge_spectrum", "converged_table"]
 
-#: The converged table shipped with labkit (``python -m labkit.dynamics.table --converge``).
+#: The converged table shipped with labkit (``labkit table --converge``).
 CONVERGED_TABLE = Path(__file__).parent / "data" / "invariants_converged.json"
 
 #: Two half-sample means agree when they differ by less than this many combined
@@ -275,7 +275,7 @@ def build_converged_table(names: Sequence[str] | None = None, *,
     """
     from labkit.core.cache import atomic_write
     from labkit.core.kernels import kernel_status
-    from labkit.dynamics._table_file import _git_commit
+    from labkit.dynamics.catalogue._table_file import _git_commit
 
     path = Path(path)
     todo = list(names) if names is not None else list_systems("flow") + list_systems("map")

@@ -27,9 +27,9 @@ from torch.func import functional_call, stack_module_state, vmap
 from labkit.core.device import resolve_device
 from labkit.core.rng import make_generator
 from labkit.core.train import History, exponential_schedule, sample_windows, set_lr
-from labkit.dynamics._dsr_data import ReconstructionData, from_array
-from labkit.dynamics._gtf import GTFConfig, build_model, jacobian_bound, next_alpha
-from labkit.dynamics._plrnn import AffineObservation, IdentityObservation
+from labkit.dynamics.reconstruction._data import ReconstructionData, from_array
+from labkit.dynamics.reconstruction._gtf import GTFConfig, build_model, jacobian_bound, next_alpha
+from labkit.dynamics.reconstruction._plrnn import AffineObservation, IdentityObservation
 from labkit.errors import ConfigError, DataError
 
 __all__ = ["GTFTrainer"]

@@ -2,10 +2,10 @@
 
 ::
 
-    python -m labkit.dynamics.table                      # every flow and map -> the shipped file
-    python -m labkit.dynamics.table --systems Lorenz Henon --out /tmp/t.json
-    python -m labkit.dynamics.table --resume             # continue an interrupted run
-    python -m labkit.dynamics.table --converge           # the converged table
+    labkit table                      # every flow and map -> the shipped file
+    labkit table --systems Lorenz Henon --out /tmp/t.json
+    labkit table --resume             # continue an interrupted run
+    labkit table --converge           # the converged table
 
 The table is rewritten atomically after every system, so an interrupted run keeps every
 finished row and ``--resume`` skips them (with ``--converge`` too). To recompute some rows
@@ -25,10 +25,10 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from labkit.dynamics._table import TableSettings
-    from labkit.dynamics._table_file import SHIPPED_TABLE
+    from labkit.dynamics.catalogue._table import TableSettings
+    from labkit.dynamics.catalogue._table_file import SHIPPED_TABLE
 
-    parser = argparse.ArgumentParser(prog="python -m labkit.dynamics.table",
+    parser = argparse.ArgumentParser(prog="labkit table",
                                      description=__doc__.split("\n")[1])
     parser.add_argument("--systems", nargs="+", metavar="NAME",
                         help="systems to compute (default: every flow and map)")
@@ -57,8 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import torch
 
-    from labkit.dynamics._table import TableSettings
-    from labkit.dynamics._table_file import SHIPPED_TABLE, build_invariants_table
+    from labkit.dynamics.catalogue._table import TableSettings
+    from labkit.dynamics.catalogue._table_file import SHIPPED_TABLE, build_invariants_table
     from labkit.errors import ConfigError
 
     if args.threads < 1:
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     torch.set_num_threads(args.threads)  # the CLI is the edge: the library never does this
     if args.converge:
-        from labkit.dynamics._converge import CONVERGED_TABLE, build_converged_table
+        from labkit.dynamics.catalogue._converge import CONVERGED_TABLE, build_converged_table
 
         try:
             build_converged_table(args.systems, path=args.out or CONVERGED_TABLE,
@@ -88,6 +88,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

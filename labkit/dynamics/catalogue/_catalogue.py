@@ -7,7 +7,7 @@ where dysts rounds it to 2.667, and the literature's exponent). The vector
 fields are dysts' own right-hand sides, executed with :data:`torch_numpy` standing in
 for NumPy so that they act on torch tensors batched over any leading axes (and over
 parameter batches); the few that need more than that are ported by hand in
-:mod:`labkit.dynamics._ports`. Where dysts writes a flow's Jacobian by hand (``_jac``),
+:mod:`labkit.dynamics.catalogue._ports`. Where dysts writes a flow's Jacobian by hand (``_jac``),
 that code runs the same way and serves :meth:`System.jacobian`, once the tests have
 checked it against autograd and finite differences.
 """
@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from labkit.dynamics._torchnp import torch_numpy
+from labkit.dynamics.catalogue._torchnp import torch_numpy
 from labkit.errors import ConfigError, DataError
 
 __all__ = ["ANALYTIC_JACOBIAN_EXCLUDED", "JACOBIAN_METHODS", "OVERRIDES_FILE", "UNSUPPORTED",
@@ -50,7 +50,7 @@ UNSUPPORTED: dict[str, str] = {}
 
 #: dysts flows whose hand-written Jacobian (``_jac``) disagrees with their right-hand side,
 #: with the measured discrepancy: labkit does not use these (``"auto"`` takes autograd).
-#: tests/dynamics/test_jacobians.py checks every dysts Jacobian against forward-mode
+#: tests/dynamics/catalogue/test_jacobians.py checks every dysts Jacobian against forward-mode
 #: autograd and central differences along a trajectory, at the default and perturbed
 #: parameters, and asserts that this is exactly the set that fails. With dysts 0.96 all
 #: 60 agree (worst relative difference from autograd 2e-16, from differences 7e-10).
@@ -224,7 +224,7 @@ def _dysts_jacobian(name: str) -> Field | None:
     This is dysts' code as it stands, whether or not it is right: :func:`_build` leaves
     out the systems in :data:`ANALYTIC_JACOBIAN_EXCLUDED`.
     """
-    from labkit.dynamics._ports import PORTED
+    from labkit.dynamics.catalogue._ports import PORTED
 
     meta = _metadata()[name]
     if meta.get("map") or meta.get("delay") or name in PORTED:
@@ -392,7 +392,7 @@ class System:
         return field
 
     def _kernel_source(self, merged: Mapping[str, Any]) -> Any:
-        from labkit.dynamics._trace import kernel_source_for
+        from labkit.dynamics.catalogue._trace import kernel_source_for
 
         return kernel_source_for(self.name, merged)
 
@@ -510,7 +510,7 @@ class System:
 
 
 def _build(name: str) -> System:
-    from labkit.dynamics._ports import PORTED
+    from labkit.dynamics.catalogue._ports import PORTED
 
     meta = _metadata()[name]
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["parameters"].items()}

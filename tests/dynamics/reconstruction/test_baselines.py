@@ -10,17 +10,19 @@ import math
 import pytest
 import torch
 
-from labkit.dynamics._dsr_baselines import (
+from labkit.dynamics import (
     BaselineTable,
     ESNConfig,
     NODEConfig,
+    ReconstructionData,
     SINDyConfig,
     baseline_table,
+    from_array,
+    reconstruction_data,
     train_esn,
     train_node,
     train_sindy,
 )
-from labkit.dynamics._dsr_data import ReconstructionData, from_array, reconstruction_data
 from labkit.errors import ConfigError, DataError, DivergenceError
 
 #: Lorenz-63's parameters (Lorenz 1963): sigma, rho, beta.

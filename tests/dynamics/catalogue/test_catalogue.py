@@ -16,10 +16,15 @@ from scipy.integrate import solve_ivp
 import labkit.dynamics
 from labkit.core import rk4
 from labkit.dynamics import get_system, integrate_delay, invariants_table, list_systems, lorenz
-from labkit.dynamics._catalogue import OVERRIDES_FILE, UNSUPPORTED, _dysts_data, _overridden
+from labkit.dynamics.catalogue._catalogue import (
+    OVERRIDES_FILE,
+    UNSUPPORTED,
+    _dysts_data,
+    _overridden,
+)
 from labkit.errors import ConfigError, DataError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 FLOWS = list_systems("flow")
 MAPS = [m for m in list_systems("map") if m not in UNSUPPORTED]

@@ -16,11 +16,11 @@ import torch
 from torch import nn
 
 from labkit.core.train import Checkpoint, History, run
-from labkit.dynamics._dsr_data import ReconstructionData
-from labkit.dynamics._dsr_metrics import state_space_divergence
-from labkit.dynamics._gtf import GTFConfig
-from labkit.dynamics._gtf_trainer import GTFTrainer, is_data_list
-from labkit.dynamics._plrnn import PiecewiseLinearRNN
+from labkit.dynamics.reconstruction._data import ReconstructionData
+from labkit.dynamics.reconstruction._gtf import GTFConfig
+from labkit.dynamics.reconstruction._gtf_trainer import GTFTrainer, is_data_list
+from labkit.dynamics.reconstruction._metrics import state_space_divergence
+from labkit.dynamics.reconstruction._plrnn import PiecewiseLinearRNN
 from labkit.errors import DivergenceError
 
 __all__ = ["GTFEnsembleResult", "GTFResult", "train_gtf", "train_gtf_ensemble"]
@@ -127,7 +127,7 @@ class GTFEnsembleResult:
         """Each member's :math:`D_{stsp}` and :math:`D_H` against its data's test series
         (a free run from the first test sample), with ``seed``, ``system`` and ``status``;
         a member whose free run diverges scores ``None``."""
-        from labkit.dynamics._dsr_baselines import baseline_table
+        from labkit.dynamics.reconstruction._baselines import baseline_table
 
         rows = []
         for k, (res, data) in enumerate(zip(self.members, self.trainer.datasets, strict=True)):

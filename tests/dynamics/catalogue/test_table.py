@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-import labkit.dynamics._table as table_module
-import labkit.dynamics._table_file as file_module
+import labkit.dynamics.catalogue._table as table_module
+import labkit.dynamics.catalogue._table_file as file_module
 from labkit.dynamics import (
     InvariantsRow,
     InvariantsTable,
@@ -21,7 +21,7 @@ from labkit.dynamics import (
     invariants_table,
     list_systems,
 )
-from labkit.dynamics._table import (
+from labkit.dynamics.catalogue._table import (
     DIVERGENCE_ATOL_MAP,
     DIVERGENCE_ATOL_PER_PERIOD,
     DIVERGENCE_RTOL,
@@ -29,8 +29,8 @@ from labkit.dynamics._table import (
     STIFFNESS_LIMIT,
     ZERO_SIGMAS,
 )
-from labkit.dynamics.table import main
 from labkit.errors import ConfigError, DataError, DivergenceError
+from labkit.reports.cli import main as labkit_main
 
 #: Sprott, Chaos and Time-Series Analysis (2003), table A.1: Lorenz-63's largest exponent.
 LORENZ_LAMBDA1 = 0.9056
@@ -293,13 +293,13 @@ def test_to_xarray(shipped):
 
 def test_the_cli_writes_a_table(tmp_path, capsys):
     out = tmp_path / "cli.json"
-    code = main(["--systems", "tent", "--out", str(out), "--n-ics", "2",
+    code = labkit_main(["table", "--systems", "tent", "--out", str(out), "--n-ics", "2",
                  "--map-transient", "10", "--map-iterations", "50"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "[1/1] Tent" in printed and "total wall time" in printed
     assert invariants_table(out)["Tent"].status == "ok"
-    assert main(["--systems", "tent", "--out", str(out), "--n-ics", "1"]) == 2
+    assert labkit_main(["table", "--systems", "tent", "--out", str(out), "--n-ics", "1"]) == 2
     assert "n_ics must be an int >= 2, got 1" in capsys.readouterr().err
 
 

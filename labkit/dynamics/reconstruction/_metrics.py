@@ -35,13 +35,22 @@ import numpy as np
 import torch
 
 from labkit.core.config import check_in, check_int, check_positive
-from labkit.dynamics._lyapunov_map import lyapunov_spectrum_map, max_lyapunov_exponent_map
-from labkit.errors import ConfigError, DataError, DivergenceError
+from labkit.dynamics.reconstruction._checks import (
+    CONSTANT_RTOL,
+    Series,
+    as_array,
+    check_finite,
+    pair,
+    result,
+    true_spread,
+)
+from labkit.dynamics.reconstruction._prediction import (
+    prediction_error,
+)
+from labkit.errors import ConfigError, DataError
 
-__all__ = ["BINNED_MAX_DIM", "DSRMetrics", "LAPLACE_ALPHA", "MetricFloor", "VPT_THRESHOLD",
-           "dsr_metrics", "lyapunov_spectrum_map", "max_lyapunov_exponent_map", "metric_floor",
-           "power_spectrum_error", "prediction_error", "state_space_divergence",
-           "valid_prediction_time"]
+__all__ = ["BINNED_MAX_DIM", "DSRMetrics", "LAPLACE_ALPHA", "MetricFloor", "dsr_metrics",
+           "metric_floor", "power_spectrum_error", "state_space_divergence"]
 
 #: ``method="auto"`` bins state space up to this dimension and uses the GMM estimate
 #: above it: the official ``decide_on_measure`` (``N < 6 ? bins : GMM``). At 30 bins a
@@ -51,84 +60,8 @@ BINNED_MAX_DIM = 5
 LAPLACE_ALPHA = 1.0e-5
 #: Margin of the binning grid beyond the true data's range, in standard deviations.
 GRID_MARGIN = 0.1
-#: Normalised-RMSE threshold of :func:`valid_prediction_time` (Vlachas et al. 2020).
-VPT_THRESHOLD = 0.5
 #: Kernel radius of the spectral smoothing, in standard deviations (scipy's ``truncate``).
 SMOOTHING_TRUNCATE = 4.0
-#: A series whose standard deviation is below this fraction of ``1 + |mean|`` is constant.
-CONSTANT_RTOL = 1.0e-12
-
-Series = np.ndarray | torch.Tensor
-
-
-# --------------------------------------------------------------------------- input checks
-
-def _as_array(name: str, x: Any) -> tuple[np.ndarray, bool]:
-    """``x`` as float64 ``[batch, time, dim]`` and whether it came batched."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise DataError(f"{name} must be a numeric array [time, dim] or [batch, time, dim], "
-                        f"got {type(x).__name__}") from err
-    if arr.ndim not in (2, 3):
-        raise DataError(f"{name} must have shape [time, dim] or [batch, time, dim], got "
-                        f"{tuple(arr.shape)}")
-    batched = arr.ndim == 3
-    arr = arr if batched else arr[None]
-    if arr.shape[1] < 2 or arr.shape[2] < 1 or arr.shape[0] < 1:
-        raise DataError(f"{name} must have at least 2 time steps and 1 dimension, got shape "
-                        f"{tuple(arr.shape[int(not batched):])}")
-    return arr, batched
-
-
-def _check_finite(name: str, arr: np.ndarray, *, generated: bool) -> None:
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        b, t, _ = np.argwhere(bad)[0]
-        where = f"time index {t}" + (f" of batch member {b}" if arr.shape[0] > 1 else "")
-        if generated:
-            raise DataError(f"{name} has {int(bad.sum())} non-finite values (first at {where}):"
-                            " the model diverged, and a diverged trajectory has no attractor "
-                            "to compare; the metric is undefined rather than NaN")
-        raise DataError(f"{name} has {int(bad.sum())} non-finite values (first at {where}); "
-                        "reference data must be finite")
-
-
-def _pair(x_true: Series, x_gen: Series, gen_name: str = "x_gen"
-          ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Both series checked, on a common batch axis (a single series is broadcast)."""
-    a, ba = _as_array("x_true", x_true)
-    b, bb = _as_array(gen_name, x_gen)
-    if a.shape[2] != b.shape[2]:
-        raise DataError(f"x_true has {a.shape[2]} dimensions but {gen_name} has {b.shape[2]}: "
-                        f"shapes {tuple(a.shape[int(not ba):])} and "
-                        f"{tuple(b.shape[int(not bb):])}")
-    if a.shape[0] != b.shape[0] and 1 not in (a.shape[0], b.shape[0]):
-        raise DataError(f"batch sizes differ: x_true {a.shape[0]}, {gen_name} {b.shape[0]} "
-                        "(one of them may be a single series, which is broadcast)")
-    _check_finite("x_true", a, generated=False)
-    _check_finite(gen_name, b, generated=True)
-    n = max(a.shape[0], b.shape[0])
-    return (np.broadcast_to(a, (n, *a.shape[1:])), np.broadcast_to(b, (n, *b.shape[1:])),
-            ba or bb)
-
-
-def _result(values: list[float], batched: bool) -> float | torch.Tensor:
-    return torch.tensor(values, dtype=torch.float64) if batched else float(values[0])
-
-
-def _true_spread(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-dimension mean and standard deviation (``ddof=1``) of true data ``[time, dim]``;
-    a constant dimension is a :class:`DataError` (nothing to bin or standardise by)."""
-    mean, std = x.mean(0), x.std(0, ddof=1)
-    const = std <= CONSTANT_RTOL * (1 + np.abs(mean))
-    if const.any():
-        raise DataError(f"x_true is constant in dimension(s) {np.flatnonzero(const).tolist()} "
-                        f"(value {mean[const].tolist()}): true data must vary in every "
-                        "dimension")
-    return mean, std
 
 
 # --------------------------------------------------------------------------- D_stsp
@@ -210,7 +143,7 @@ def state_space_divergence(
     check_int("mc_samples", mc_samples)
     check_int("max_samples", max_samples)
     check_int("seed", seed, least=0)
-    a, b, batched = _pair(x_true, x_gen)
+    a, b, batched = pair(x_true, x_gen)
     dim = a.shape[2]
     if method == "auto":
         method = "binned" if dim <= BINNED_MAX_DIM else "gmm"
@@ -227,7 +160,7 @@ def state_space_divergence(
         rng = np.random.default_rng(seed)
         values = [_kl_gmm(ta, tb, scaling, mc_samples, max_samples, rng)
                   for ta, tb in zip(a, b, strict=True)]
-    return _result(values, batched)
+    return result(values, batched)
 
 
 def _cells(x: np.ndarray, lo: np.ndarray, width: np.ndarray, bins: int) -> np.ndarray:
@@ -238,7 +171,7 @@ def _cells(x: np.ndarray, lo: np.ndarray, width: np.ndarray, bins: int) -> np.nd
 
 
 def _kl_binned(x: np.ndarray, y: np.ndarray, bins: int) -> float:
-    _, std = _true_spread(x)
+    _, std = true_spread(x)
     lo = x.min(0) - GRID_MARGIN * std
     width = x.max(0) + GRID_MARGIN * std - lo
     keys_x, counts_x = np.unique(_cells(x, lo, width, bins), return_counts=True)
@@ -275,7 +208,7 @@ def _log_mixture(s: np.ndarray, centres: np.ndarray, var: float) -> np.ndarray:
 
 def _kl_gmm(x: np.ndarray, y: np.ndarray, var: float, n_mc: int, max_t: int,
             rng: np.random.Generator) -> float:
-    mean, std = _true_spread(x)
+    mean, std = true_spread(x)
     xs = (x[:max_t] - mean) / std
     ys = (y[:max_t] - mean) / std
     draws = xs[rng.integers(0, len(xs), n_mc)] + math.sqrt(var) * rng.standard_normal(
@@ -341,7 +274,7 @@ def power_spectrum_error(
             lengths or dimensions, too short a series, a constant dimension of ``x_true``.
     """
     check_positive("smoothing", smoothing, allow_zero=True)
-    a, b, batched = _pair(x_true, x_gen)
+    a, b, batched = pair(x_true, x_gen)
     if a.shape[1] != b.shape[1]:
         raise DataError(f"power_spectrum_error needs series of equal length (their spectra "
                         f"share one frequency grid), got {a.shape[1]} and {b.shape[1]} time "
@@ -359,144 +292,7 @@ def power_spectrum_error(
     q, const_gen = _spectra(b, smoothing)
     hd = np.sqrt(np.maximum(0.5 * np.sum((np.sqrt(p) - np.sqrt(q)) ** 2, axis=1), 0.0))
     hd = np.where(const_gen, 1.0, np.minimum(hd, 1.0))
-    return _result(hd.mean(1).tolist(), batched)
-
-
-# --------------------------------------------------------------------------- short term
-
-def prediction_error(
-    model: Any,
-    x_true: Series,
-    *,
-    n_steps: int = 20,
-) -> float | torch.Tensor:
-    r"""The ``n_steps``-ahead prediction error: from every true state :math:`x_t`
-    (:math:`t < T - n`) run the model :math:`n` steps and take the mean squared error
-    against :math:`x_{t+n}`, over all starts and dimensions (the official
-    ``prediction_error``, there with :math:`n = 20`).
-
-    Args:
-        model: either a callable ``step(x) -> x_next`` acting on observed states
-            ``[N, dim]`` (applied ``n_steps`` times), or an object with a method
-            ``forecast(x0, n_steps) -> x_n`` mapping observed starts ``[N, dim]`` to the
-            predicted observations ``n_steps`` later ``[N, dim]`` (for a model with a
-            latent state that ``x0`` only initialises). The first applies when there is
-            no ``forecast`` attribute. Called under ``torch.no_grad()``.
-        x_true: true data ``[time, dim]`` or ``[batch, time, dim]`` (all members' starts
-            go to the model at once); a numpy array becomes a tensor of its own dtype, so
-            pass a tensor of the model's dtype and device.
-        n_steps: the horizon (>= 1; ``time > n_steps``).
-
-    Returns:
-        The MSE, a float (or a float64 tensor ``[batch]``).
-
-    Raises:
-        DataError: non-finite or too short ``x_true``, or a model output of the wrong shape.
-        DivergenceError: the model's predictions are non-finite.
-    """
-    check_int("n_steps", n_steps)
-    x = x_true if isinstance(x_true, torch.Tensor) else torch.as_tensor(np.asarray(x_true))
-    arr, batched = _as_array("x_true", x)
-    _check_finite("x_true", arr, generated=False)
-    x = x if batched else x[None]
-    n_b, n_t, dim = x.shape
-    if n_t <= n_steps:
-        raise DataError(f"x_true has {n_t} time steps; n_steps = {n_steps} needs more")
-    starts = x[:, : n_t - n_steps].reshape(-1, dim)
-    with torch.no_grad():
-        forecast = getattr(model, "forecast", None)
-        if forecast is not None:
-            z = forecast(starts, n_steps)
-        else:
-            if not callable(model):
-                raise ConfigError(f"model must be callable step(x) or have forecast(x0, n), "
-                                  f"got {type(model).__name__}")
-            z = starts
-            for _ in range(n_steps):
-                z = model(z)
-    if not isinstance(z, torch.Tensor) or z.shape != starts.shape:
-        raise DataError(f"the model must return predictions of shape {tuple(starts.shape)}, "
-                        f"got {getattr(z, 'shape', type(z).__name__)}")
-    if not torch.isfinite(z).all():
-        raise DivergenceError(f"the model diverged: {int((~torch.isfinite(z)).sum())} "
-                              f"non-finite values in its {n_steps}-step predictions")
-    target = x[:, n_steps:].reshape(-1, dim).to(z)
-    sq = ((z - target) ** 2).reshape(n_b, -1).mean(1).double().cpu()
-    return sq if batched else float(sq[0])
-
-
-def valid_prediction_time(
-    x_true: Series,
-    x_pred: Series,
-    *,
-    dt: float,
-    lyapunov_exponent: float,
-    threshold: float = VPT_THRESHOLD,
-    scale: Series | float | None = None,
-) -> float | torch.Tensor:
-    r"""Valid prediction time in Lyapunov times (Vlachas et al. 2020, Neural Networks 126,
-    191-217; used by Gilpin 2023 in Lyapunov times).
-
-    The normalised root-mean-square error at each sample,
-
-    .. math:: \mathrm{NRMSE}(t) = \sqrt{\frac1d \sum_{i=1}^{d}
-              \Big(\frac{\hat x_i(t) - x_i(t)}{\sigma_i}\Big)^2},
-
-    with :math:`\sigma_i` the standard deviation of dimension :math:`i` of the true data;
-    the forecast is valid for the leading samples with :math:`\mathrm{NRMSE} \le`
-    ``threshold`` (0.5, Vlachas et al.; Pathak et al. 2018 use 0.4 with a norm-wise error),
-    and
-
-    .. math:: \mathrm{VPT} = k \,\Delta t\, \lambda_{max}
-
-    for :math:`k` such samples before the first that exceeds the threshold: the full length
-    (``time * dt * lambda``) when none does, 0 when the first already does. A non-finite
-    prediction (a diverged forecast) counts as exceeding.
-
-    Args:
-        x_true, x_pred: ``[time, dim]`` or ``[batch, time, dim]`` of equal shape, sample
-            ``k`` of each at the same time (start the series at the first forecast step,
-            or at the shared initial condition: either way ``k`` counts valid samples).
-        dt: time between samples.
-        lyapunov_exponent: the true system's largest exponent (per unit time, > 0).
-        threshold: the NRMSE threshold.
-        scale: :math:`\sigma_i`, a number or ``[dim]``; default: the standard deviation of
-            ``x_true`` over all its samples. For short forecast windows pass the
-            attractor's, from a long true series.
-
-    Returns:
-        A float (or a float64 tensor ``[batch]``), in Lyapunov times.
-
-    Raises:
-        DataError: non-finite ``x_true``, shapes that differ, a zero or non-finite scale.
-        ConfigError: bad ``dt``, exponent or threshold.
-    """
-    check_positive("dt", dt)
-    check_positive("lyapunov_exponent", lyapunov_exponent)
-    check_positive("threshold", threshold)
-    a, batched = _as_array("x_true", x_true)
-    b, _ = _as_array("x_pred", x_pred)
-    if a.shape != b.shape:
-        raise DataError(f"x_true and x_pred must have the same shape, got "
-                        f"{tuple(a.shape[int(not batched):])} and "
-                        f"{tuple(b.shape[int(not batched):])}")
-    _check_finite("x_true", a, generated=False)
-    sigma = (a.reshape(-1, a.shape[2]).std(0) if scale is None
-             else np.broadcast_to(_as_scale(scale), (a.shape[2],)))
-    if not (np.all(np.isfinite(sigma)) and np.all(sigma > 0)):
-        raise DataError(f"the scale must be finite and > 0 in every dimension, got "
-                        f"{np.asarray(sigma).tolist()} (a constant x_true needs scale=...)")
-    with np.errstate(invalid="ignore", over="ignore"):
-        err = np.sqrt(np.mean(((b - a) / sigma) ** 2, axis=2))
-    bad = ~(err <= threshold)  # NaN counts as exceeding
-    first = np.where(bad.any(1), bad.argmax(1), a.shape[1])
-    return _result((first * dt * lyapunov_exponent).tolist(), batched)
-
-
-def _as_scale(scale: Series | float) -> np.ndarray:
-    if isinstance(scale, torch.Tensor):
-        scale = scale.detach().cpu().numpy()
-    return np.asarray(scale, dtype=np.float64)
+    return result(hd.mean(1).tolist(), batched)
 
 
 # --------------------------------------------------------------------------- Lyapunov
@@ -532,12 +328,12 @@ def metric_floor(
     stands where the model's trajectory will, so give it that trajectory's length.
     ``gmm`` passes ``scaling``, ``mc_samples``, ``max_samples``, ``seed`` on.
     """
-    a, ba = _as_array("x_true_a", x_true_a)
-    b, bb = _as_array("x_true_b", x_true_b)
+    a, ba = as_array("x_true_a", x_true_a)
+    b, bb = as_array("x_true_b", x_true_b)
     if ba or bb:
         raise DataError("metric_floor takes single series [time, dim], got batches "
                         f"{tuple(a.shape)} and {tuple(b.shape)}")
-    _check_finite("x_true_b", b, generated=False)
+    check_finite("x_true_b", b, generated=False)
     d_stsp = state_space_divergence(a[0], b[0], bins=bins, method=method, **gmm)
     d_h = power_spectrum_error(a[0], b[0], smoothing=smoothing)
     return MetricFloor(d_stsp=float(d_stsp), d_h=float(d_h), n_samples=b.shape[1])
@@ -632,10 +428,10 @@ def dsr_metrics(
             diverged").
     """
     for name, x in (("x_true", x_true), ("x_gen", x_gen)):
-        if _as_array(name, x)[1]:
+        if as_array(name, x)[1]:
             raise DataError(f"dsr_metrics takes single series [time, dim]; {name} is a batch "
                             "(call the metric functions for batches)")
-    dim = _as_array("x_true", x_true)[0].shape[2]
+    dim = as_array("x_true", x_true)[0].shape[2]
     resolved = method if method != "auto" else ("binned" if dim <= BINNED_MAX_DIM else "gmm")
     d_stsp = state_space_divergence(x_true, x_gen, bins=bins, method=method, **gmm)
     d_h = power_spectrum_error(x_true, x_gen, smoothing=smoothing)

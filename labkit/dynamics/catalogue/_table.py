@@ -16,7 +16,7 @@ two checks that do not use the tangent vectors:
   allows that, with the phase speeds measured along the same trajectories.
 
 The table of every system, its file and its generator are in
-:mod:`labkit.dynamics._table_file`.
+:mod:`labkit.dynamics.catalogue._table_file`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any
 import torch
 
 from labkit.core.integrate import DEFAULT_BOUND, rk4
-from labkit.dynamics._catalogue import System, get_system, list_systems
-from labkit.dynamics._lyapunov import kaplan_yorke_dimension, lyapunov_spectrum
+from labkit.dynamics.catalogue._catalogue import System, get_system, list_systems
+from labkit.dynamics.catalogue._lyapunov import kaplan_yorke_dimension, lyapunov_spectrum
 from labkit.errors import ConfigError, DataError, DivergenceError
 
 __all__ = [

@@ -4,7 +4,7 @@
 catalogue and writes the table as JSON, atomically after every system, so an
 interrupted run loses at most the system in progress and ``resume=True`` continues it.
 :func:`invariants_table` loads the table shipped in
-``labkit/dynamics/data/invariants.json``; ``python -m labkit.dynamics.table``
+``labkit/dynamics/catalogue/data/invariants.json``; ``labkit table``
 regenerates it.
 """
 
@@ -25,7 +25,7 @@ import torch
 
 from labkit.core.cache import atomic_write
 from labkit.core.provenance import git_state
-from labkit.dynamics._table import (
+from labkit.dynamics.catalogue._table import (
     DIVERGENCE_ATOL_MAP,
     DIVERGENCE_ATOL_PER_PERIOD,
     DIVERGENCE_RTOL,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SHIPPED_TABLE", "InvariantsTable", "build_invariants_table", "invariants_table"]
 
-#: The table shipped with labkit (regenerate with ``python -m labkit.dynamics.table``).
+#: The table shipped with labkit (regenerate with ``labkit table``).
 SHIPPED_TABLE = Path(__file__).parent / "data" / "invariants.json"
 #: Version of the JSON layout of a table file.
 FORMAT_VERSION = 1
@@ -156,7 +156,7 @@ def invariants_table(path: str | os.PathLike[str] | None = None) -> InvariantsTa
 
 def _git_commit() -> str:
     """The checkout's commit, ``+dirty`` when tracked files have changes."""
-    state = git_state(Path(__file__).resolve().parents[2])
+    state = git_state(Path(__file__).resolve().parents[3])
     if state["commit"] is None:
         return "unknown"
     return state["commit"] + ("+dirty" if state["dirty"] else "")

@@ -11,7 +11,7 @@ __all__ = ["lorenz"]
 
 @functools.cache
 def _defaults() -> tuple[float, float, float]:
-    from labkit.dynamics._catalogue import get_system
+    from labkit.dynamics.catalogue._catalogue import get_system
 
     p = get_system("Lorenz").parameters
     return p["sigma"], p["rho"], p["beta"]

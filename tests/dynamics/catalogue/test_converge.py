@@ -17,9 +17,9 @@ from labkit.dynamics import (
     converged_table,
     get_system,
 )
-from labkit.dynamics._converge import _starts
-from labkit.dynamics.table import main as table_main
+from labkit.dynamics.catalogue._converge import _starts
 from labkit.errors import ConfigError
+from labkit.reports.cli import main as labkit_main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SMALL = ConvergenceSettings(n_ics=8, periods=20.0, transient_periods=20.0, max_doublings=5)
@@ -94,7 +94,7 @@ def test_table_file_round_trip_and_cli(tmp_path, capsys):
     header = json.loads(path.read_text())["header"]
     assert header["settings"]["n_ics"] == 8 and header["wall_seconds"] >= 0
     out = tmp_path / "cli.json"
-    assert table_main(["--converge", "--systems", "Henon", "--out", str(out)]) == 0
+    assert labkit_main(["table", "--converge", "--systems", "Henon", "--out", str(out)]) == 0
     assert "Henon" in capsys.readouterr().out
     assert converged_table(out)["Henon"].status == "ok"
 
@@ -125,6 +125,6 @@ def test_resume_keeps_rows_and_computes_the_missing_ones(tmp_path, capsys):
     assert header["settings"] == quick.to_dict() and "updated" in header
     with pytest.raises(ConfigError, match="cannot resume .* other settings"):
         build_converged_table(["Lorenz"], path=path, settings=SMALL, resume=True, progress=None)
-    assert table_main(["--converge", "--systems", "Henon", "Lorenz", "--resume",
+    assert labkit_main(["table", "--converge", "--systems", "Henon", "Lorenz", "--resume",
                        "--out", str(path)]) == 0
     assert "2 of 2 systems already in" in capsys.readouterr().out
