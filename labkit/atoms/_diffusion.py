@@ -305,6 +305,11 @@ class CrystalDiffusion(nn.Module):
         seed: initialises the network's weights.
     """
 
+    # float32 buffers registered in __init__ (declared for the type checker)
+    alpha_bars: torch.Tensor
+    sigmas: torch.Tensor
+    score_norms: torch.Tensor
+
     def __init__(self, config: CSPConfig = CSPConfig(), *, seed: int | torch.Generator | None = 0):
         super().__init__()
         if not isinstance(config, CSPConfig):
@@ -500,7 +505,7 @@ class CrystalDiffusion(nn.Module):
         lat = torch.randn(b, 3, 3, generator=gen, device=dev, dtype=dtype)
         frac = torch.where(mf, torch.rand(b, n, 3, generator=gen, device=dev, dtype=dtype), zero)
         generate = species is None
-        if generate:
+        if species is None:
             types = torch.where(mf, torch.randn(b, n, MAX_Z, generator=gen, device=dev, dtype=dtype), zero)
 
             def current_species() -> torch.Tensor:

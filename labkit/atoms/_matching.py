@@ -95,7 +95,7 @@ def _tolerances(stol: float, ltol: float, angle_tol: float) -> tuple[float, floa
 
 def _summarise(sample_rms: np.ndarray, valid: np.ndarray) -> MatchResult:
     n, k = sample_rms.shape
-    matched = ~np.isnan(sample_rms).all(axis=1)
+    matched = np.asarray(~np.isnan(sample_rms).all(axis=1))
     rms = np.full(n, np.nan)
     if matched.any():
         rms[matched] = np.nanmin(sample_rms[matched], axis=1)

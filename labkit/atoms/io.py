@@ -176,5 +176,7 @@ def arrays_to_structure(species, frac, lattice):
     """A pymatgen ``Structure`` from arrays (lattice rows are the lattice vectors)."""
     from pymatgen.core import Lattice, Structure
 
-    return Structure(Lattice(np.asarray(lattice, dtype=np.float64)), [int(z) for z in species],
+    # pymatgen takes atomic numbers as species; its CompositionLike annotation omits int.
+    return Structure(Lattice(np.asarray(lattice, dtype=np.float64)),
+                     [int(z) for z in species],  # pyright: ignore[reportArgumentType]
                      np.asarray(frac, dtype=np.float64), coords_are_cartesian=False)

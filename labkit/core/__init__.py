@@ -21,7 +21,7 @@ _WHERE = {
     "Checkpoint": "train", "FitResult": "train", "History": "train", "fit": "train",
     "CHECKPOINT_EVERY": "train", "RunResult": "train", "Trainer": "train", "run": "train",
     "guarded_step": "train", "exponential_schedule": "train", "set_lr": "train",
-    "sample_windows": "train", "git_state": "provenance", "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
+    "sample_windows": "train", "git_state": "provenance", "check_shapes": "shapes", "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
 }
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "atomic_open",
     "atomic_write",
     "check_in",
+    "check_shapes",
     "check_int",
     "check_positive",
     "check_range",
@@ -90,6 +91,7 @@ if TYPE_CHECKING:
     from labkit.core.integrate import DEFAULT_BOUND, Trajectory, euler, euler_step, rk4, rk4_step
     from labkit.core.provenance import git_state
     from labkit.core.rng import make_generator, numpy_rng, spawn_seeds
+    from labkit.core.shapes import check_shapes
     from labkit.core.train import (
         CHECKPOINT_EVERY,
         Checkpoint,

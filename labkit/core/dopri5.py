@@ -12,18 +12,17 @@ step-size control as in Hairer, Norsett and Wanner, Solving ODEs I, section II.4
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
 
 from labkit.core._tableau import _A, _C, _D, _E
 from labkit.core.integrate import DEFAULT_BOUND, Trajectory
+from labkit.core.shapes import States, VectorField
 from labkit.errors import ConfigError
 
 __all__ = ["dopri5"]
-
-VectorField = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: Step-size controller: safety factor and bounds on the change per step.
 _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
@@ -40,7 +39,7 @@ def _dense(y0, y1, ks, h, theta):
 
 def dopri5(
     f: VectorField,
-    y0: torch.Tensor,
+    y0: States,
     t_eval: Sequence[float] | torch.Tensor,
     *,
     rtol: float = 1e-6,

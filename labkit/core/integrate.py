@@ -19,6 +19,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
+from labkit.core.shapes import (
+    BatchMask,
+    FieldTime,
+    PerTrajectory,
+    States,
+    StepCounts,
+    Times,
+    TimeSeries,
+    VectorField,
+)
 from labkit.errors import ConfigError, DivergenceError
 
 if TYPE_CHECKING:
@@ -28,8 +38,6 @@ __all__ = ["DEFAULT_BOUND", "Trajectory", "euler", "euler_step", "rk4", "rk4_ste
 
 #: Magnitude (in the state's own units) beyond which a trajectory counts as diverged.
 DEFAULT_BOUND = 1.0e6
-
-VectorField = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,11 +52,11 @@ class Trajectory:
         n_steps: ``[*batch]`` accepted steps per trajectory (adaptive solvers), else None.
     """
 
-    t: torch.Tensor
-    y: torch.Tensor
-    diverged: torch.Tensor
-    diverged_at: torch.Tensor
-    n_steps: torch.Tensor | None = None
+    t: Times
+    y: TimeSeries
+    diverged: BatchMask
+    diverged_at: PerTrajectory
+    n_steps: StepCounts | None = None
 
     @property
     def n_diverged(self) -> int:
@@ -101,8 +109,10 @@ class Trajectory:
         )
 
 
-def rk4_step(f: VectorField, t: torch.Tensor, y: torch.Tensor, dt: float) -> torch.Tensor:
-    """One classical RK4 step of size ``dt`` from ``(t, y)`` (batched like ``f``)."""
+def rk4_step(f: VectorField, t: FieldTime, y: States, dt: float) -> States:
+    """One classical RK4 step of size ``dt`` from ``(t, y)`` (batched like ``f``).
+
+    ``y`` is ``[*batch, state]``; ``t`` is 0-d or one time per trajectory."""
     k1 = f(t, y)
     k2 = f(t + dt / 2, y + (dt / 2) * k1)
     k3 = f(t + dt / 2, y + (dt / 2) * k2)
@@ -112,7 +122,7 @@ def rk4_step(f: VectorField, t: torch.Tensor, y: torch.Tensor, dt: float) -> tor
 
 def rk4(
     f: VectorField,
-    y0: torch.Tensor,
+    y0: States,
     t_span: tuple[float, float],
     dt: float,
     *,
@@ -164,7 +174,7 @@ def rk4(
 
 def euler(
     f: VectorField,
-    y0: torch.Tensor,
+    y0: States,
     t_span: tuple[float, float],
     dt: float,
     *,
@@ -328,8 +338,8 @@ def _rk4(f: VectorField, t: torch.Tensor, y: torch.Tensor, *, dt: float) -> torc
     return rk4_step(f, t, y, dt)
 
 
-def euler_step(f: VectorField, t: torch.Tensor, y: torch.Tensor, dt: float) -> torch.Tensor:
-    """One explicit Euler step of size ``dt`` from ``(t, y)``."""
+def euler_step(f: VectorField, t: FieldTime, y: States, dt: float) -> States:
+    """One explicit Euler step of size ``dt`` from ``(t, y)`` (shapes as :func:`rk4_step`)."""
     return y + dt * f(t, y)
 
 

@@ -27,6 +27,7 @@ import ctypes
 import dataclasses
 import functools
 import hashlib
+import inspect
 import math
 import os
 import platform
@@ -261,7 +262,9 @@ def torch_step(source: KernelSource | None, y: torch.Tensor, dt: float, *,
     from labkit.core._torchgen import TorchField, torch_function
     from labkit.core.integrate import euler_step, rk4_step
 
-    one_step = {"rk4": rk4_step, "euler": euler_step}[method]
+    # torch.compile traces the step itself: in the test run jaxtyping's import hook wraps
+    # rk4_step/euler_step in a shape check (labkit.core.shapes) that dynamo cannot trace.
+    one_step = inspect.unwrap({"rk4": rk4_step, "euler": euler_step}[method])
 
     if source is None:
         return None

@@ -24,7 +24,9 @@ def _check_seed(seed: object) -> None:
         raise ConfigError(f"seed must be a non-negative int or None, got {seed!r}")
 
 
-def make_generator(seed: int | torch.Generator | None = None, device: object = "cpu") -> torch.Generator:
+def make_generator(
+    seed: int | torch.Generator | None = None, device: str | torch.device = "cpu"
+) -> torch.Generator:
     """A :class:`torch.Generator` on ``device`` seeded from ``seed``.
 
     A generator passed in is returned unchanged. ``None`` draws a seed from the OS.

@@ -115,8 +115,10 @@ def _client(workers: int, scheduler: str | None, threads_per_worker: int):
 
     if scheduler is not None:
         return Client(scheduler), None
+    # dashboard_address=None turns the dashboard off (documented); the annotation says str.
     cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
-                           processes=True, dashboard_address=None)
+                           processes=True,
+                           dashboard_address=None)  # pyright: ignore[reportArgumentType]
     return Client(cluster), cluster
 
 
@@ -165,7 +167,7 @@ def sweep(
     skipped = tuple(k for k in keys if k not in {t[0] for t in todo})
 
     if todo:
-        import dask
+        import dask.config
         from distributed import as_completed
 
         with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):

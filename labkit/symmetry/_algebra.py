@@ -14,9 +14,12 @@ import dataclasses
 import itertools
 
 import torch
+from jaxtyping import Float
+from torch import Tensor
 
 from labkit.core.config import check_int, check_positive
 from labkit.core.rng import make_generator
+from labkit.core.shapes import Generators, GroupElements
 from labkit.errors import ConfigError
 
 __all__ = [
@@ -45,7 +48,7 @@ class LieAlgebra:
     """
 
     name: str
-    basis: torch.Tensor
+    basis: Generators
     homogeneous: bool = False
 
     def __post_init__(self) -> None:
@@ -64,7 +67,7 @@ class LieAlgebra:
         """Matrix size."""
         return self.basis.shape[1]
 
-    def element(self, coeffs: torch.Tensor) -> torch.Tensor:
+    def element(self, coeffs: Float[Tensor, "*batch k"]) -> Float[Tensor, "*batch n n"]:
         """:math:`\\sum_i w_i L_i` for coefficients ``[*batch, k]`` -> ``[*batch, n, n]``."""
         coeffs = torch.as_tensor(coeffs)
         if coeffs.shape[-1:] != (self.dim,):
@@ -75,7 +78,7 @@ class LieAlgebra:
         basis = self.basis.to(coeffs.device, coeffs.dtype)
         return torch.einsum("...k,kij->...ij", coeffs, basis)
 
-    def exp(self, coeffs: torch.Tensor) -> torch.Tensor:
+    def exp(self, coeffs: Float[Tensor, "*batch k"]) -> Float[Tensor, "*batch n n"]:
         """Group elements :math:`\\exp(\\sum_i w_i L_i)`, ``[*batch, n, n]``."""
         return torch.linalg.matrix_exp(self.element(coeffs))
 
@@ -86,7 +89,7 @@ class LieAlgebra:
         scale: float = 1.0,
         seed: int | torch.Generator | None = None,
         dtype: torch.dtype = torch.float64,
-    ) -> torch.Tensor:
+    ) -> GroupElements:
         """``n`` elements :math:`\\exp(\\sum_i w_i L_i)` with :math:`w_i \\sim N(0, scale^2)`."""
         check_int("n", n)
         check_positive("scale", scale)
@@ -201,7 +204,7 @@ def _structure(basis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return coef.T.reshape(k, k, k), residual
 
 
-def structure_constants(algebra: LieAlgebra) -> torch.Tensor:
+def structure_constants(algebra: LieAlgebra) -> Float[Tensor, "k k k"]:
     """:math:`c_{ij}^k` with :math:`[L_i, L_j] = \\sum_k c_{ij}^k L_k`, shape ``[k, k, k]``.
 
     Raises:
@@ -215,7 +218,7 @@ def structure_constants(algebra: LieAlgebra) -> torch.Tensor:
     return coef
 
 
-def invariant_metric(generators: torch.Tensor) -> tuple[torch.Tensor, float]:
+def invariant_metric(generators: Float[Tensor, "*k n n"]) -> tuple[Float[Tensor, "n n"], float]:
     """The symmetric bilinear form a set of generators preserves.
 
     Solves :math:`L_i^T M + M L_i = 0` for all ``i`` over symmetric ``M`` (least squares,

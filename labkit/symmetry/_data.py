@@ -141,7 +141,7 @@ def _shape(t: object) -> object:
 
 def _first_bad(t: torch.Tensor) -> str:
     bad = torch.nonzero(~torch.isfinite(t))
-    row, col = bad[0].tolist() if bad.ndim == 2 and bad.shape[1] == 2 else (bad[0].item(), 0)
+    row, col = bad[0].tolist() if bad.ndim == 2 and bad.shape[1] == 2 else (int(bad[0].item()), 0)
     return f"{bad.shape[0]} non-finite value(s), the first at row {row}, column {col} ({t[row, col].item()})"
 
 

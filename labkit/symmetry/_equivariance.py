@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from labkit.core.rng import make_generator
+from labkit.core.shapes import Batched, GroupElements, PerSample
 from labkit.errors import ConfigError
 from labkit.symmetry._groups import Group
 from labkit.symmetry._reps import Rep, Scalars
@@ -54,7 +55,7 @@ class EquivarianceReport:
         group: the group's name.
     """
 
-    errors: torch.Tensor
+    errors: PerSample
     scale: float
     tolerance: float
     group: str
@@ -99,13 +100,13 @@ def _check_reps(name: str, reps: tuple, values: tuple) -> None:
 def equivariance_error(
     f: Callable,
     group: Group,
-    x: torch.Tensor | tuple[torch.Tensor, ...],
+    x: Batched | tuple[Batched, ...],
     in_rep: Rep | Sequence[Rep],
     out_rep: Rep | Sequence[Rep] | None = None,
     *,
     seed: int | torch.Generator | None = 0,
-    g: torch.Tensor | tuple | None = None,
-) -> torch.Tensor:
+    g: GroupElements | tuple[torch.Tensor, ...] | None = None,
+) -> PerSample:
     """Per-sample error :math:`\\max |f(g \\cdot x) - \\rho_{out}(g) f(x)|`.
 
     Args:
@@ -169,9 +170,9 @@ def _assert(f, group, x, in_rep, out_rep, *, what, atol, seed) -> EquivarianceRe
 def assert_equivariant(
     f: Callable,
     group: Group,
-    x,
-    in_rep,
-    out_rep,
+    x: Batched | tuple[Batched, ...],
+    in_rep: Rep | Sequence[Rep],
+    out_rep: Rep | Sequence[Rep],
     *,
     atol: float | None = None,
     seed: int | torch.Generator | None = 0,
@@ -196,8 +197,8 @@ def assert_equivariant(
 def assert_invariant(
     f: Callable,
     group: Group,
-    x,
-    in_rep,
+    x: Batched | tuple[Batched, ...],
+    in_rep: Rep | Sequence[Rep],
     *,
     atol: float | None = None,
     seed: int | torch.Generator | None = 0,

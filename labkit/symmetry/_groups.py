@@ -10,11 +10,13 @@ from __future__ import annotations
 import abc
 import itertools
 import math
+import typing
 
 import torch
 
 from labkit.core.config import check_int, check_positive
 from labkit.core.rng import make_generator
+from labkit.core.shapes import GroupElements
 from labkit.errors import ConfigError
 from labkit.symmetry._algebra import LieAlgebra, lorentz, so
 
@@ -44,8 +46,10 @@ class Group(abc.ABC):
     d: int
 
     @abc.abstractmethod
-    def sample(self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64):
-        """``n`` elements, ``[n, d, d]``."""
+    def sample(
+        self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64
+    ) -> GroupElements | tuple[torch.Tensor, ...]:
+        """``n`` elements, ``[n, d, d]`` (a tuple of them for a :class:`ProductGroup`)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -66,7 +70,8 @@ class OrthogonalGroup(Group):
             raise ConfigError(f"d must be an int >= 1, got {d!r}")
         self.d, self.name = d, f"O({d})"
 
-    def sample(self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64):
+    def sample(self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64
+               ) -> GroupElements:
         check_int("n", n)
         return _haar_orthogonal(n, self.d, make_generator(seed)).to(dtype)
 
@@ -78,7 +83,8 @@ class SpecialOrthogonalGroup(OrthogonalGroup):
         super().__init__(d)
         self.name = f"SO({d})"
 
-    def sample(self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64):
+    def sample(self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64
+               ) -> GroupElements:
         q = super().sample(n, seed=seed, dtype=torch.float64)
         flip = torch.linalg.det(q) < 0
         q[flip, :, 0] = -q[flip, :, 0]
@@ -98,7 +104,8 @@ class LieGroup(Group):
         self.algebra, self.scale = algebra, float(scale)
         self.d, self.name = algebra.n, algebra.name
 
-    def sample(self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64):
+    def sample(self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64
+               ) -> GroupElements:
         return self.algebra.sample(n, scale=self.scale, seed=seed, dtype=dtype)
 
 
@@ -153,11 +160,12 @@ class FiniteGroup(Group):
     def order(self) -> int:
         return self._elements.shape[0]
 
-    def elements(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    def elements(self, dtype: torch.dtype = torch.float64) -> GroupElements:
         """All elements, ``[order, d, d]``; the identity first."""
         return self._elements.to(dtype)
 
-    def sample(self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64):
+    def sample(self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64
+               ) -> GroupElements:
         check_int("n", n)
         idx = torch.randint(self.order, (n,), generator=make_generator(seed))
         return self._elements[idx].to(dtype)
@@ -192,13 +200,14 @@ class PermutationGroup(Group):
         check_int("n", n)
         self.d, self.name = n, f"S{n}"
 
-    def sample(self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64):
+    def sample(self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64
+               ) -> GroupElements:
         check_int("n", n)
         gen = make_generator(seed)
         perms = torch.stack([torch.randperm(self.d, generator=gen) for _ in range(n)])
         return torch.eye(self.d, dtype=dtype)[perms]
 
-    def elements(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    def elements(self, dtype: torch.dtype = torch.float64) -> GroupElements:
         if self.d > 7:
             raise ConfigError(f"S{self.d} has {math.factorial(self.d)} elements; sample instead")
         perms = torch.tensor(list(itertools.permutations(range(self.d))))
@@ -215,6 +224,10 @@ class ProductGroup(Group):
         self.d = 0
         self.name = " x ".join(f.name for f in factors)
 
-    def sample(self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64):
+    def sample(self, n: int, *, seed: Seed = None, dtype: torch.dtype = torch.float64
+               ) -> tuple[torch.Tensor, ...]:
         gen = make_generator(seed)
-        return tuple(f.sample(n, seed=gen, dtype=dtype) for f in self.factors)
+        # one tensor per factor: the factors are single groups (a nested ProductGroup
+        # would give a tuple in its place, which nothing downstream takes)
+        return tuple(typing.cast(torch.Tensor, f.sample(n, seed=gen, dtype=dtype))
+                     for f in self.factors)

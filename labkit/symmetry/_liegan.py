@@ -30,7 +30,7 @@ import dataclasses
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -113,8 +113,9 @@ class LieGANConfig(Config):
         channel-correlation regulariser at weight ``1e-2``. Re-implemented here on
         labkit's loop (same losses as the default config), so only the settings differ.
         """
-        base = dict(batch_size=64, lr_d=2e-4, lr_g=1e-3, disc_width=512, disc_depth=2,
-                    init_scale=1.0, coeff_scale=1.0, reg_ortho=1e-2, steps=20000)
+        base: dict[str, Any] = dict(batch_size=64, lr_d=2e-4, lr_g=1e-3, disc_width=512,
+                                    disc_depth=2, init_scale=1.0, coeff_scale=1.0,
+                                    reg_ortho=1e-2, steps=20000)
         base.update(changes)
         return cls(**base)
 
@@ -181,7 +182,8 @@ class LieGAN:
     # -- the model -------------------------------------------------------------------
     def _linear(self, fan_in: int, fan_out: int) -> nn.Linear:
         """A linear layer with PyTorch's default uniform bounds, drawn from our generator."""
-        layer = nn.utils.skip_init(nn.Linear, fan_in, fan_out, dtype=torch.float64)
+        # skip_init is unannotated; it returns an instance of the class it is given
+        layer = cast(nn.Linear, nn.utils.skip_init(nn.Linear, fan_in, fan_out, dtype=torch.float64))
         bound = fan_in ** -0.5
         with torch.no_grad():
             layer.weight.copy_((torch.rand(fan_out, fan_in, generator=self.rng,

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -150,7 +150,8 @@ def train_regressor(
 
 
 def _linear(fan_in: int, fan_out: int, gen: torch.Generator) -> nn.Linear:
-    layer = nn.utils.skip_init(nn.Linear, fan_in, fan_out, dtype=torch.float64)
+    # skip_init is unannotated; it returns an instance of the class it is given
+    layer = cast(nn.Linear, nn.utils.skip_init(nn.Linear, fan_in, fan_out, dtype=torch.float64))
     bound = fan_in ** -0.5
     with torch.no_grad():
         layer.weight.copy_((torch.rand(fan_out, fan_in, generator=gen, dtype=torch.float64) * 2 - 1) * bound)
@@ -159,6 +160,12 @@ def _linear(fan_in: int, fan_out: int, gen: torch.Generator) -> nn.Linear:
 
 
 class _Standardised(nn.Module):
+    # buffers registered in __init__ (declared for the type checker)
+    x_mean: torch.Tensor
+    x_std: torch.Tensor
+    y_mean: torch.Tensor
+    y_std: torch.Tensor
+
     def __init__(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
         super().__init__()
         self.net = net

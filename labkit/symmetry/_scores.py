@@ -16,9 +16,12 @@ import math
 from collections.abc import Sequence
 
 import torch
+from jaxtyping import Float
+from torch import Tensor
 
 from labkit.core.config import check_int, check_positive
 from labkit.core.rng import make_generator
+from labkit.core.shapes import Generators
 from labkit.errors import ConfigError, DataError
 from labkit.symmetry._reps import Rep
 
@@ -43,9 +46,9 @@ def _as_stack(name: str, a: object) -> torch.Tensor:
     return t
 
 
-def frobenius_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+def frobenius_cosine(a: Float[Tensor, "*ka n n"], b: Float[Tensor, "*kb n n"]) -> float:
     """:math:`|\\langle A, B\\rangle_F| / (\\|A\\|_F \\|B\\|_F)` for two single generators
-    (sign-invariant; 0 when either is zero)."""
+    ``[n, n]`` (or ``[1, n, n]``), sign-invariant; 0 when either is zero."""
     a, b = _as_stack("a", a), _as_stack("b", b)
     if a.shape != b.shape or a.shape[0] != 1:
         raise ConfigError(f"frobenius_cosine compares two [n, n] matrices, got "
@@ -62,7 +65,8 @@ def _orthonormal(flat: torch.Tensor, rtol: float = 1e-10) -> torch.Tensor:
     return u[:, keep]
 
 
-def principal_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def principal_cosines(a: Float[Tensor, "*ka n n"], b: Float[Tensor, "*kb n n"]
+                      ) -> Float[Tensor, " cosines"]:
     """Cosines of the principal angles between :math:`\\mathrm{span}\\{A_i\\}` and
     :math:`\\mathrm{span}\\{B_j\\}` (matrices flattened, Frobenius inner product),
     descending, ``min(dim A, dim B)`` of them.
@@ -70,7 +74,8 @@ def principal_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     For orthonormal bases :math:`Q_A, Q_B` they are the singular values of
     :math:`Q_A^T Q_B` (Bjorck & Golub 1973). The smallest is the score of a set of
     generators: 1 exactly when one span contains the other. Dependent generators count
-    once; a zero span gives an empty tensor.
+    once; a zero span gives an empty tensor. ``a`` and ``b`` are ``[k, n, n]`` stacks (or
+    single ``[n, n]`` generators) with their own ``k``.
     """
     a, b = _as_stack("a", a), _as_stack("b", b)
     if a.shape[1:] != b.shape[1:]:
@@ -82,16 +87,17 @@ def principal_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.sort(s, descending=True).values
 
 
-def smallest_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    """The smallest principal cosine (0 for an empty span)."""
+def smallest_cosine(a: Float[Tensor, "*ka n n"], b: Float[Tensor, "*kb n n"]) -> float:
+    """The smallest :func:`principal_cosines` of two stacks of generators (0 for an empty
+    span)."""
     c = principal_cosines(a, b)
     return float(c[-1]) if c.numel() else 0.0
 
 
 def action_distance(
-    generators: torch.Tensor,
-    reference: torch.Tensor,
-    data: torch.Tensor,
+    generators: Generators,
+    reference: Float[Tensor, "r n n"],
+    data: Float[Tensor, "samples dim"],
     rep: Rep,
     *,
     t: float = 0.5,

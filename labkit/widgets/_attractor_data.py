@@ -94,7 +94,7 @@ def default_orbit_parameter(name: str) -> str:
     """The parameter the orbit-diagram panel starts with (``""`` when there is none)."""
     specs = [s["name"] for s in parameter_specs(name)]
     preferred = ORBIT_PARAMETER.get(get_system(name).name)
-    return preferred if preferred in specs else (specs[0] if specs else "")
+    return preferred if preferred is not None and preferred in specs else (specs[0] if specs else "")
 
 
 def viewer_systems() -> list[str]:

@@ -303,13 +303,14 @@ class Ensemble:
                     y = traj.y[:, self.every::self.every]
                     hit_at = self.t + traj.diverged_at.double().cpu().numpy()
                 else:
+                    assert self.field is not None  # a flow's field, set with the system
                     traj = rk4(self.field, start, (self.t, self.t + count * self.gap), self.dt,
                                save_every=self.every, bound=self.bound)
                     y = traj.y[:, 1:]
                     hit_at = traj.diverged_at.double().cpu().numpy()
                 live_raw = self._raw_colours(y, start, times)
             pos = self._xyz(y)  # NaN after a divergence
-            finite = np.isfinite(pos).all(-1)
+            finite = np.asarray(np.isfinite(pos).all(-1))
             # Hold each trajectory at its last finite sample (before the segment if none).
             last = np.maximum.accumulate(np.where(finite, np.arange(count), -1), axis=1)
             held = np.take_along_axis(pos, np.maximum(last, 0)[..., None], axis=1)

@@ -192,7 +192,8 @@ def crystal_scene(crystal: Any, *, repeat: Sequence[int] = (1, 1, 1), images: bo
     pairs = np.zeros((0, 2), dtype=np.int64)
     dangling, partners = np.zeros(0, dtype=np.int64), np.zeros((0, 3))
     if bonds and len(src) > 0 and scale > 0:
-        from scipy.spatial import cKDTree
+        # cKDTree is defined in a compiled module that scipy ships no stub for
+        from scipy.spatial import cKDTree  # pyright: ignore[reportAttributeAccessIssue]
 
         halo = halo_frac @ c.lattice
         allpos = np.concatenate([cart, halo])

@@ -11,7 +11,8 @@ and :func:`as_trajectory` adapt what users hold (numpy or torch arrays, pymatgen
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -238,7 +239,7 @@ def as_crystal(obj: Any, *, index: int = 0) -> Crystal:
                             f"{sorted(missing)}")
         species, frac, lattice = obj["species"], obj["frac"], obj["lattice"]
     elif all(hasattr(obj, a) for a in ("species", "frac", "lattice")):
-        species, frac, lattice = obj.species, obj.frac, obj.lattice
+        species, frac, lattice = (getattr(obj, a) for a in ("species", "frac", "lattice"))
     else:
         raise DataError(f"cannot read a crystal from {type(obj).__name__}: expected a "
                         "pymatgen Structure, an ASE Atoms, (species, frac, lattice) or an "
@@ -286,12 +287,12 @@ def as_trajectory(obj: Any, *, index: int = 0) -> CrystalTrajectory:
         return CrystalTrajectory.from_crystals([as_crystal(o, index=index) for o in obj])
     if hasattr(obj, "frac_trajectory") and hasattr(obj, "lattice_trajectory"):
         return _sample_result_trajectory(obj, index)
+    get: Callable[[str], Any]
     if isinstance(obj, dict) and {"species", "frac", "lattice"} <= set(obj):
         get = obj.__getitem__
     elif all(hasattr(obj, a) for a in ("species", "frac", "lattice")) \
             and not hasattr(obj, "frac_coords"):
-        def get(name: str) -> Any:
-            return getattr(obj, name)
+        get = functools.partial(getattr, obj)
     else:
         return CrystalTrajectory.from_crystals([as_crystal(obj, index=index)])
     frac, lattice, species = (_array(get("frac"), "frac"), _array(get("lattice"), "lattice"),

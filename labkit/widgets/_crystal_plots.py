@@ -188,7 +188,9 @@ def crystal_trajectory_figure(trajectory: Any, *, index: int = 0,
     play = {"frame": {"duration": duration_ms, "redraw": True}, "fromcurrent": True,
             "transition": {"duration": 0}}
     fig.update_layout(
-        title=frames[0].layout.title, scene=_scene_layout(ranges), height=height,
+        # plotly's generated properties are untyped: Frame.layout reads as a union here
+        title=frames[0].layout.title,  # pyright: ignore[reportAttributeAccessIssue, reportOptionalMemberAccess]
+        scene=_scene_layout(ranges), height=height,
         margin={"l": 0, "r": 0, "t": 40, "b": 0},
         updatemenus=[{"type": "buttons", "showactive": False, "x": 0.0, "y": 0.0,
                       "xanchor": "left", "yanchor": "top", "buttons": [

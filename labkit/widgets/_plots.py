@@ -68,13 +68,13 @@ def spectrum_figure(
     reference: Sequence[float] | None = None, title: str = "Lyapunov spectrum",
 ) -> go.Figure:
     """Bars of Lyapunov exponents with error bars, and reference values as markers."""
-    mean = np.asarray(mean, dtype=float)
-    if mean.ndim != 1 or mean.size == 0:
-        raise ConfigError(f"mean must be a non-empty 1-D spectrum, got shape {mean.shape}")
-    labels = [f"λ{i + 1}" for i in range(mean.size)]
+    values = np.asarray(mean, dtype=float)
+    if values.ndim != 1 or values.size == 0:
+        raise ConfigError(f"mean must be a non-empty 1-D spectrum, got shape {values.shape}")
+    labels = [f"λ{i + 1}" for i in range(values.size)]
     error = None if stderr is None else {"type": "data", "array": np.asarray(stderr, float)}
-    fig = go.Figure(go.Bar(x=labels, y=mean, error_y=error, name="labkit (mean ± s.e.)",
-                           text=[f"{v:.4f}" for v in mean], textposition="outside"))
+    fig = go.Figure(go.Bar(x=labels, y=values, error_y=error, name="labkit (mean ± s.e.)",
+                           text=[f"{v:.4f}" for v in values], textposition="outside"))
     if reference is not None:
         fig.add_trace(go.Scatter(x=labels[: len(reference)], y=list(reference), mode="markers",
                                  marker={"symbol": "line-ew-open", "size": 28,

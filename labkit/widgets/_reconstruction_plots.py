@@ -86,7 +86,7 @@ def _axis_labels(dim: int) -> list[str]:
 
 def _trace(x: np.ndarray, *, name: str, colour: str | np.ndarray, mode: str = "lines",
            size: float = 2.0, opacity: float = 0.8, showlegend: bool = True,
-           colourbar: str | None = None) -> go.Scatter3d | go.Scatter:
+           colourbar: str | None = None) -> go.Scatter3d | go.Scattergl:
     """One series as a 3D (``dim >= 3``) or planar trace."""
     style: dict[str, Any] = {"color": colour}
     if not isinstance(colour, str):
@@ -215,8 +215,8 @@ def reconstruction_figure(
     ranges = [[float(lo[i] - pad[i]), float(hi[i] + pad[i])] for i in range(len(lo))]
     labels = _axis_labels(dim)
     if dim >= 3:
-        scene = {f"{ax}axis": {"title": labels[i], "range": ranges[i]}
-                 for i, ax in enumerate("xyz")}
+        scene: dict[str, Any] = {f"{ax}axis": {"title": labels[i], "range": ranges[i]}
+                                 for i, ax in enumerate("xyz")}
         scene["aspectmode"] = "cube"
         fig.update_scenes(**scene)
     else:

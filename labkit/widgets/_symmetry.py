@@ -347,8 +347,8 @@ class SymmetryController:
         """``exp(t L) x`` for the explorer's points and generator (``t`` defaults to
         ``orbit_t``), ``[P, D]``."""
         generator, _ = self._orbit_generator()
-        t = self._get("orbit_t") if t is None else t
-        return orbit_at(self.data.rep, self.orbit_sample(), unit_generator(generator), t)
+        at: float = self._get("orbit_t") if t is None else t
+        return orbit_at(self.data.rep, self.orbit_sample(), unit_generator(generator), at)
 
     def _publish_orbit(self) -> None:
         if self.data is None or self.trainer is None:
@@ -512,9 +512,11 @@ def symmetry_figure(heatmap: Mapping[str, Any], traces: Mapping[str, Any],
     if traces.get("cosine_steps"):
         fig.add_trace(go.Scatter(x=traces["cosine_steps"], y=traces["cosine"], name="cosine"),
                       row=1, col=3)
-        fig.add_hline(y=traces["threshold"], line_dash="dash", row=1, col=3)
+# plotly's add_hline/add_vline leave row/col unannotated, so they read as str (their
+        # default is 'all'); they take subplot numbers. Hence the ignores below.
+        fig.add_hline(y=traces["threshold"], line_dash="dash", row=1, col=3)  # pyright: ignore[reportArgumentType]
         if traces.get("sustained_step") is not None:
-            fig.add_vline(x=traces["sustained_step"], line_color="green", row=1, col=3)
+            fig.add_vline(x=traces["sustained_step"], line_color="green", row=1, col=3)  # pyright: ignore[reportArgumentType]
     for name in ("loss_d", "loss_g", "reg_ortho", "reg_nontrivial"):
         if traces.get(name):
             fig.add_trace(go.Scatter(x=traces["steps"], y=traces[name], name=name),
@@ -532,9 +534,9 @@ def symmetry_figure(heatmap: Mapping[str, Any], traces: Mapping[str, Any],
         fig.add_trace(go.Bar(x=list(range(len(values))), y=values, name="singular values"),
                       row=2, col=3)
         fig.update_yaxes(type="log", row=2, col=3)
-        if spectrum.get("gap") is not None:
+        if spectrum.get("gap") is not None:  # row/col ignore: see add_hline above
             fig.add_vline(x=spectrum["gap"] - 0.5, line_dash="dot", line_color="red",
-                          row=2, col=3)
+                          row=2, col=3)  # pyright: ignore[reportArgumentType]
     fig.update_layout(height=620, margin={"l": 30, "r": 10, "t": 40, "b": 30})
     return fig
 

@@ -149,7 +149,7 @@ def _elements(generator: torch.Tensor, ts: torch.Tensor) -> torch.Tensor:
     return torch.linalg.matrix_exp(ts[:, None, None] * generator[None])
 
 
-def orbit_paths(rep: Rep, x: Any, generator: Any, ts: Sequence[float]) -> np.ndarray:
+def orbit_paths(rep: Rep, x: Any, generator: Any, ts: Sequence[float] | np.ndarray) -> np.ndarray:
     """Points moved along the one-parameter group: ``out[j, p] = rep(exp(ts[j] L)) x[p]``.
 
     Args:

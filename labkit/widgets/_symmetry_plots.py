@@ -44,9 +44,11 @@ def discovery_figure(result: Any, *, title: str = "", threshold: float = 0.99,
         tr = trace_payload(result.history.snapshot(), threshold=threshold, window=window)
         fig.add_trace(go.Scatter(x=tr["cosine_steps"], y=tr["cosine"], mode="lines+markers",
                                  name="cosine"), row=1, col=k + 2)
-        fig.add_hline(y=threshold, line_dash="dash", row=1, col=k + 2)
+# plotly's add_hline/add_vline leave row/col unannotated, so they read as str (their
+        # default is 'all'); they take subplot numbers. Hence the ignores below.
+        fig.add_hline(y=threshold, line_dash="dash", row=1, col=k + 2)  # pyright: ignore[reportArgumentType]
         if tr["sustained_step"] is not None:
-            fig.add_vline(x=tr["sustained_step"], line_color="green", row=1, col=k + 2)
+            fig.add_vline(x=tr["sustained_step"], line_color="green", row=1, col=k + 2)  # pyright: ignore[reportArgumentType]
         fig.update_xaxes(title_text="step", row=1, col=k + 2)
     elif result.singular_values is not None:
         sv = np.asarray(result.singular_values, dtype=float)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, SupportsFloat
 
 from labkit.errors import ConfigError
 from labkit.widgets._assets import widget_asset, widget_module
@@ -33,7 +33,7 @@ KINDS = (bool, int, float, str, bytes, dict, list)
 PANEL_LAYOUT = frozenset({"sizing_mode", "width", "height", "min_height", "margin", "name"})
 
 
-def finite_or_none(value: float) -> float | None:
+def finite_or_none(value: SupportsFloat) -> float | None:
     """JSON has no NaN: a missing or non-finite number travels as null."""
     value = float(value)
     return value if math.isfinite(value) else None

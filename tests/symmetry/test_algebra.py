@@ -118,6 +118,6 @@ def test_invariant_metric_of_the_lorentz_algebra_is_minkowski():
         (lambda: invariant_metric(torch.zeros(2, 3, 4)), r"generators must be \[k, n, n\]"),
     ],
 )
-def test_bad_input(call, message):
+def test_bad_input(call, message, unchecked_shapes):
     with pytest.raises(ConfigError, match=message):
         call()

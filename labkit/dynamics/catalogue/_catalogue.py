@@ -194,7 +194,7 @@ def _adapt(name: str) -> Field:
         dim = len(meta["initial_conditions"])
         param_names = arg_names[dim:] if is_map else arg_names[arg_names.index("t") + 1:]
 
-        def static_field(t: torch.Tensor, y: torch.Tensor, params: Mapping[str, Any]):
+        def static_field(t: torch.Tensor, y: torch.Tensor, params: Mapping[str, Any]) -> Any:
             args = [params[p] for p in param_names]
             out = rhs(*y.unbind(-1), *args) if is_map else rhs(*y.unbind(-1), t, *args)
             return out if isinstance(out, tuple | list) else (out,)  # one-dimensional systems
@@ -204,10 +204,10 @@ def _adapt(name: str) -> Field:
     vectors = {k for k, v in meta["parameters"].items()
                if isinstance(v, list) and not isinstance(v[0], list)}
 
-    def method_field(t: torch.Tensor, y: torch.Tensor, params: Mapping[str, Any]):
+    def method_field(t: torch.Tensor, y: torch.Tensor, params: Mapping[str, Any]) -> Any:
         # The state arrives as [state, *batch]; vector parameters line up with its first axis.
         lift = (1,) * (y.ndim - 1)
-        proxy = proxy_type.__new__(proxy_type)
+        proxy: Any = object.__new__(proxy_type)
         proxy.__dict__.update({k: v.reshape(v.shape + lift) if k in vectors else v
                                for k, v in params.items()})
         state = y.movedim(-1, 0)
@@ -330,6 +330,16 @@ class System:
     initial_condition: tuple[float, ...]
     dt: float
     period: float | None
+
+    def period_of_flow(self) -> float:
+        """:attr:`period`, which every flow has (maps have none).
+
+        Raises:
+            DataError: the system has no period (a map).
+        """
+        if self.period is None:
+            raise DataError(f"{self.name} has no period (it is a {self.kind})")
+        return float(self.period)
     reference: Mapping[str, Any]
     citation: str
     description: str
@@ -485,6 +495,7 @@ class System:
                     found[0], found[1], y, method="map", t0=0.0, dt=1.0,
                     save_at=list(range(n_steps + 1)), bound=bound, out_dtype=None)
                 steps = torch.arange(n_steps + 1, dtype=y.dtype)
+                assert out is not None  # run_fixed returns the samples unless asked not to
                 return Trajectory(t=steps, y=out, diverged=diverged, diverged_at=diverged_at)
         t0 = torch.zeros((), dtype=y.dtype, device=y.device)
         out = torch.empty((*y.shape[:-1], n_steps + 1, self.dim), dtype=y.dtype, device=y.device)

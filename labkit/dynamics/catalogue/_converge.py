@@ -134,7 +134,8 @@ class ConvergedRow:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ConvergedRow:
-        values = {f.name: data.get(f.name) for f in dataclasses.fields(cls) if f.name in data}
+        values: dict[str, Any] = {f.name: data.get(f.name) for f in dataclasses.fields(cls)
+                                  if f.name in data}
         for key in ("kaplan_yorke", "kaplan_yorke_stderr", "time", "dt"):
             if values.get(key) is None:
                 values[key] = math.nan
@@ -213,7 +214,7 @@ def converge_spectrum(name: str, settings: ConvergenceSettings | None = None) ->
             unit = 10.0  # a map's "period": iterations per unit of ``periods``
         else:
             starts, dt, t0 = _starts(system, settings)
-            unit = float(system.period)
+            unit = system.period_of_flow()
         history: list[tuple[float, float, float]] = []
         previous = None
         converged = False

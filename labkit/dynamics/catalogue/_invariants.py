@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
 from labkit.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from labkit.dynamics.catalogue._catalogue import System
 
 __all__ = ["OrbitDiagram", "PoincareSection", "correlation_dimension", "correlation_sum",
            "local_maxima", "orbit_diagram", "poincare_section", "power_spectrum"]
@@ -172,7 +176,7 @@ def local_maxima(y: torch.Tensor) -> list[torch.Tensor]:
     return [v[p] for v, p in zip(flat_v, flat_p, strict=True)]
 
 
-def orbit_diagram(system: object, parameter: str, values: torch.Tensor, *, n_ics: int = 4,
+def orbit_diagram(system: System, parameter: str, values: torch.Tensor, *, n_ics: int = 4,
                   t_transient: float, t_record: float, dt: float, variable: int = 0,
                   seed: int = 0, spread: float = 0.1) -> OrbitDiagram:
     """The orbit (bifurcation) diagram of a flow: integrate ``n_ics`` initial conditions

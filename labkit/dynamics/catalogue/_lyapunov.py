@@ -195,7 +195,7 @@ def lyapunov_spectrum(
             if tangent == "jvp":
                 primal = y.expand(m, *y.shape).contiguous()
                 with torch.enable_grad():
-                    _, frame = torch.func.jvp(lambda s, tt=t: step(s, tt), (primal,), (frame,))
+                    frame = torch.func.jvp(lambda s, tt=t: step(s, tt), (primal,), (frame,))[1]
                 frame = frame.detach()
             else:
                 scale = _DIFF_EPS * (1 + y.abs().amax(-1, keepdim=True))

@@ -293,7 +293,7 @@ def _choose_step(system: System, field: Callable, y0: torch.Tensor,
     Returns ``(dt, state after the transient, its time, {step_error, step_stiffness,
     dt_halvings})``.
     """
-    period = float(system.period)
+    period = system.period_of_flow()
     floor = float(system.dt)
     dt = max(period / settings.steps_per_period, floor)
     halvings = 0
@@ -395,7 +395,7 @@ def _flow_row(system: System, settings: TableSettings) -> dict[str, Any]:
     y0 = _initial_states(system, settings)
     dt, y, t_start, step = _choose_step(system, field, y0, settings)
     halvings = step["dt_halvings"]
-    period = float(system.period)
+    period = system.period_of_flow()
     n_steps = min(settings.max_steps, max(1, round(settings.periods * period / dt)))
     for attempt in range(2):
         try:

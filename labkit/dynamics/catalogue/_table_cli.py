@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     from labkit.dynamics.catalogue._table_file import SHIPPED_TABLE
 
     parser = argparse.ArgumentParser(prog="labkit table",
-                                     description=__doc__.split("\n")[1])
+                                     description=(__doc__ or "\n").split("\n")[1])
     parser.add_argument("--systems", nargs="+", metavar="NAME",
                         help="systems to compute (default: every flow and map)")
     parser.add_argument("--out", default=None,

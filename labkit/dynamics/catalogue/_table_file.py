@@ -86,7 +86,7 @@ class InvariantsTable:
 
     def status_counts(self) -> dict[str, int]:
         """How many rows have each status."""
-        counts = dict.fromkeys(STATUSES, 0)
+        counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
         for row in self.rows.values():
             counts[row.status] += 1
         return counts

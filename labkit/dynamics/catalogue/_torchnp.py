@@ -103,16 +103,16 @@ class _TorchNumpy:
         for the vectors the catalogue uses, broadcast over trailing batch axes)."""
         a, b = _like(a, b)
         if a.ndim == 1 and b.ndim >= 1 and b.shape[0] == a.shape[0]:
-            return torch.tensordot(a, b, dims=([0], [0]))
+            return torch.tensordot(a, b, dims=([0], [0]))  # pyright: ignore[reportArgumentType]  # torch's stub types dims as int
         if b.ndim == 1 and a.shape[0] == b.shape[0]:
-            return torch.tensordot(b, a, dims=([0], [0]))
-        return torch.tensordot(a, b, dims=([-1], [0]))
+            return torch.tensordot(b, a, dims=([0], [0]))  # pyright: ignore[reportArgumentType]  # torch's stub types dims as int
+        return torch.tensordot(a, b, dims=([-1], [0]))  # pyright: ignore[reportArgumentType]  # torch's stub types dims as int
 
     @staticmethod
     def matmul(a: Any, b: Any) -> torch.Tensor:
         """``a @ b`` where ``b`` holds the state on its first axis: ``[d, *batch]``."""
         a, b = _like(a, b)
-        return torch.tensordot(a, b, dims=([-1], [0]))
+        return torch.tensordot(a, b, dims=([-1], [0]))  # pyright: ignore[reportArgumentType]  # torch's stub types dims as int
 
     @staticmethod
     def sum(x: Any, axis: int | None = None) -> torch.Tensor:

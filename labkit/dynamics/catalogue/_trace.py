@@ -163,8 +163,7 @@ def trace_system(name: str) -> Traced | str:
                 args = [params[p] for p in pnames]
                 out = rhs(*state, *args) if is_map else rhs(*state, t, *args)
             else:
-                proxy = type(f"{name}Traced", (), members).__new__(
-                    type(f"{name}Traced", (), members))
+                proxy: Any = object.__new__(type(f"{name}Traced", (), members))
                 proxy.__dict__.update(params)
                 x = np.empty(dim, dtype=object)
                 x[:] = state

@@ -102,19 +102,19 @@ class EchoStateNetwork:
         self.config, self.n_obs = config, n_obs
         gen = make_generator(seed)
         d = config.reservoir_size
-        f64 = dict(dtype=torch.float64)
-        mask = torch.rand(d, d, generator=gen, **f64) < min(1.0, config.degree / d)
-        a = torch.where(mask, 2 * torch.rand(d, d, generator=gen, **f64) - 1, 0.0)
+        f64 = torch.float64
+        mask = torch.rand(d, d, generator=gen, dtype=f64) < min(1.0, config.degree / d)
+        a = torch.where(mask, 2 * torch.rand(d, d, generator=gen, dtype=f64) - 1, 0.0)
         rho = float(torch.linalg.eigvals(a).abs().max())
         if rho == 0.0:
             raise ConfigError(f"the random reservoir of size {d} with degree {config.degree} "
                               "has no non-zero eigenvalue; raise degree")
         self.A = a * (config.spectral_radius / rho)
-        w_in = torch.zeros(d, n_obs, **f64)
+        w_in = torch.zeros(d, n_obs, dtype=f64)
         w_in[torch.arange(d), torch.randint(0, n_obs, (d,), generator=gen)] = (
-            config.input_scaling * (2 * torch.rand(d, generator=gen, **f64) - 1))
+            config.input_scaling * (2 * torch.rand(d, generator=gen, dtype=f64) - 1))
         self.W_in = w_in
-        self.b = config.bias_scaling * (2 * torch.rand(d, generator=gen, **f64) - 1)
+        self.b = config.bias_scaling * (2 * torch.rand(d, generator=gen, dtype=f64) - 1)
         self.W_out: torch.Tensor | None = None
 
     def update(self, r: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -139,13 +139,14 @@ class EchoStateNetwork:
             out[t] = r
         return out
 
-    def fit_readout(self, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def fit_readout(self, states: torch.Tensor, targets: torch.Tensor) -> float:
         """Ridge regression :math:`W_{out} = Y^T X (X^T X + \\lambda T I)^{-1}`; returns
         the mean squared one-step (teacher-forced) error on these samples."""
         x = self.features(states)
         gram = x.T @ x + self.config.ridge * x.shape[0] * torch.eye(x.shape[1], dtype=x.dtype)
-        self.W_out = torch.linalg.solve(gram, x.T @ targets).T
-        return float(((x @ self.W_out.T - targets) ** 2).mean())
+        w_out = torch.linalg.solve(gram, x.T @ targets).T
+        self.W_out = w_out
+        return float(((x @ w_out.T - targets) ** 2).mean())
 
     def readout(self, r: torch.Tensor) -> torch.Tensor:
         if self.W_out is None:

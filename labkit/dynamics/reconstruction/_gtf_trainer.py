@@ -29,19 +29,26 @@ from labkit.core.rng import make_generator
 from labkit.core.train import History, exponential_schedule, sample_windows, set_lr
 from labkit.dynamics.reconstruction._data import ReconstructionData, from_array
 from labkit.dynamics.reconstruction._gtf import GTFConfig, build_model, jacobian_bound, next_alpha
-from labkit.dynamics.reconstruction._plrnn import AffineObservation, IdentityObservation
+from labkit.dynamics.reconstruction._plrnn import (
+    AffineObservation,
+    IdentityObservation,
+    PiecewiseLinearRNN,
+)
 from labkit.errors import ConfigError, DataError
 
 __all__ = ["GTFTrainer"]
+
+Observation = IdentityObservation | AffineObservation
 
 
 class _Member(nn.Module):
     """One latent model with its observation model; ``forward(op, x)`` dispatches, so a
     single ``functional_call`` can evaluate any of the pieces with stacked parameters."""
 
-    def __init__(self, model: nn.Module, observation: nn.Module) -> None:
+    def __init__(self, model: PiecewiseLinearRNN, observation: Observation) -> None:
         super().__init__()
-        self.model, self.observation = model, observation
+        self.model: PiecewiseLinearRNN = model
+        self.observation: Observation = observation
 
     def forward(self, op: str, x: torch.Tensor) -> torch.Tensor:
         if op == "jacobian":
@@ -82,23 +89,23 @@ def members(data: Any, seeds: int | Sequence[int] | None, *, default: int | list
         if seeds < 1:
             raise ConfigError(f"seeds must be a count >= 1 or a list of ints, got {seeds!r}")
         seeds = list(range(seeds))
-    seeds = list(seeds)
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ConfigError(f"seeds must be a non-empty list of ints, got {seeds!r}")
+    seed_list: list[Any] = list(seeds) if isinstance(seeds, Sequence) else [seeds]
+    if not seed_list or not all(isinstance(s, int) and not isinstance(s, bool) for s in seed_list):
+        raise ConfigError(f"seeds must be a non-empty list of ints, got {seed_list!r}")
     if len(datasets) == 1:
-        datasets = datasets * len(seeds)
-    if len(datasets) != len(seeds):
-        raise ConfigError(f"{len(datasets)} data sets but {len(seeds)} seeds; give one seed "
+        datasets = datasets * len(seed_list)
+    if len(datasets) != len(seed_list):
+        raise ConfigError(f"{len(datasets)} data sets but {len(seed_list)} seeds; give one seed "
                           "per data set (or leave seeds out)")
     dims = sorted({d.n_obs for d in datasets})
     if len(dims) > 1:
         raise ConfigError("every member must observe the same number of variables, got "
                           + ", ".join(f"{d.system}: N={d.n_obs}" for d in datasets))
-    return datasets, seeds
+    return datasets, seed_list
 
 
 def _new_member(data: ReconstructionData, config: GTFConfig, seed: int
-                ) -> tuple[torch.Generator, nn.Module, nn.Module]:
+                ) -> tuple[torch.Generator, PiecewiseLinearRNN, Observation]:
     """Check ``config`` against ``data`` and build one member from its seed: the random
     stream, then the latent model and the observation model drawn from it (in that order)."""
     n = data.n_obs
@@ -188,12 +195,12 @@ class GTFTrainer:
 
     # -- one member ------------------------------------------------------------------
     @property
-    def model(self) -> nn.Module:
+    def model(self) -> PiecewiseLinearRNN:
         """The latent model of member :attr:`monitored` (a copy of its parameters)."""
         return self._member_modules(self.monitored)[0]
 
     @property
-    def observation(self) -> nn.Module:
+    def observation(self) -> Observation:
         """The observation model of member :attr:`monitored` (a copy)."""
         return self._member_modules(self.monitored)[1]
 
@@ -202,7 +209,7 @@ class GTFTrainer:
         """The :math:`\\alpha` of member :attr:`monitored`."""
         return self.alphas[self.monitored]
 
-    def _member_modules(self, k: int) -> tuple[nn.Module, nn.Module]:
+    def _member_modules(self, k: int) -> tuple[PiecewiseLinearRNN, Observation]:
         state = self.member_state(k)
         model = copy.deepcopy(self._structure[0]).to(self.device)
         obs = copy.deepcopy(self._structure[1]).to(self.device)
@@ -384,7 +391,7 @@ class GTFTrainer:
             for g in grads:
                 g[frozen] = 0.0
             if cfg.grad_clip > 0:
-                total = torch.sqrt(sum((g.double() ** 2).flatten(1).sum(1) for g in grads))
+                total = torch.stack([(g.double() ** 2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
                 coef = (cfg.grad_clip / (total + 1e-6)).clamp(max=1.0)
                 for v in grads:
                     v.mul_(coef.to(v.dtype).view(-1, *[1] * (v.dim() - 1)))

@@ -167,7 +167,8 @@ def _cells(x: np.ndarray, lo: np.ndarray, width: np.ndarray, bins: int) -> np.nd
     """Flat cell index of each point of ``x`` on the grid; points off the grid dropped."""
     idx = np.floor((x - lo) / width * bins)
     inside = ((idx >= 0) & (idx < bins)).all(1)
-    return np.ravel_multi_index(idx[inside].astype(np.int64).T, (bins,) * x.shape[1])
+    return np.asarray(np.ravel_multi_index(idx[inside].astype(np.int64).T,
+                                           (bins,) * x.shape[1]))
 
 
 def _kl_binned(x: np.ndarray, y: np.ndarray, bins: int) -> float:

@@ -111,6 +111,10 @@ class PiecewiseLinearRNN(nn.Module):
     #: how many states each switching unit has (2 for a ReLU, 3 for a clipped ReLU).
     _states_per_unit: int = 2
 
+    def jacobian(self, z: torch.Tensor) -> torch.Tensor:
+        """The Jacobian of one step at ``z``, ``[*batch, M, M]``."""
+        raise NotImplementedError(f"{type(self).__name__} has no jacobian")
+
     def step(self, z: torch.Tensor) -> torch.Tensor:
         """One step of the map, ``[*batch, M] -> [*batch, M]`` (same as calling the model)."""
         return self(z)
@@ -458,6 +462,7 @@ class ALRNN(PiecewiseLinearRNN):
         self.A = nn.Parameter(torch.diagonal(k).clone().to(dtype))
         self.W = nn.Parameter((k * mask).to(dtype))
         self.h = nn.Parameter(torch.zeros(dim, dtype=dtype))
+        self._offdiag: torch.Tensor
         self.register_buffer("_offdiag", mask.to(dtype), persistent=False)
 
     def extra_repr(self) -> str:

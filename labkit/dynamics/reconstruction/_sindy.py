@@ -68,6 +68,8 @@ class _Polynomial(nn.Module):
 
     def __init__(self, powers: torch.Tensor, coefficients: torch.Tensor) -> None:
         super().__init__()
+        self.powers: torch.Tensor
+        self.xi: torch.Tensor
         self.register_buffer("powers", powers.to(torch.float64))
         self.register_buffer("xi", coefficients.to(torch.float64))
 
