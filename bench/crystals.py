@@ -27,15 +27,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labkit.atoms._denoiser import (
+from labkit.atoms import (
+    CSPConfig,
     CSPDenoiser,
+    CSPTrainer,
     DenoiserOutput,
-    fourier_features,
-    gram_features,
-    time_embedding,
+    train_csp,
+    wrapped_normal_score,
 )
-from labkit.atoms._diffusion import CSPConfig, wrap, wrapped_normal_score
-from labkit.atoms._train_csp import CSPTrainer, train_csp
+from labkit.atoms._denoiser import fourier_features, gram_features, time_embedding
+from labkit.atoms._diffusion import wrap
 from labkit.atoms.io import read_cdvae_csv
 from labkit.core import describe_device, resolve_device
 

@@ -20,15 +20,17 @@ import time
 import torch
 
 from labkit.core.train import fit
-from labkit.symmetry._algebra import invariant_metric
-from labkit.symmetry._data import (
+from labkit.symmetry import (
+    LieGAN,
+    LieGANConfig,
     anisotropic_control,
+    invariant_metric,
+    liegan,
     lorentz_invariant,
     o5_invariant,
     so2_invariant,
     two_body,
 )
-from labkit.symmetry._liegan import LieGAN, LieGANConfig, liegan
 
 ETA = torch.diag(torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=torch.float64))
 

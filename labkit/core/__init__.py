@@ -21,7 +21,7 @@ _WHERE = {
     "Checkpoint": "train", "FitResult": "train", "History": "train", "fit": "train",
     "CHECKPOINT_EVERY": "train", "RunResult": "train", "Trainer": "train", "run": "train",
     "guarded_step": "train", "exponential_schedule": "train", "set_lr": "train",
-    "sample_windows": "train", "git_state": "provenance", "check_shapes": "shapes", "make_generator": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
+    "sample_windows": "train", "git_state": "provenance", "check_shapes": "shapes", "make_generator": "rng", "uniform": "rng", "linear_layer": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
 }
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "fit",
     "describe_device",
     "git_state",
+    "linear_layer",
     "make_generator",
     "numpy_rng",
     "resolve_device",
@@ -61,6 +62,7 @@ __all__ = [
     "sample_windows",
     "set_lr",
     "spawn_seeds",
+    "uniform",
     "stable_hash",
 ]
 
@@ -90,7 +92,7 @@ if TYPE_CHECKING:
     from labkit.core.dopri5 import dopri5
     from labkit.core.integrate import DEFAULT_BOUND, Trajectory, euler, euler_step, rk4, rk4_step
     from labkit.core.provenance import git_state
-    from labkit.core.rng import make_generator, numpy_rng, spawn_seeds
+    from labkit.core.rng import linear_layer, make_generator, numpy_rng, spawn_seeds, uniform
     from labkit.core.shapes import check_shapes
     from labkit.core.train import (
         CHECKPOINT_EVERY,

@@ -69,6 +69,7 @@ from labkit.symmetry._scores import (
     frobenius_cosine,
     mmd_test,
     principal_cosines,
+    smallest_cosine,
     sustained_crossing,
 )
 
@@ -131,6 +132,7 @@ __all__ = [
     "so2_invariant",
     "sp",
     "structure_constants",
+    "smallest_cosine",
     "sustained_crossing",
     "train_regressor",
     "translations",

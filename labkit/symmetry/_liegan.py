@@ -137,7 +137,7 @@ class LieGAN:
     :meth:`result`. :meth:`generators` may be read from another thread while training.
 
     Example:
-        >>> from labkit.symmetry._data import so2_invariant
+        >>> from labkit.symmetry import so2_invariant
         >>> trainer = LieGAN(so2_invariant(500), LieGANConfig(steps=10), device="cpu")
         >>> sorted(trainer.step(0))
         ['cosine', 'loss_d', 'loss_g', 'reg_nontrivial', 'reg_ortho']
@@ -335,7 +335,7 @@ def liegan(
             ``on_nan="raise"``.
 
     Example:
-        >>> from labkit.symmetry._data import so2_invariant
+        >>> from labkit.symmetry import so2_invariant
         >>> res = liegan(so2_invariant(), device="cpu")
         >>> res.verdict.label, round(res.scores["cosine"], 2), res.status
         ('symmetry found', 1.0, 'finished')

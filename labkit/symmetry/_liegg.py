@@ -137,7 +137,7 @@ def train_regressor(
         ConfigError: ``data`` has no targets ``y``.
 
     Example:
-        >>> from labkit.symmetry._data import so2_invariant
+        >>> from labkit.symmetry import so2_invariant
         >>> res = train_regressor(so2_invariant(200), steps=5)
         >>> res.status, len(res.history)
         ('finished', 5)

@@ -98,11 +98,9 @@ def default_orbit_parameter(name: str) -> str:
 
 
 def viewer_systems() -> list[str]:
-    """The systems the viewer can show: every flow and map of the catalogue that runs on
-    torch (sorted; flows first)."""
-    from labkit.dynamics.catalogue._catalogue import UNSUPPORTED
-
-    return [n for n in list_systems("flow") + list_systems("map") if n not in UNSUPPORTED]
+    """The systems the viewer can show: every flow and map of the catalogue (sorted; flows
+    first)."""
+    return list_systems("flow") + list_systems("map")
 
 
 def parameter_specs(name: str) -> list[dict[str, Any]]:

@@ -155,7 +155,7 @@ class SymmetryController:
 
     # ---- data and trainer ------------------------------------------------------------------
     def _config(self) -> Any:
-        from labkit.symmetry._liegan import LieGANConfig
+        from labkit.symmetry import LieGANConfig
 
         try:
             return LieGANConfig(**dict(self._get("config") or {}))
@@ -188,7 +188,7 @@ class SymmetryController:
         self._request_analysis()
 
     def _new_trainer(self) -> None:
-        from labkit.symmetry._liegan import LieGAN
+        from labkit.symmetry import LieGAN
 
         self.trainer = LieGAN(self.data, self.liegan_config, seed=self._get("seed"),
                               device=self._get("device"))
@@ -435,7 +435,7 @@ class SymmetryController:
         self._publish({"curve": curve, "busy": ""}, bump=True)
 
     def _spectrum(self, regressor: Any, data: Any, seed: int) -> dict[str, Any]:
-        from labkit.symmetry._liegg import liegg
+        from labkit.symmetry import liegg
 
         key = (data.name, seed)
         if self.liegg_result is None or self._liegg_key != key:

@@ -70,7 +70,7 @@ def generator_scores(generators: Any, reference: Any | None) -> list[float | Non
     """For each learned generator, the cosine of its angle to the span of the reference
     generators (Frobenius inner product; 1 when it lies in the true algebra, sign-invariant);
     ``None`` for each when there is no reference."""
-    from labkit.symmetry._scores import smallest_cosine
+    from labkit.symmetry import smallest_cosine
 
     gens = _as_array(generators, "generators")
     if reference is None:
@@ -113,7 +113,7 @@ def heatmap_payload(generators: Any, reference: Any | None = None, *,
     if ref is None:
         score = None
     else:
-        from labkit.symmetry._scores import smallest_cosine
+        from labkit.symmetry import smallest_cosine
 
         score = smallest_cosine(torch.as_tensor(gens), torch.as_tensor(ref))
     n = gens.shape[1]
@@ -309,7 +309,7 @@ def trace_payload(snapshot: Mapping[str, Any], *, threshold: float = 0.99,
     cos_steps = [s for s, _ in evaluated]
     cos_values = [v for _, v in evaluated]
     if crossing is None:
-        from labkit.symmetry._scores import sustained_crossing as crossing
+        from labkit.symmetry import sustained_crossing as crossing
     hit = crossing(cos_values, threshold, window) if cos_values else None
     keep = _thin(len(evaluated), max_points)
     out.update({

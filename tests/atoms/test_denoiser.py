@@ -7,13 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from labkit.atoms._denoiser import (
-    MAX_Z,
-    CSPDenoiser,
-    fourier_features,
-    gram_features,
-    species_to_onehot,
-)
+from labkit.atoms import CSPDenoiser
+from labkit.atoms._denoiser import MAX_Z, fourier_features, gram_features, species_to_onehot
 from labkit.errors import ConfigError, DataError
 from labkit.symmetry import (
     NodePermutation,

@@ -10,19 +10,21 @@ import math
 import pytest
 import torch
 
-from labkit.atoms._denoiser import MAX_Z
-from labkit.atoms._diffusion import (
+from labkit.atoms import (
     CrystalDiffusion,
     CSPConfig,
+    CSPTrainer,
+    CSPTraining,
     SampleResult,
     cosine_alpha_bars,
     sigma_schedule,
-    wrap,
+    train_csp,
     wrapped_normal_log_density,
     wrapped_normal_score,
     wrapped_normal_score_norm,
 )
-from labkit.atoms._train_csp import CSPTrainer, CSPTraining, train_csp
+from labkit.atoms._denoiser import MAX_Z
+from labkit.atoms._diffusion import wrap
 from labkit.core.train import Checkpoint, fit
 from labkit.errors import ConfigError, DataError, DivergenceError
 

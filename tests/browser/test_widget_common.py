@@ -4,7 +4,8 @@ module imports from a Blob URL (as anywidget loads ``_esm``) and exports its hoo
 
 from __future__ import annotations
 
-from labkit.widgets._assets import COMMON, MODULE_PARTS, widget_asset, widget_module
+from labkit.widgets import widget_asset, widget_module
+from labkit.widgets._assets import COMMON, MODULE_PARTS
 
 _IMPORT_JS = """async (sources) => {
   const hooks = {};

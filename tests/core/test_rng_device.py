@@ -59,3 +59,22 @@ def test_cuda_request_without_cuda_is_a_clear_error():
 def test_cuda_generator_on_gpu():
     gen = make_generator(0, device="cuda")
     assert torch.randn(3, generator=gen, device="cuda").device.type == "cuda"
+
+
+def test_uniform_and_linear_layer_draw_from_the_generator_only():
+    import torch
+
+    from labkit.core import linear_layer, make_generator, uniform
+
+    torch.manual_seed(123)
+    a = linear_layer(5, 3, make_generator(7), dtype=torch.float64)
+    torch.manual_seed(999)  # the global state plays no part
+    b = linear_layer(5, 3, make_generator(7), dtype=torch.float64)
+    assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+    assert a.weight.abs().max() <= 5 ** -0.5 and a.weight.shape == (3, 5)
+    c = linear_layer(5, 3, make_generator(7))  # float32: the same draws, rounded
+    assert c.weight.dtype == torch.float32
+    torch.testing.assert_close(c.weight.double(), a.weight, rtol=1e-7, atol=1e-7)
+    w = uniform((1000,), 0.5, make_generator(1))
+    assert w.dtype == torch.float64 and -0.5 <= float(w.min()) and float(w.max()) < 0.5
+    assert abs(float(w.mean())) < 0.05

@@ -42,6 +42,7 @@ def test_bad_grid_is_refused_before_anything_runs(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow  # a two-worker dask cluster, four kernels, then a rerun: ~20 s on 2 cores
 def test_two_by_two_grid_on_two_workers_then_a_rerun_runs_nothing(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text("a: [1, 2]\nb: [0.0, 10.0]\nname: fixed\n")
@@ -67,6 +68,7 @@ def test_two_by_two_grid_on_two_workers_then_a_rerun_runs_nothing(tmp_path):
             for d in (out / "runs").iterdir()} == stamps
 
 
+@pytest.mark.slow  # two cell timeouts and three kernels: ~30 s on 2 cores
 def test_failed_points_are_reported_and_retried_on_the_next_sweep(tmp_path):
     result = sweep(SQUARE, {"a": [1], "sleep_s": [0.0, 30.0]}, out_dir=tmp_path / "s",
                    workers=2, timeout=4)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from labkit.symmetry._data import from_array
+from labkit.symmetry import from_array
 
 
 @pytest.fixture(scope="session")

@@ -8,17 +8,18 @@ import pytest
 import torch
 
 from labkit.errors import ConfigError, DataError
-from labkit.symmetry._algebra import lorentz, so
-from labkit.symmetry._data import (
+from labkit.symmetry import (
     SymmetryData,
+    Vector,
     anisotropic_control,
     from_array,
+    lorentz,
     lorentz_invariant,
     o5_invariant,
+    so,
     so2_invariant,
     two_body,
 )
-from labkit.symmetry._reps import Vector
 
 MAKERS = [so2_invariant, two_body, o5_invariant, lorentz_invariant, anisotropic_control]
 

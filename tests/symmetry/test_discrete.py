@@ -9,8 +9,7 @@ import torch
 from labkit.core.integrate import rk4
 from labkit.dynamics import get_system
 from labkit.errors import ConfigError
-from labkit.symmetry._data import from_array, so2_invariant
-from labkit.symmetry._discrete import discover_discrete, signed_permutations
+from labkit.symmetry import discover_discrete, from_array, signed_permutations, so2_invariant
 
 Z2 = torch.diag(torch.tensor([-1.0, -1.0, 1.0], dtype=torch.float64))
 FLIP_Z = torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64))

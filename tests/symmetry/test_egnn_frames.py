@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from labkit.symmetry import (
+    EGNNLayer,
     EquivarianceFailure,
+    FrameAveraging,
     LieGroup,
     NodePermutation,
     OrthogonalGroup,
@@ -21,11 +23,10 @@ from labkit.symmetry import (
     Vector,
     assert_equivariant,
     assert_invariant,
+    degenerate_frames,
     equivariance_error,
     translations,
 )
-from labkit.symmetry._egnn import EGNNLayer
-from labkit.symmetry._frames import FrameAveraging, degenerate_frames
 
 N, F = 6, 5
 

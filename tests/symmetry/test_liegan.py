@@ -10,16 +10,19 @@ import torch
 
 from labkit.core.train import History, fit
 from labkit.errors import ConfigError, DivergenceError
-from labkit.symmetry._algebra import invariant_metric
-from labkit.symmetry._data import (
+from labkit.symmetry import (
+    DiscoveryResult,
+    LieGAN,
+    LieGANConfig,
     anisotropic_control,
+    invariant_metric,
+    liegan,
     lorentz_invariant,
     o5_invariant,
     so2_invariant,
     two_body,
 )
-from labkit.symmetry._liegan import LieGAN, LieGANConfig, liegan
-from labkit.symmetry._result import LABELS, DiscoveryResult, judge
+from labkit.symmetry._result import LABELS, judge
 
 ETA = torch.diag(torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=torch.float64))
 

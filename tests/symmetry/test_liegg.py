@@ -6,9 +6,7 @@ import pytest
 import torch
 
 from labkit.errors import ConfigError
-from labkit.symmetry import liegg, train_regressor
-from labkit.symmetry._algebra import so
-from labkit.symmetry._data import o5_invariant, so2_invariant, two_body
+from labkit.symmetry import liegg, o5_invariant, so, so2_invariant, train_regressor, two_body
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from labkit.errors import ConfigError, DataError
-from labkit.symmetry._algebra import so
-from labkit.symmetry._reps import Vector
-from labkit.symmetry._scores import (
+from labkit.symmetry import (
     TwoSampleTest,
+    Vector,
     action_distance,
     frobenius_cosine,
     mmd_test,
     principal_cosines,
+    so,
     sustained_crossing,
 )
 

@@ -240,7 +240,8 @@ def test_static_figure_shows_the_current_frame(viewer):
 
 
 def test_the_panel_component_shares_the_state_and_behaviour(perov):
-    from labkit.widgets._crystal import crystal_app, crystal_panel_class
+    from labkit.widgets import crystal_app
+    from labkit.widgets._crystal import crystal_panel_class
 
     cls = crystal_panel_class()
     p = cls(_trajectory(perov[0], t=3))

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from labkit.errors import ConfigError
-from labkit.symmetry import Vector, so
-from labkit.symmetry._data import so2_invariant, two_body
+from labkit.symmetry import Vector, so, so2_invariant, two_body
 from labkit.widgets._symmetry_data import (
     align_generators,
     equivariance_curve,
@@ -311,7 +310,8 @@ def test_static_figure_shows_the_panels(dash):
 
 
 def test_the_panel_component_shares_the_state_and_behaviour():
-    from labkit.widgets._symmetry_panel import symmetry_app, symmetry_panel_class
+    from labkit.widgets import symmetry_app
+    from labkit.widgets._symmetry_panel import symmetry_panel_class
 
     cls = symmetry_panel_class()
     p = cls(config=FAST, device="cpu", analysis=False)

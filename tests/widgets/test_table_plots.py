@@ -7,7 +7,7 @@ import pytest
 
 from labkit.dynamics import InvariantsRow, InvariantsTable, compare_with_dysts
 from labkit.errors import ConfigError
-from labkit.widgets._table_plots import disagreement_table_figure, invariants_scatter_figure
+from labkit.widgets import disagreement_table_figure, invariants_scatter_figure
 
 
 def _comparison():

@@ -15,14 +15,8 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import LabkitError
-from labkit.widgets._assets import (
-    ASSET_FOLDERS,
-    COMMON,
-    MODULE_PARTS,
-    part_banner,
-    widget_asset,
-    widget_module,
-)
+from labkit.widgets import widget_asset, widget_module
+from labkit.widgets._assets import ASSET_FOLDERS, COMMON, MODULE_PARTS, part_banner
 
 REPO = Path(__file__).resolve().parents[2]
 WIDGETS = REPO / "widgets"

@@ -221,7 +221,7 @@ def train_esn(data: ReconstructionData | Any, config: ESNConfig = ESNConfig(), *
         DataError: a training series not longer than ``washout + 1``.
 
     Example:
-        >>> from labkit.dynamics.reconstruction._data import reconstruction_data
+        >>> from labkit.dynamics.reconstruction import reconstruction_data
         >>> d = reconstruction_data(n_steps=600, dt=0.01, n_test=50)
         >>> res = train_esn(d, ESNConfig(reservoir_size=50), seed=0)
         >>> res.generate(10).shape

@@ -231,7 +231,7 @@ def train_node(
             (a non-finite loss skips the update and stops or raises).
 
     Example:
-        >>> from labkit.dynamics.reconstruction._data import reconstruction_data
+        >>> from labkit.dynamics.reconstruction import reconstruction_data
         >>> d = reconstruction_data(n_steps=500, dt=0.01, n_test=50)
         >>> res = train_node(d, NODEConfig(hidden_dim=8, steps=3), device="cpu")
         >>> res.status, res.generate(5).shape

@@ -150,7 +150,7 @@ def train_sindy(data: ReconstructionData | Any, config: SINDyConfig = SINDyConfi
     training series at its sampling interval ``data.dt``.
 
     Example:
-        >>> from labkit.dynamics.reconstruction._data import reconstruction_data
+        >>> from labkit.dynamics.reconstruction import reconstruction_data
         >>> d = reconstruction_data(n_steps=2000, dt=0.01, n_test=0, standardise=False)
         >>> res = train_sindy(d)
         >>> round(res.coefficient(0, "x1"), 1)  # Lorenz-63: dx/dt = 10 (y - x)
