@@ -92,7 +92,7 @@ def main() -> None:
                "SINDy": train_sindy(data),
                "neural ODE": train_node(data, NODEConfig(steps=args.node_steps), seed=args.seed,
                                         device=args.device)}
-    print(baseline_table(data, results, n_generate=args.n_free), flush=True)
+    print(baseline_table(data, results, n_generate=args.n_free).summary(), flush=True)
     for label, run in runs.items():
         model = run.model.to("cpu")
         free = run.generate(args.n_free, x0=data.test[0])

@@ -50,9 +50,10 @@ SPECTRUM_SUM_ABS = 2e-3
 #: move it by at most about 0.02 at |lambda3| = 14.6.
 KAPLAN_YORKE_ABS = 0.02
 
-#: CSP baselines on the perov-5 official validation split (bench/RESULTS.md,
-#: bench/crystal_metrics.py; on the official test split: 48.0% and 33.7%): StructureMatcher
-#: match rate of the perovskite rule and of random coordinates in the true cell.
+#: CSP baselines on the perov-5 official validation split (3,787 crystals; measured by
+#: bench/crystal_metrics.py, recorded in bench/RESULTS.md and docs/crystals.md):
+#: StructureMatcher match rate of the perovskite rule and of random coordinates in the
+#: true cell.
 PEROVSKITE_RULE_RATE = 0.5009
 RANDOM_COORDS_RATE = 0.3222
 #: Held-out crystals the tour scores: benchmark_splits("perov_5", "sample") keeps 40 of the

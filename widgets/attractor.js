@@ -39,7 +39,7 @@ const LEAD_SECONDS = 2;
 
 // ---- the widget --------------------------------------------------------------------------
 function render({ model, el }) {
-  el.classList.add("lk-attractor");
+  el.classList.add("lk-widget", "lk-attractor");
   const bar = make("div", { class: "lk-bar" }, el);
   const search = make("input", { type: "search", class: "lk-search lk-catalogue", placeholder: "search systems…",
     "aria-label": "search systems" }, bar);

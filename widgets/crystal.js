@@ -216,7 +216,7 @@ class CrystalScene {
 
 // ---- the widget --------------------------------------------------------------------------
 function render({ model, el }) {
-  el.classList.add("lk-crystal");
+  el.classList.add("lk-widget", "lk-crystal");
   const bar = make("div", { class: "lk-bar" }, el);
   const bondsBox = checkbox(bar, "bonds", "lk-bonds");
   const cellBox = checkbox(bar, "cell", "lk-cell");

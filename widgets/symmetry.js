@@ -160,7 +160,7 @@ function plot(canvas, { title, series = [], ylog = false, ylim = null, hlines = 
 
 // ---- the widget --------------------------------------------------------------------------
 function render({ model, el }) {
-  el.classList.add("lk-symmetry");
+  el.classList.add("lk-widget", "lk-symmetry");
   const commit = (name, value) => save(model, name, value);
 
   const bar = make("div", { class: "lk-bar" }, el);

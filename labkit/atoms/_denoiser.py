@@ -53,7 +53,7 @@ from torch import nn
 
 from labkit.core.config import check_int
 from labkit.core.rng import make_generator
-from labkit.errors import DataError
+from labkit.errors import ConfigError, DataError
 
 __all__ = ["CSPDenoiser", "DenoiserOutput", "fourier_features", "gram_features", "species_to_onehot"]
 
@@ -121,14 +121,15 @@ class _Layer(nn.Module):
     """One message-passing layer: edge MLP on ``(h_i, h_j, e_ij)``, masked mean, residual
     node MLP on ``(h_i, m_i)``, with a pre-LayerNorm."""
 
-    def __init__(self, hidden: int, edge_dim: int) -> None:
+    def __init__(self, hidden: int, edge_dim: int, dtype: torch.dtype) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(hidden)
-        self.w_i = nn.Linear(hidden, hidden)
-        self.w_j = nn.Linear(hidden, hidden, bias=False)
-        self.w_e = nn.Linear(edge_dim, hidden, bias=False)
-        self.edge_out = nn.Linear(hidden, hidden)
-        self.node = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.norm = nn.LayerNorm(hidden, dtype=dtype)
+        self.w_i = nn.Linear(hidden, hidden, dtype=dtype)
+        self.w_j = nn.Linear(hidden, hidden, bias=False, dtype=dtype)
+        self.w_e = nn.Linear(edge_dim, hidden, bias=False, dtype=dtype)
+        self.edge_out = nn.Linear(hidden, hidden, dtype=dtype)
+        self.node = nn.Sequential(nn.Linear(2 * hidden, hidden, dtype=dtype), nn.SiLU(),
+                                  nn.Linear(hidden, hidden, dtype=dtype))
         self.act = nn.SiLU()
 
     def forward(self, h: torch.Tensor, edges: torch.Tensor, pair_w: torch.Tensor) -> torch.Tensor:
@@ -147,12 +148,14 @@ class CSPDenoiser(nn.Module):
         hidden: node and message width ``H``.
         fourier: number ``K`` of Fourier frequencies of the fractional differences.
         timesteps: the diffusion's ``T`` (the time embedding rescales ``t / T``).
-        seed: initialises the weights (an int or a generator); the same seed gives the
-            same network.
+        seed: initialises the weights (an int, a :class:`torch.Generator` or ``None``,
+            through :func:`labkit.core.make_generator`); the same seed gives the same
+            network, in every ``dtype`` (see :meth:`reset_parameters`).
         n_types: 0 (default) for crystal structure prediction: ``species`` are atomic
             numbers. ``n_types > 0`` (ab initio generation, usually
             :data:`MAX_Z`): ``species`` are float noisy type vectors ``[B, N, n_types]``
             and the network also returns type logits (``DenoiserOutput.types``).
+        dtype: of the parameters (default float32).
 
     Call it as ``net(species, frac, lattice, mask, t)`` with ``t`` ``[B]`` integer steps in
     ``1..T``; it returns a :class:`DenoiserOutput`.
@@ -167,38 +170,60 @@ class CSPDenoiser(nn.Module):
     """
 
     def __init__(self, *, layers: int = 2, hidden: int = 64, fourier: int = 8, timesteps: int = 100,
-                 seed: int | torch.Generator | None = 0, n_types: int = 0) -> None:
+                 seed: int | torch.Generator | None = 0, n_types: int = 0,
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         for name, v in (("layers", layers), ("hidden", hidden), ("fourier", fourier),
                         ("timesteps", timesteps)):
             check_int(name, v)
         check_int("n_types", n_types, least=0)
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ConfigError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+        gen = make_generator(seed)
         self.hidden, self.fourier, self.timesteps, self.n_types = hidden, fourier, timesteps, n_types
         edge_dim = 6 + 6 * fourier
-        # CSP embeds atomic numbers; generation reads the noisy one-hot vectors linearly.
-        # (CSP keeps exactly the modules, in the order, it had before the type head existed,
-        # so a seed gives the same CSP network.)
-        self.embed = nn.Linear(n_types, hidden) if n_types else nn.Embedding(MAX_Z + 1, hidden)
-        self.node_in = nn.Linear(2 * hidden, hidden)
-        self.layers = nn.ModuleList(_Layer(hidden, edge_dim) for _ in range(layers))
-        self.norm_out = nn.LayerNorm(hidden)
-        self.coord_head = nn.Linear(hidden, 3, bias=False)
-        self.lattice_head = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 9))
-        self.type_head = nn.Linear(hidden, n_types) if n_types else None
-        self.reset_parameters(seed)
+        # Built on the meta device (no memory, no draw from torch's global generator), then
+        # allocated and drawn from ``seed`` by reset_parameters. CSP embeds atomic numbers;
+        # generation reads the noisy one-hot vectors linearly.
+        with torch.device("meta"):
+            self.embed = (nn.Linear(n_types, hidden, dtype=dtype) if n_types
+                          else nn.Embedding(MAX_Z + 1, hidden, dtype=dtype))
+            self.node_in = nn.Linear(2 * hidden, hidden, dtype=dtype)
+            self.layers = nn.ModuleList(_Layer(hidden, edge_dim, dtype) for _ in range(layers))
+            self.norm_out = nn.LayerNorm(hidden, dtype=dtype)
+            self.coord_head = nn.Linear(hidden, 3, bias=False, dtype=dtype)
+            self.lattice_head = nn.Sequential(nn.Linear(hidden, hidden, dtype=dtype), nn.SiLU(),
+                                              nn.Linear(hidden, 9, dtype=dtype))
+            self.type_head = nn.Linear(hidden, n_types, dtype=dtype) if n_types else None
+        self.to_empty(device="cpu")
+        self.reset_parameters(gen)
 
     def reset_parameters(self, seed: int | torch.Generator | None = 0) -> None:
-        """Draw every weight from ``seed`` (PyTorch's default bounds; LayerNorms to 1/0)."""
+        """Draw every weight from ``seed``: linear maps uniform on
+        :math:`\\pm 1/\\sqrt{\\text{fan-in}}` (PyTorch's default bounds, weight then bias),
+        the embedding standard normal, LayerNorms to 1 and 0, module by module in
+        registration order.
+
+        The draws are float32 on the CPU (then cast to the parameters' dtype and device),
+        so a seed gives the same network, rounded to float32, in every dtype.
+        :func:`labkit.core.uniform` draws in float64 instead and would give different
+        float32 weights for the same seed; this model keeps its float32 draws so that
+        seeded results stay as they are.
+        """
         gen = make_generator(seed)
+
+        def draw(param: torch.Tensor, fill) -> None:
+            param.copy_(fill(torch.empty(param.shape, dtype=torch.float32)))
+
         with torch.no_grad():
             for mod in self.modules():
                 if isinstance(mod, nn.Linear):
                     bound = mod.in_features ** -0.5
-                    nn.init.uniform_(mod.weight, -bound, bound, generator=gen)
+                    draw(mod.weight, lambda t, b=bound: t.uniform_(-b, b, generator=gen))
                     if mod.bias is not None:
-                        nn.init.uniform_(mod.bias, -bound, bound, generator=gen)
+                        draw(mod.bias, lambda t, b=bound: t.uniform_(-b, b, generator=gen))
                 elif isinstance(mod, nn.Embedding):
-                    nn.init.normal_(mod.weight, generator=gen)
+                    draw(mod.weight, lambda t: t.normal_(generator=gen))
                 elif isinstance(mod, nn.LayerNorm):
                     nn.init.ones_(mod.weight)
                     nn.init.zeros_(mod.bias)

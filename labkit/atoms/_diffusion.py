@@ -20,11 +20,11 @@ Re-implemented from the paper's description on dense padded tensors:
   model predicts :math:`\\epsilon_A` (loss: its MSE), and the sampled species are the argmax
   of :math:`A_0`. The prediction is parametrised through the denoiser's per-node type
   logits :math:`\\ell`: :math:`\\hat\\epsilon_A = (A_t - \\sqrt{\\bar\\alpha_t}\\,
-  \\mathrm{softmax}(\\ell)) / \\sqrt{1 - \\bar\\alpha_t}` (the network estimates the clean
-  type, a point of the simplex, instead of passing the ``MAX_Z`` noise components through
-  its width: on NaCl and CsCl cells at width 32, 300 steps, a direct noise read-out took
-  the type loss from 1.13 to 0.93 and sampled 0-10 % of atoms as Na, Cl or Cs; this
-  parametrisation takes it from 0.06-0.11 to 0.014-0.020 and samples 100 %). Its weight
+  \\mathrm{softmax}(\\ell)) / \\sqrt{1 - \\bar\\alpha_t}`: the network estimates the clean
+  type, a point of the simplex, rather than carrying the ``MAX_Z`` noise components
+  through its width. On NaCl and CsCl cells (width 32, 300 steps, seed 0) the type loss
+  falls from 0.059 to 0.014 and every sampled atom is Na, Cl or Cs
+  (``tests/atoms/test_diffusion.py``). Its weight
   :math:`\\bar\\alpha_t/(1-\\bar\\alpha_t)` on the clean-type error is large at small
   ``t``, so type losses at small ``t`` are heavy-tailed (``grad_clip`` bounds the steps). With
   ``task="csp"`` (the default) the species are given and nothing of this exists.
@@ -160,8 +160,8 @@ def wrapped_normal_score_norm(sigma: torch.Tensor, n_images: int = N_IMAGES,
 class CSPConfig(Config):
     """Settings of a DiffCSP-style model, its training and its sampler.
 
-    The defaults are small enough to train on a CPU in minutes; :meth:`full` gives
-    DiffCSP's perov-5 scale.
+    The defaults are small enough to train on a CPU in minutes; :meth:`official` gives
+    DiffCSP's perov-5 recipe.
 
     Attributes:
         task: ``"csp"`` (default): crystal structure prediction, species given
@@ -213,14 +213,21 @@ class CSPConfig(Config):
             raise ConfigError("cost_lattice and cost_coord cannot both be 0")
 
     @classmethod
-    def full(cls, **changes: Any) -> CSPConfig:
-        """DiffCSP's scale for perov-5 (Jiao et al. 2023): 4 layers of width 256, T = 1000,
-        :math:`\\sigma` from 0.005 to 0.5, Adam at 1e-3, ~40k training steps, bf16 on CUDA.
-        ``langevin_step = 5e-7`` is the corrector step DiffCSP's evaluation script recommends
-        for perov-5 CSP (5e-6 for carbon-24, 1e-5 for MP-20); ``fourier = 128`` is its
-        denoiser's default number of frequencies. For the small CPU model, 1e-5 samples
-        better than 5e-7 (60.7% against 53.3% on 150 held-out perov-5 crystals,
-        bench/RESULTS.md)."""
+    def official(cls, **changes: Any) -> CSPConfig:
+        """DiffCSP's settings for perov-5 (Jiao et al., NeurIPS 2023; code
+        github.com/jiaor17/DiffCSP), ``changes`` overriding any field: 4 layers of width
+        256 (the paper's perov-5 size; the code's default decoder,
+        ``conf/model/decoder/cspnet.yaml``, has 6 layers of width 512), T = 1000, :math:`\\sigma` from 0.005 to 0.5, Adam at 1e-3, 128 Fourier
+        frequencies (its denoiser's default), corrector step 5e-7 (its evaluation
+        script's choice for perov-5 CSP; 5e-6 for carbon-24, 1e-5 for MP-20), bf16 on
+        CUDA.
+
+        The training length is labkit's: batches of 512 for 40,000 steps, about 1,800
+        passes over the 11,356 training crystals (DiffCSP's perov-5 data config,
+        ``conf/data/perov_5.yaml``, trains 3,000 epochs in batches of 1,024, about
+        36,000 steps). For the small CPU model of ``CSPConfig()``, the corrector step
+        1e-5 samples better than 5e-7 (60.7% against 53.3% on 150 held-out perov-5
+        crystals, bench/RESULTS.md)."""
         base: dict[str, Any] = dict(layers=4, hidden=256, fourier=128, timesteps=1000,
                                     langevin_step=5e-7, batch_size=512, steps=40_000,
                                     mixed_precision=True)
@@ -292,6 +299,23 @@ class SampleResult:
         """Final cartesian positions ``frac @ lattice`` (Å), ``[B, N, 3]``."""
         return self.frac @ self.lattice
 
+    def as_dict(self) -> dict[str, float | int]:
+        """Plain numbers: ``crystals`` (``B``), ``atoms`` (real atoms in all),
+        ``max_atoms`` (``N``), ``frames`` (``S``), ``mean_volume`` (Å³, of the final
+        cells) and ``seconds``."""
+        volume = torch.linalg.det(self.lattice.detach().to("cpu", torch.float64)).abs()
+        return {"crystals": int(self.mask.shape[0]), "atoms": int(self.mask.sum()),
+                "max_atoms": int(self.mask.shape[1]), "frames": int(self.times.numel()),
+                "mean_volume": float(volume.mean()) if volume.numel() else float("nan"),
+                "seconds": float(self.seconds)}
+
+    def summary(self) -> str:
+        """One line for people: what was sampled, how many frames, how long it took."""
+        d = self.as_dict()
+        return (f"{d['crystals']} crystals ({d['atoms']} atoms, at most {d['max_atoms']} per cell), "
+                f"{d['frames']} saved frames, mean cell volume {d['mean_volume']:.1f} Å³, "
+                f"sampled in {d['seconds']:.2f} s")
+
 
 # -- the model -------------------------------------------------------------------------
 class CrystalDiffusion(nn.Module):
@@ -302,28 +326,31 @@ class CrystalDiffusion(nn.Module):
 
     Args:
         config: a :class:`CSPConfig`.
-        seed: initialises the network's weights.
+        seed: initialises the network's weights (an int, a :class:`torch.Generator` or
+            ``None``; see :class:`~labkit.atoms.CSPDenoiser`).
+        dtype: of the parameters and the schedules' buffers (default float32).
     """
 
-    # float32 buffers registered in __init__ (declared for the type checker)
+    # buffers of the model's dtype registered in __init__ (declared for the type checker)
     alpha_bars: torch.Tensor
     sigmas: torch.Tensor
     score_norms: torch.Tensor
 
-    def __init__(self, config: CSPConfig = CSPConfig(), *, seed: int | torch.Generator | None = 0):
+    def __init__(self, config: CSPConfig = CSPConfig(), *, seed: int | torch.Generator | None = 0,
+                 dtype: torch.dtype = torch.float32):
         super().__init__()
         if not isinstance(config, CSPConfig):
             raise ConfigError(f"config must be a CSPConfig, got {type(config).__name__}")
         self.config = config
         self.denoiser = CSPDenoiser(layers=config.layers, hidden=config.hidden,
                                     fourier=config.fourier, timesteps=config.timesteps, seed=seed,
-                                    n_types=MAX_Z if config.task == "gen" else 0)
+                                    n_types=MAX_Z if config.task == "gen" else 0, dtype=dtype)
         alpha_bars = cosine_alpha_bars(config.timesteps)
         sigmas = sigma_schedule(config.timesteps, config.sigma_begin, config.sigma_end)
         norms = torch.cat([torch.ones(1, dtype=torch.float64),
                            wrapped_normal_score_norm(sigmas[1:])])
         for name, value in (("alpha_bars", alpha_bars), ("sigmas", sigmas), ("score_norms", norms)):
-            self.register_buffer(name, value.float(), persistent=False)
+            self.register_buffer(name, value.to(dtype), persistent=False)
         # float64 copies for the sampler's coefficients
         self._schedules64 = (alpha_bars, sigmas, norms)
 

@@ -46,6 +46,15 @@ class CrystalSymmetry:
         """The order of the crystal's point group."""
         return len(self.rotations)
 
+    def as_dict(self) -> dict[str, int]:
+        """Plain numbers: ``order``, ``isometries`` and ``candidates``."""
+        return {"order": self.order, "isometries": self.isometries, "candidates": self.candidates}
+
+    def summary(self) -> str:
+        """One line for people: the point group's order and the size of the search."""
+        return (f"point group of order {self.order} (of {self.isometries} lattice isometries, "
+                f"{self.candidates} integer matrices searched)")
+
 
 def _integer_candidates(bound: int) -> np.ndarray:
     values = np.arange(-bound, bound + 1)

@@ -38,6 +38,16 @@ class PropertyDistances:
     space_group_tv: float
     symprec: float
 
+    def as_dict(self) -> dict[str, float]:
+        """Every field, plain numbers."""
+        return dataclasses.asdict(self)
+
+    def summary(self) -> str:
+        """One line for people: the three distances with their units."""
+        return (f"density W1 {self.density:.4g} g/cm^3, number of elements W1 "
+                f"{self.n_elements:.4g}, space-group TV {self.space_group_tv:.4g} "
+                f"(symprec {self.symprec:g} A)")
+
 
 def space_group_numbers(structures: Sequence, *, symprec: float = SYMPREC) -> np.ndarray:
     """International space-group number (1-230) of each structure, found by spglib.

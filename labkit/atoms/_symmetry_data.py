@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from labkit.atoms.io import g2_conformers
-from labkit.symmetry import SymmetryData, Vector, from_array, so
+from labkit.symmetry import SymmetryData, Vector, so
 
 __all__ = ["g2_symmetry_data"]
 
 
 def g2_symmetry_data(
-    molecule: str = "H2O", n_samples: int = 2000, *, jitter: float = 0.05, seed: int = 0
+    molecule: str = "H2O", n_samples: int = 2000, *, jitter: float = 0.05,
+    seed: int | np.random.Generator | None = 0,
 ) -> SymmetryData:
     """Randomly oriented copies of a G2 molecule (:func:`~labkit.atoms.io.g2_conformers`)
     with their EMT energies, as :class:`~labkit.symmetry.SymmetryData`.
@@ -19,7 +22,7 @@ def g2_symmetry_data(
     """
     conf = g2_conformers(molecule, n_samples, jitter=jitter, seed=seed)
     n_atoms = len(conf.symbols)
-    return from_array(
+    return SymmetryData.from_array(
         conf.positions.reshape(n_samples, 3 * n_atoms),
         rep=n_atoms * Vector(3),
         y=conf.energies[:, None],

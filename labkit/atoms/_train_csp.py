@@ -33,8 +33,12 @@ class CSPTrainer:
         config: a :class:`CSPConfig` (default ``CSPConfig()``); ``task="gen"`` trains an
             ab initio generator (species diffused too), whose steps also report
             ``loss_type``.
-        seed: seeds the weights, the batches and the diffusion noise.
+        seed: seeds the weights, the batches and the diffusion noise: an int, a
+            :class:`torch.Generator` (on the CPU, used as is) or ``None`` (fresh entropy),
+            through :func:`labkit.core.make_generator`.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        dtype: of the model and of the coordinates and lattices it trains on (default
+            float32).
 
     Example:
         >>> import torch
@@ -48,15 +52,16 @@ class CSPTrainer:
         ['loss', 'loss_coord', 'loss_lattice', 'loss_type']
     """
 
-    def __init__(self, data: Any, config: CSPConfig | None = None, *, seed: int = 0,
-                 device: str | torch.device = "auto") -> None:
+    def __init__(self, data: Any, config: CSPConfig | None = None, *,
+                 seed: int | torch.Generator | None = 0, device: str | torch.device = "auto",
+                 dtype: torch.dtype = torch.float32) -> None:
         config = CSPConfig() if config is None else config
         if not isinstance(config, CSPConfig):
             raise ConfigError(f"config must be a CSPConfig, got {type(config).__name__}")
-        self.config, self.seed = config, seed
+        self.config, self.seed, self.dtype = config, seed, dtype
         self.device = resolve_device(device)
         self.rng = make_generator(seed)
-        self.model = CrystalDiffusion(config, seed=self.rng).to(self.device)
+        self.model = CrystalDiffusion(config, seed=self.rng, dtype=dtype).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.history = History()
         self._lock = threading.Lock()
@@ -68,13 +73,14 @@ class CSPTrainer:
             if not bool(mask.any(1).all()):
                 raise DataError("every crystal needs at least one atom (a row of mask is all False)")
             self._source = None
-            self._data = tuple(x.to(self.device) for x in (species, frac.float(), lattice.float(), mask))
+            self._data = tuple(x.to(self.device) for x in (species, frac.to(dtype), lattice.to(dtype), mask))
 
     def batch(self, i: int) -> tuple[torch.Tensor, ...]:
         """The batch of step ``i`` (on the device)."""
         if self._source is not None:
             species, frac, lattice, mask = unpack(self._source(i))
-            return tuple(x.to(self.device) for x in (species, frac.float(), lattice.float(), mask))
+            return tuple(x.to(self.device) for x in (species, frac.to(self.dtype), lattice.to(self.dtype),
+                                                     mask))
         assert self._data is not None
         count = self._data[0].shape[0]
         idx = torch.randint(0, count, (self.config.batch_size,), generator=self.rng).to(self.device)
@@ -147,13 +153,30 @@ class CSPTraining:
         """Wall time of this call (not of earlier, resumed parts)."""
         return self.fit.seconds
 
+    def as_dict(self) -> dict[str, float | int | str]:
+        """Plain numbers and strings: ``status``, ``message``, ``seconds``, ``steps``
+        (recorded steps, across resumed parts), ``task`` and the last recorded value of
+        every metric (``loss``, ``loss_lattice``, ``loss_coord``, and ``loss_type`` for
+        ``task="gen"``; absent before the first step)."""
+        return {"status": self.status, "message": self.message, "seconds": float(self.seconds),
+                "steps": len(self.history), "task": self.model.config.task,
+                **{k: float(v) for k, v in self.history.last().items()}}
+
+    def summary(self) -> str:
+        """One line for people: status, steps, time and the last loss."""
+        d = self.as_dict()
+        loss = f", last loss {d['loss']:.4g}" if "loss" in d else ""
+        why = f" ({d['message']})" if d["message"] else ""
+        return f"CSP training ({d['task']}) {d['status']}{why}: {d['steps']} steps in {d['seconds']:.1f} s{loss}"
+
 
 def train_csp(
     data: Any,
     config: CSPConfig | None = None,
     *,
-    seed: int = 0,
+    seed: int | torch.Generator | None = 0,
     device: str | torch.device = "auto",
+    dtype: torch.dtype = torch.float32,
     checkpoint: str | os.PathLike | Checkpoint | None = None,
     progress: bool = False,
     callbacks: Sequence[Any] = (),
@@ -167,8 +190,10 @@ def train_csp(
     Args:
         data: see :class:`CSPTrainer`.
         config: a :class:`CSPConfig` (default ``CSPConfig()``).
-        seed: seeds weights, batches and noise: the same seed repeats the run exactly.
+        seed: seeds weights, batches and noise (an int, a :class:`torch.Generator` or
+            ``None``): the same int seed repeats the run exactly.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        dtype: of the model and the training data (default float32).
         checkpoint, progress, callbacks, stop, on_nan: as for :func:`labkit.core.train.run`
             (a path is resumed from when it exists).
 
@@ -176,7 +201,7 @@ def train_csp(
         DivergenceError: a non-finite loss (with ``on_nan="raise"``).
     """
     config = CSPConfig() if config is None else config
-    trainer = CSPTrainer(data, config, seed=seed, device=device)
+    trainer = CSPTrainer(data, config, seed=seed, device=device, dtype=dtype)
     if isinstance(checkpoint, os.PathLike) and not isinstance(checkpoint, Path):
         checkpoint = Path(checkpoint)
     result = run(trainer, config.steps, checkpoint=checkpoint, callbacks=callbacks, stop=stop,

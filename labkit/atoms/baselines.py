@@ -2,26 +2,26 @@
 
 A CSP model is given each target's composition (and here, for the first baseline, its
 cell) and must place the atoms. Two rules that learn nothing set the floor any model
-must clear on perov-5 (FIELD-NOTES "Crystals"); score them with
-:func:`labkit.atoms.metrics.match_rate`:
+must clear on perov-5; score them with :func:`labkit.atoms.metrics.match_rate`:
 
 - :func:`random_coordinates`: the true cell and species, uniform random fractional
   coordinates.
 - :func:`perovskite_rule`: the ideal cubic perovskite ABX3.
 
-Measured with the CDVAE/DiffCSP protocol (StructureMatcher(stol=0.5, angle_tol=10,
-ltol=0.3), validity filter on), 2026-11-23:
+Measured by ``bench/crystal_metrics.py`` with the CDVAE/DiffCSP protocol
+(StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3), validity filter on) on the official
+perov-5 *validation* split, 3,787 crystals (bench/RESULTS.md, docs/crystals.md):
 
-============================  =====================  ====================
-baseline                      official *test* split  official *validation*
-                              (FIELD-NOTES)          split (3,787, labkit)
-============================  =====================  ====================
-perovskite rule               48.0% (RMSE 0.069)     50.09% (RMSE 0.0700)
-random coordinates (seed 0)   33.7%                  32.22% (RMSE 0.4452)
-============================  =====================  ====================
+============================  ===========  ======
+baseline                      match rate   RMSE
+============================  ===========  ======
+perovskite rule               50.09%       0.0700
+random coordinates (seed 0)   32.22%       0.4452
+============================  ===========  ======
 
-For scale, DiffCSP reports 52.02% / 0.0760 with one sample per target (Jiao et al.,
-NeurIPS 2023, table 1). The validation numbers come from ``bench/crystal_metrics.py``.
+No figure on the official *test* split is quoted: labkit has not measured one
+(``bench/crystal_metrics.py --split test`` does, given the file). For scale, DiffCSP reports 52.02% / 0.0760 on the test split with one sample per
+target (Jiao et al., NeurIPS 2023, table 1).
 """
 
 from __future__ import annotations
@@ -68,11 +68,10 @@ def random_coordinates(targets: Sequence, *, seed: int | np.random.Generator | N
     """Each target's cell and species with i.i.d. uniform fractional coordinates.
 
     The baseline a CSP model with the lattice given must beat: it knows the cell and
-    the composition and nothing about positions. On perov-5 it matches 33.7% of the
-    official test split (FIELD-NOTES) and 32.22% (RMSE 0.4452) of the official
-    validation split (seed 0). There 8.08% of its predictions are invalid (a clash
-    below 0.5 Angstrom, or the 1.27% of compositions SMACT rejects) and most of the
-    rest are arrangements StructureMatcher rejects.
+    the composition and nothing about positions. On the official perov-5 validation
+    split (seed 0) it matches 32.22% (RMSE 0.4452). There 8.08% of its predictions are
+    invalid (a clash below 0.5 Angstrom, or the 1.27% of compositions SMACT rejects)
+    and most of the rest are arrangements StructureMatcher rejects (docs/crystals.md).
 
     Args:
         targets: pymatgen ``Structure`` list.
@@ -111,16 +110,16 @@ def perovskite_rule(targets: Sequence, *, lattice_constant: float | None = None,
     ``radius`` takes the A site (the corner, 12-fold coordinated) and the other the
     B site (the octahedral centre). Nothing is learned and no positions are read.
 
-    StructureMatcher rescales volumes, so the lattice only needs to be cubic; by
-    default it is the cube of the target's volume (so densities are right), or
+    StructureMatcher rescales volumes, so the lattice only needs to be cubic (on the
+    first 200 validation crystals, 1 Angstrom cubes match the same targets with the same
+    RMSE: docs/crystals.md); by default it is the cube root of the target's volume (so densities are right), or
     ``lattice_constant`` Angstrom for every cell.
 
-    On perov-5 it matches 48.0% (RMSE 0.069) of the official test split (FIELD-NOTES)
-    and 50.09% (RMSE 0.0700) of the official validation split (3,787 crystals; 1.27% of
-    them fail SMACT and can never match). Measured on the validation split with each
-    A-site radius: ``atomic_radius`` 50.09% / 0.0700, ``atomic_radius_calculated``
-    50.44% / 0.0858, ``average_ionic_radius`` 49.67% / 0.0705,
-    ``average_cationic_radius`` 49.59% / 0.0712.
+    On the official perov-5 validation split (3,787 crystals; 1.27% of them fail SMACT
+    and can never match) it matches 50.09% (RMSE 0.0700). With each A-site radius:
+    ``atomic_radius`` 50.09% / 0.0700, ``atomic_radius_calculated`` 50.44% / 0.0858,
+    ``average_ionic_radius`` 49.67% / 0.0705, ``average_cationic_radius`` 49.59% /
+    0.0712 (bench/RESULTS.md).
 
     Args:
         targets: 5-atom pymatgen ``Structure`` list (only compositions and volumes

@@ -3,9 +3,9 @@
 Files come from the CDVAE repository at a pinned commit (txie-93/cdvae, MIT licence;
 Xie et al., ICLR 2022), one CSV per split with a P1 CIF per row. Real users download
 them once into the cache folder (:func:`labkit.core.cache.default_cache_dir`), checked
-against SHA-256; tests and offline machines pass ``root=`` a folder that already holds
-``<name>/<split>.csv`` (e.g. ``../shared/data/cdvae``). Every split is also checked
-against the published number of structures.
+against SHA-256; tests and offline machines pass ``root=`` (or set
+``$LABKIT_CDVAE_ROOT`` to) a folder that already holds ``<name>/<split>.csv``. Every
+split is also checked against the published number of structures.
 
 Only the *official* splits carry ``official=True``. :func:`resplit` makes seeded
 train/val/test subsets of any data set and labels them as not official, so a number
@@ -45,8 +45,9 @@ CDVAE_SIZES: dict[str, dict[str, int]] = {
     "mp_20": {"train": 27136, "val": 9047, "test": 9046},
 }
 
-#: SHA-256 of the files whose bytes labkit has seen (../shared/data/cdvae/README.md);
-#: the others are recorded on first download and checked after that.
+#: SHA-256 of the files whose bytes labkit has checked (the official validation splits,
+#: the files the shipped samples in ``labkit/atoms/data`` were cut from); the others are
+#: recorded on first download and checked after that.
 CDVAE_SHA256: dict[tuple[str, str], str] = {
     ("perov_5", "val"): "326f401219901270374b71e2faff63df3a29a99fd26f469993b9f476b693daf2",
     ("carbon_24", "val"): "36c00689cd63073c954a58bc6ed6e2adb7aeed5a630c994970959a1babffd50e",
@@ -184,9 +185,9 @@ def load_cdvae(
         DataError: a missing file, a failed or corrupted download, a CIF that does not
             parse (naming the row), or a full split whose size differs from the published one.
 
-    Example::
+    Example (``root``: any folder holding ``perov_5/val.csv``)::
 
-        ds = load_cdvae("perov_5", "val", root="../shared/data/cdvae", limit=4)
+        ds = load_cdvae("perov_5", "val", root="/path/to/cdvae", limit=4)
         ds.label  # 'perov_5/first 4 of val (4 structures, NOT an official split)'
     """
     check_in("name", name, tuple(CDVAE_SIZES))
@@ -224,7 +225,9 @@ def resplit(
     Args:
         dataset: what to split.
         fractions: shares of train, val and test (positive, summing to 1).
-        seed: of the permutation.
+        seed: of the permutation. An int only (not a generator or ``None``): it is
+            written into each part's label, so a number measured on a re-split names
+            how to rebuild it.
 
     Returns:
         ``{"train": ..., "val": ..., "test": ...}``; each ``split`` reads e.g.
@@ -263,7 +266,7 @@ def benchmark_splits(
             (:func:`load_sample`); ``"download"``: the official train and test splits,
             fetched into the cache; a folder: its ``<name>/train.csv`` and ``test.csv``
             when both exist (official), else a re-split of its ``<name>/val.csv``.
-        seed: of a re-split.
+        seed: of a re-split (an int: it goes into the label, see :func:`resplit`).
         cache_dir: for ``"download"``.
     """
     check_in("name", name, tuple(CDVAE_SIZES))

@@ -18,6 +18,7 @@ import torch
 from labkit.atoms._batch import AtomsBatch
 from labkit.atoms.datasets import CrystalDataset
 from labkit.core.config import check_int
+from labkit.core.rng import make_generator
 from labkit.errors import ConfigError
 
 __all__ = ["CSPBenchmark", "CSPRow", "csp_benchmark", "predict_structures"]
@@ -29,8 +30,18 @@ DIFFCSP_PEROV5 = {1: (0.5202, 0.0760), 20: (0.9860, 0.0128)}
 
 @dataclasses.dataclass(frozen=True)
 class CSPRow:
-    """One line of a CSP table: ``method`` with ``k`` samples per target; ``matched[i]``
-    says whether target ``i`` was matched."""
+    """One line of a CSP table: ``method`` with ``k`` samples per target.
+
+    Attributes:
+        method: ``"random baseline"``, ``"perovskite baseline"`` or ``"model"``.
+        k: samples per target (best of ``k``).
+        match_rate: fraction of the ``n`` targets matched, in [0, 1].
+        rmse: mean normalised RMS displacement over matched targets (NaN when none).
+        n: number of targets.
+        seconds: wall-clock seconds of the predictions and the matching (a model's
+            sampling time is shared among its rows in proportion to ``k``).
+        matched: ``matched[i]`` says whether target ``i`` was matched.
+    """
 
     method: str
     k: int
@@ -40,10 +51,24 @@ class CSPRow:
     seconds: float
     matched: tuple[bool, ...] = ()
 
+    def as_dict(self) -> dict[str, float | int | str]:
+        """The row's numbers and names (``matched`` left out: one flag per target)."""
+        return {"method": self.method, "k": self.k, "match_rate": self.match_rate,
+                "rmse": self.rmse, "n": self.n, "seconds": self.seconds}
+
+    def summary(self) -> str:
+        """One line for people, e.g. ``model, best of 20: 98.15% matched (RMSE 0.0241), 378
+        targets, 812.3 s``."""
+        rmse = "-" if math.isnan(self.rmse) else f"{self.rmse:.4f}"
+        samples = "1 sample" if self.k == 1 else f"best of {self.k}"
+        return (f"{self.method}, {samples}: {100 * self.match_rate:.2f}% matched (RMSE {rmse}), "
+                f"{self.n} targets, {self.seconds:.1f} s")
+
 
 @dataclasses.dataclass(frozen=True)
 class CSPBenchmark:
-    """A model and the baselines on one split.
+    """A model and the baselines on one split: a table with one :class:`CSPRow` per
+    method and sample count.
 
     Attributes:
         split: the split's label (says whether it is official).
@@ -52,6 +77,10 @@ class CSPBenchmark:
             (pymatgen structures); empty without a model.
         trajectory: the sampler's result for the first chunk of targets (one sample each),
             for the viewer; None without a model.
+
+    The rows do not share axes (the baselines have one sample per target, the model any
+    set of ``k``), so the table has :meth:`records` and :meth:`summary` but no
+    ``to_xarray``.
     """
 
     split: str
@@ -60,13 +89,22 @@ class CSPBenchmark:
     trajectory: Any = None
 
     def row(self, method: str, k: int = 1) -> CSPRow:
+        """The row of ``method`` with ``k`` samples.
+
+        Raises:
+            KeyError: no such row (the message lists the rows).
+        """
         for r in self.rows:
             if r.method == method and r.k == k:
                 return r
         raise KeyError(f"no row for method {method!r} with k = {k}; rows: "
                        f"{[(r.method, r.k) for r in self.rows]}")
 
-    def markdown(self) -> str:
+    def records(self) -> list[dict[str, float | int | str]]:
+        """One dictionary per row (:meth:`CSPRow.as_dict`, plus the ``split``), in order."""
+        return [{"split": self.split, **r.as_dict()} for r in self.rows]
+
+    def summary(self) -> str:
         """The table in Markdown, with the split named above it."""
         lines = [f"CSP on {self.split}", "",
                  "| method | samples | match rate | RMSE | targets | seconds |",
@@ -76,8 +114,9 @@ class CSPBenchmark:
             lines.append(f"| {r.method} | {r.k} | {100 * r.match_rate:.2f}% | {rmse} | {r.n} | {r.seconds:.1f} |")
         return "\n".join(lines)
 
-    def as_records(self) -> dict[str, float]:
-        """Flat ``{"<method>_k<k>_match_rate": ..., ...}`` for :func:`labkit.reports.record`."""
+    def as_dict(self) -> dict[str, float]:
+        """Flat ``{"<method>_k<k>_match_rate": ..., "<method>_k<k>_rmse": ...}`` (spaces in
+        the method become ``_``), what a report records (:func:`labkit.reports.record`)."""
         out: dict[str, float] = {}
         for r in self.rows:
             key = f"{r.method.replace(' ', '_')}_k{r.k}"
@@ -86,16 +125,36 @@ class CSPBenchmark:
         return out
 
 
+def _chunk_seeds(seed: int | torch.Generator | None, device: torch.device):
+    """The seed of chunk ``c``: ``seed + c`` for an int, else one generator for all chunks."""
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        make_generator(seed)  # checks it
+        return lambda c: seed + c
+    gen = make_generator(seed, device=device)
+    return lambda c: gen
+
+
 def predict_structures(
     model: Any,
     targets: AtomsBatch,
     *,
     k: int = 1,
-    seed: int = 0,
+    seed: int | torch.Generator | None = 0,
     batch_size: int = 256,
     save_every: int = 10,
 ) -> tuple[list[list[Any]], Any]:
     """``k`` predictions per target composition from ``model.sample``.
+
+    Args:
+        model: anything with ``sample(species, mask, seed=..., save_every=...)`` and
+            ``parameters()`` (a :class:`~labkit.atoms.CrystalDiffusion`).
+        targets: the compositions to predict (only ``species`` and ``mask`` are read).
+        k: samples per target.
+        seed: an int (chunk ``c`` of ``batch_size`` structures is sampled with seed
+            ``seed + c``), or a :class:`torch.Generator` on the model's device, or
+            ``None`` (fresh entropy), which then serves every chunk in turn.
+        batch_size: structures sampled at once.
+        save_every: passed to ``model.sample``.
 
     Returns:
         ``(samples, first)``: ``samples[i][j]`` a pymatgen ``Structure``, and the first
@@ -104,13 +163,14 @@ def predict_structures(
     check_int("k", k)
     check_int("batch_size", batch_size)
     device = next(model.parameters()).device
+    chunk_seed = _chunk_seeds(seed, device)
     species = targets.species.repeat_interleave(k, 0)
     mask = targets.mask.repeat_interleave(k, 0)
     flat: list[Any] = []
     first = None
     for c, start in enumerate(range(0, len(species), batch_size)):
         res = model.sample(species[start:start + batch_size].to(device), mask[start:start + batch_size].to(device),
-                           seed=seed + c, save_every=save_every)
+                           seed=chunk_seed(c), save_every=save_every)
         first = res if first is None else first
         batch = AtomsBatch(res.species.cpu(), res.frac.detach().cpu().double(),
                            res.lattice.detach().cpu().double(), res.mask.cpu())
@@ -124,7 +184,7 @@ def csp_benchmark(
     *,
     k: Sequence[int] = (1,),
     baselines: Sequence[str] | None = None,
-    seed: int = 0,
+    seed: int | torch.Generator | None = 0,
     processes: int | None = None,
     batch_size: int = 256,
 ) -> CSPBenchmark:
@@ -138,7 +198,10 @@ def csp_benchmark(
             the best-of-``k`` score is read from the first ``k``.
         baselines: ``"random"`` (true cell, random coordinates) and/or ``"perovskite"``
             (the ideal ABX3 rule); default both when every target has 5 atoms, else random.
-        seed: sampling and the random baseline.
+        seed: sampling and the random baseline: an int (the baseline's NumPy generator
+            and the sampler's chunks are seeded from it, see :func:`predict_structures`),
+            or a :class:`torch.Generator` or ``None``, from which one int seed is drawn
+            for both.
         processes: StructureMatcher worker processes (default: all cores).
         batch_size: structures sampled at once.
     """
@@ -157,6 +220,9 @@ def csp_benchmark(
     for b in baselines:
         if b not in ("random", "perovskite"):
             raise ConfigError(f"baselines must be among ['random', 'perovskite'], got {b!r}")
+    if not (isinstance(seed, int) and not isinstance(seed, bool)):
+        gen = make_generator(seed)
+        seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device))
     truth = batch.to_structures()
     rows: list[CSPRow] = []
     rules = {"random": lambda: random_coordinates(truth, seed=seed), "perovskite": lambda: perovskite_rule(truth)}

@@ -44,7 +44,8 @@ class Conformers:
 
 
 def g2_conformers(
-    molecule: str = "CH4", n_samples: int = 1000, *, jitter: float = 0.05, seed: int = 0
+    molecule: str = "CH4", n_samples: int = 1000, *, jitter: float = 0.05,
+    seed: int | np.random.Generator | None = 0,
 ) -> Conformers:
     """Randomly oriented, slightly distorted copies of a molecule from ASE's G2 set, with
     energies from ASE's effective-medium (EMT) calculator.
@@ -52,7 +53,8 @@ def g2_conformers(
     Each sample is the G2 geometry, centred, with Gaussian noise of ``jitter`` Angstrom on
     every coordinate, then rotated by a Haar-random element of SO(3). Energies are
     invariant under rotations, so the data carry an exact SO(3) symmetry acting on every
-    atom's position at once.
+    atom's position at once. ``seed``: an int or ``None`` (fresh entropy) for
+    :func:`labkit.core.numpy_rng`, or a ``numpy.random.Generator`` used as is.
 
     Raises:
         ConfigError: for a name not in G2, or a molecule with elements EMT cannot handle.
@@ -73,7 +75,7 @@ def g2_conformers(
     if missing:
         raise ConfigError(f"EMT has no parameters for {missing} in {molecule!r}; "
                           f"use a molecule made of {sorted(EMT_ELEMENTS)}")
-    rng = numpy_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else numpy_rng(seed)
     base = atoms.get_positions() - atoms.get_positions().mean(0)
     q, r = np.linalg.qr(rng.normal(size=(n_samples, 3, 3)))
     q = q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]

@@ -172,6 +172,8 @@ def rk4(
                        on_divergence=on_divergence, fast=fast, out_dtype=out_dtype)
 
 
+# Deliberately rk4's signature (a duplicate by design): the fixed-step integrators take
+# the same arguments and share one implementation, _fixed_step.
 def euler(
     f: VectorField,
     y0: States,

@@ -16,7 +16,6 @@ from labkit.symmetry._algebra import (
 from labkit.symmetry._data import (
     SymmetryData,
     anisotropic_control,
-    from_array,
     lorentz_invariant,
     o5_invariant,
     so2_invariant,
@@ -112,7 +111,6 @@ __all__ = [
     "discover_discrete",
     "equivariance_error",
     "frobenius_cosine",
-    "from_array",
     "gl",
     "invariant_metric",
     "liegan",

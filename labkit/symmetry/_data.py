@@ -4,7 +4,8 @@ A :class:`SymmetryData` holds samples ``x`` on which an ``n x n`` group element 
 through a representation (``rep.act(g, x)``), optional invariant targets ``y`` that the
 group leaves alone, and, for the synthetic sets, the true generators (``reference``) that
 discovery should recover. The discriminator of LieGAN and the two-sample tests see
-:meth:`SymmetryData.joint`, the concatenation ``(x, y)``.
+:meth:`SymmetryData.joint`, the concatenation ``(x, y)``. :meth:`SymmetryData.from_array`
+wraps samples of your own.
 
 The synthetic sets follow the benchmarks of LieGAN (Yang et al., "Generative
 Adversarial Symmetry Discovery", ICML 2023) and EMLP (Finzi et al., ICML 2021):
@@ -35,7 +36,6 @@ from labkit.symmetry._reps import DirectSum, Point, Rep, Scalars, Vector
 __all__ = [
     "SymmetryData",
     "anisotropic_control",
-    "from_array",
     "lorentz_invariant",
     "o5_invariant",
     "so2_invariant",
@@ -119,6 +119,60 @@ class SymmetryData:
     def n_samples(self) -> int:
         return self.x.shape[0]
 
+    @classmethod
+    def from_array(
+        cls,
+        x: object,
+        *,
+        rep: Rep | None = None,
+        y: object | None = None,
+        name: str = "data",
+        reference: object | None = None,
+        kind: str | None = None,
+        description: str = "user data",
+    ) -> SymmetryData:
+        """User samples, validated and wrapped (as float64 copies on the CPU).
+
+        Args:
+            x: ``[N, D]`` samples (array-like; a 1-D array is one feature), ``N >= 2``.
+            rep: how a group element acts on ``x``; ``Vector(D)`` by default.
+            y: ``[N, m]`` invariant features (or ``[N]``), or None.
+            name: a short name.
+            reference: ``[k, n, n]`` known generators (or one ``[n, n]``), for scoring.
+            kind: ``"continuous"``, ``"discrete"`` or ``"none"``; by default ``"continuous"``
+                when a reference is given, else ``"discrete"``.
+            description: one sentence for people.
+
+        Raises:
+            DataError: non-finite values (naming the first row and column).
+            ConfigError: wrong shapes (naming the expected shape) or a mismatched ``rep``.
+
+        Example:
+            >>> from labkit.symmetry import SymmetryData
+            >>> data = SymmetryData.from_array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], y=[1.0, 1.0, 1.0])
+            >>> data.n, data.rep, data.kind
+            (2, Vector(2), 'discrete')
+        """
+        xt = _as_matrix("x", x)
+        yt = None if y is None else _as_matrix("y", y, n_rows=xt.shape[0])
+        rep = Vector(xt.shape[1]) if rep is None else rep
+        if not isinstance(rep, Rep):
+            raise ConfigError(f"rep must be a labkit.symmetry Rep, got {rep!r}")
+        if rep.dim != xt.shape[1]:
+            raise ConfigError(f"rep {rep!r} acts on {rep.dim} features but x has {xt.shape[1]} columns")
+        n = _acting_size(rep)
+        ref = None
+        if reference is not None:
+            ref = torch.as_tensor(reference, dtype=torch.float64)
+            ref = ref[None] if ref.ndim == 2 else ref
+            if ref.ndim != 3 or ref.shape[1:] != (n, n):
+                raise ConfigError(f"reference must have shape [k, {n}, {n}], got {tuple(ref.shape)}")
+            if not torch.isfinite(ref).all():
+                raise DataError("reference has non-finite entries")
+        kind = kind if kind is not None else ("continuous" if ref is not None else "discrete")
+        return cls(name=name, x=xt, y=yt, rep=rep, n=n, reference=ref, kind=kind,
+                   description=description)
+
     def joint(self) -> torch.Tensor:
         """``cat(x, y)`` along the last axis, ``[N, D + m]``, as the discriminator sees it."""
         return self.x if self.y is None else torch.cat([self.x, self.y], dim=-1)
@@ -158,52 +212,6 @@ def _as_matrix(name: str, value: object, n_rows: int | None = None) -> torch.Ten
     if not torch.isfinite(t).all():
         raise DataError(f"{name} has {_first_bad(t)}")
     return t.detach().cpu().clone()
-
-
-def from_array(
-    x: object,
-    *,
-    rep: Rep | None = None,
-    y: object | None = None,
-    name: str = "data",
-    reference: object | None = None,
-    kind: str | None = None,
-    description: str = "user data",
-) -> SymmetryData:
-    """Wrap user samples, validated.
-
-    Args:
-        x: ``[N, D]`` samples (array-like; a 1-D array is one feature).
-        rep: how a group element acts on ``x``; ``Vector(D)`` by default.
-        y: ``[N, m]`` invariant features (or ``[N]``), or None.
-        name: a short name.
-        reference: ``[k, n, n]`` known generators (or one ``[n, n]``), for scoring.
-        kind: ``"continuous"``, ``"discrete"`` or ``"none"``; by default ``"continuous"``
-            when a reference is given, else ``"discrete"``.
-
-    Raises:
-        DataError: non-finite values (naming the first row and column).
-        ConfigError: wrong shapes (naming the expected shape) or a mismatched ``rep``.
-    """
-    xt = _as_matrix("x", x)
-    yt = None if y is None else _as_matrix("y", y, n_rows=xt.shape[0])
-    rep = Vector(xt.shape[1]) if rep is None else rep
-    if not isinstance(rep, Rep):
-        raise ConfigError(f"rep must be a labkit.symmetry Rep, got {rep!r}")
-    if rep.dim != xt.shape[1]:
-        raise ConfigError(f"rep {rep!r} acts on {rep.dim} features but x has {xt.shape[1]} columns")
-    n = _acting_size(rep)
-    ref = None
-    if reference is not None:
-        ref = torch.as_tensor(reference, dtype=torch.float64)
-        ref = ref[None] if ref.ndim == 2 else ref
-        if ref.ndim != 3 or ref.shape[1:] != (n, n):
-            raise ConfigError(f"reference must have shape [k, {n}, {n}], got {tuple(ref.shape)}")
-        if not torch.isfinite(ref).all():
-            raise DataError("reference has non-finite entries")
-    kind = kind if kind is not None else ("continuous" if ref is not None else "discrete")
-    return SymmetryData(name=name, x=xt, y=yt, rep=rep, n=n, reference=ref, kind=kind,
-                        description=description)
 
 
 def so2_invariant(n_samples: int = 2000, *, seed: int = 0) -> SymmetryData:

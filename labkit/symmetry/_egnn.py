@@ -11,7 +11,7 @@ coordinates ``x`` ``[B, N, d]``:
 
 Only distances enter the messages and coordinates are updated along differences, so
 the layer commutes with rotations, reflections, translations and node permutations.
-``tests/symmetry/test_egnn.py`` checks that with :func:`assert_equivariant`.
+``tests/symmetry/test_egnn_frames.py`` checks that with :func:`assert_equivariant`.
 """
 
 from __future__ import annotations
@@ -20,17 +20,25 @@ import torch
 from torch import nn
 
 from labkit.core.config import check_int
+from labkit.core.rng import make_generator, uniform
+from labkit.errors import ConfigError
 
 __all__ = ["EGNNLayer"]
 
 
-def _mlp(n_in: int, hidden: int, n_out: int, *, generator: torch.Generator | None) -> nn.Sequential:
-    net = nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, n_out))
-    if generator is not None:
-        with torch.no_grad():
-            for p in net.parameters():
-                p.copy_(torch.empty_like(p).uniform_(-1, 1, generator=generator)
-                        / p.shape[-1] ** 0.5 if p.ndim == 2 else torch.zeros_like(p))
+def _mlp(n_in: int, hidden: int, n_out: int, *, generator: torch.Generator,
+         dtype: torch.dtype) -> nn.Sequential:
+    r"""Linear, SiLU, Linear: weights uniform on :math:`\pm 1/\sqrt{\text{fan-in}}` drawn
+    from ``generator`` by :func:`labkit.core.uniform`, biases zero."""
+    net = nn.Sequential(nn.Linear(n_in, hidden, dtype=dtype, device="meta"), nn.SiLU(),
+                        nn.Linear(hidden, n_out, dtype=dtype, device="meta"))
+    net = net.to_empty(device="cpu")
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.ndim == 2:
+                p.copy_(uniform(tuple(p.shape), p.shape[-1] ** -0.5, generator, dtype=dtype))
+            else:
+                p.zero_()
     return net
 
 
@@ -40,7 +48,11 @@ class EGNNLayer(nn.Module):
     Args:
         features: node feature size ``F``.
         hidden: width of the message, coordinate and node MLPs.
-        generator: optional :class:`torch.Generator` for a reproducible initialisation.
+        seed: seeds the initial weights (an int, a :class:`torch.Generator` used as is, or
+            None for fresh entropy); the global random state is never used.
+        dtype: the parameters' dtype. The initial values are drawn in float64 and cast, so
+            ``EGNNLayer(F, seed=s, dtype=torch.float64)`` holds the float64 values of which
+            ``EGNNLayer(F, seed=s)`` holds the rounding.
 
     ``forward(h, x, mask=None)`` takes ``h`` ``[B, N, F]``, ``x`` ``[B, N, d]`` and an
     optional node mask ``[B, N]`` (padding atoms are ignored and left unchanged); it
@@ -48,13 +60,17 @@ class EGNNLayer(nn.Module):
     """
 
     def __init__(self, features: int, hidden: int = 64, *,
-                 generator: torch.Generator | None = None) -> None:
+                 seed: int | torch.Generator | None = 0,
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         check_int("features", features)
         check_int("hidden", hidden)
-        self.phi_e = _mlp(2 * features + 1, hidden, hidden, generator=generator)
-        self.phi_x = _mlp(hidden, hidden, 1, generator=generator)
-        self.phi_h = _mlp(features + hidden, hidden, features, generator=generator)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ConfigError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+        generator = make_generator(seed)
+        self.phi_e = _mlp(2 * features + 1, hidden, hidden, generator=generator, dtype=dtype)
+        self.phi_x = _mlp(hidden, hidden, 1, generator=generator, dtype=dtype)
+        self.phi_h = _mlp(features + hidden, hidden, features, generator=generator, dtype=dtype)
 
     def messages(self, h: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(m_ij [B, N, N, hidden], x_i - x_j [B, N, N, d])``."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -19,6 +20,7 @@ from labkit.core.rng import make_generator
 from labkit.core.shapes import Batched, GroupElements, PerSample
 from labkit.errors import ConfigError
 from labkit.symmetry._groups import Group
+from labkit.symmetry._plain import plain_number
 from labkit.symmetry._reps import Rep, Scalars
 
 __all__ = [
@@ -71,6 +73,22 @@ class EquivarianceReport:
     @property
     def passed(self) -> bool:
         return self.max_error <= self.tolerance
+
+    def summary(self) -> str:
+        """One line: the largest error against the tolerance, and whether it passed."""
+        verdict = "passed" if self.passed else "failed"
+        return (f"{verdict} under {self.group}: max error {self.max_error:.3e} (relative "
+                f"{self.relative_error:.3e}) against tolerance {self.tolerance:.3e}, "
+                f"{len(self.errors)} samples")
+
+    def as_dict(self) -> dict[str, Any]:
+        """``group``, ``passed``, ``max_error``, ``relative_error``, ``scale``, ``tolerance``
+        and ``n_samples``, as plain values (non-finite numbers as None)."""
+        return {"group": self.group, "passed": bool(self.passed),
+                "max_error": plain_number(self.max_error),
+                "relative_error": plain_number(self.relative_error),
+                "scale": plain_number(self.scale), "tolerance": plain_number(self.tolerance),
+                "n_samples": len(self.errors)}
 
 
 def default_tolerance(dtype: torch.dtype, scale: float) -> float:

@@ -13,7 +13,9 @@ eigenvectors :math:`U`, the frames are :math:`F(X) = \\{(U S, t)\\}` for the sig
 is invariant or equivariant whatever :math:`\\phi` is. The frame is computed without
 gradient. It is only well defined when the covariance has distinct eigenvalues: clouds
 with (nearly) repeated eigenvalues, such as cube vertices, are reported by
-:func:`degenerate_frames` and make :class:`FrameAveraging` warn.
+:func:`degenerate_frames` and make :class:`FrameAveraging` warn (docs/symmetry.md,
+"Frame averaging and degenerate spectra": an invariance error of about 1e-15 on generic
+clouds, 0.069 on cube vertices).
 """
 
 from __future__ import annotations

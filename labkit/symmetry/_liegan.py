@@ -17,10 +17,11 @@ the basis from the trivial answer :math:`L = 0` and from repeating one direction
     R_{\\mathrm{ortho}} = \\sum_{i<j} \\cos^2(L_i, L_j), \\qquad
     R_{\\mathrm{nontrivial}} = \\sum_i \\mathrm{relu}(1 - \\|L_i\\|_F)^2 .
 
-Training runs through :func:`labkit.core.train.fit`, one discriminator and one basis
-update per step. What makes it fast (FIELD-NOTES, Symmetry): a 128-wide discriminator
-and a basis that starts small (``init_scale = 0.1``); :meth:`LieGANConfig.official`
-gives the recipe of the paper's code for comparison (``bench/discovery.py``).
+Training runs through :func:`labkit.core.train.run`, one discriminator and one basis
+update per step. What makes it fast (docs/symmetry.md, "What makes LieGAN fast"): a
+128-wide discriminator and a basis that starts small (``init_scale = 0.1``);
+:meth:`LieGANConfig.official` gives the recipe of the paper's code for comparison
+(``bench/discovery.py``, results in bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -30,14 +31,14 @@ import dataclasses
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from labkit.core.config import Config, check_in, check_int, check_positive, check_range
 from labkit.core.device import resolve_device
-from labkit.core.rng import make_generator
+from labkit.core.rng import linear_layer, make_generator
 from labkit.core.train import Checkpoint, History, guarded_step, run
 from labkit.errors import ConfigError
 from labkit.symmetry._data import SymmetryData
@@ -46,6 +47,15 @@ from labkit.symmetry._result import DiscoveryResult, judge
 from labkit.symmetry._scores import smallest_cosine, sustained_crossing
 
 __all__ = ["LieGAN", "LieGANConfig", "liegan"]
+
+#: The dtypes LieGAN trains in (``torch.linalg.matrix_exp`` needs float32 or float64).
+DTYPES = (torch.float32, torch.float64)
+
+
+def _check_dtype(dtype: torch.dtype) -> torch.dtype:
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+    return dtype
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -136,6 +146,16 @@ class LieGAN:
     Call :meth:`step` through :func:`labkit.core.train.run` (or use :func:`liegan`), then
     :meth:`result`. :meth:`generators` may be read from another thread while training.
 
+    Args:
+        data: the samples.
+        config: a :class:`LieGANConfig`.
+        seed: seeds the basis, the discriminator, the batches and the tests.
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        dtype: the dtype of the basis, the discriminator and the batches (``torch.float32``
+            or ``torch.float64``). Initial weights and coefficients are drawn the same way
+            in both (weights in float64, coefficients in float32, then cast), so one seed
+            starts both from the same values.
+
     Example:
         >>> from labkit.symmetry import so2_invariant
         >>> trainer = LieGAN(so2_invariant(500), LieGANConfig(steps=10), device="cpu")
@@ -144,9 +164,10 @@ class LieGAN:
     """
 
     def __init__(self, data: SymmetryData, config: LieGANConfig = LieGANConfig(), *,
-                 seed: int = 0, device: str | torch.device = "auto") -> None:
+                 seed: int = 0, device: str | torch.device = "auto",
+                 dtype: torch.dtype = torch.float32) -> None:
         if not isinstance(data, SymmetryData):
-            raise ConfigError(f"data must be a SymmetryData (see labkit.symmetry.from_array), "
+            raise ConfigError(f"data must be a SymmetryData (see SymmetryData.from_array), "
                               f"got {type(data).__name__}")
         if not isinstance(config, LieGANConfig):
             raise ConfigError(f"config must be a LieGANConfig, got {type(config).__name__}")
@@ -155,7 +176,7 @@ class LieGAN:
         self.history = History()
         self.rng = make_generator(seed)
         self._lock = threading.Lock()
-        dtype = torch.float32
+        dtype = _check_dtype(dtype)
         joint = data.joint()
         self._mean = joint.mean(0).to(self.device, dtype)
         self._std = joint.std(0).clamp_min(1e-8).to(self.device, dtype)
@@ -168,10 +189,11 @@ class LieGAN:
         layers: list[nn.Module] = []
         width_in = joint.shape[1]
         for _ in range(config.disc_depth):
-            layers += [self._linear(width_in, config.disc_width), nn.LeakyReLU(0.2)]
+            layers += [linear_layer(width_in, config.disc_width, self.rng, dtype=dtype),
+                       nn.LeakyReLU(0.2)]
             width_in = config.disc_width
-        layers.append(self._linear(width_in, 1))
-        self.disc = nn.Sequential(*layers).to(self.device, dtype)
+        layers.append(linear_layer(width_in, 1, self.rng, dtype=dtype))
+        self.disc = nn.Sequential(*layers).to(self.device)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=config.lr_d)
         self.opt_g = torch.optim.Adam([self.basis], lr=config.lr_g)
         self._bce = nn.BCEWithLogitsLoss()
@@ -180,18 +202,6 @@ class LieGAN:
         self._ref = None if data.reference is None else data.reference.to(torch.float64)
 
     # -- the model -------------------------------------------------------------------
-    def _linear(self, fan_in: int, fan_out: int) -> nn.Linear:
-        """A linear layer with PyTorch's default uniform bounds, drawn from our generator."""
-        # skip_init is unannotated; it returns an instance of the class it is given
-        layer = cast(nn.Linear, nn.utils.skip_init(nn.Linear, fan_in, fan_out, dtype=torch.float64))
-        bound = fan_in ** -0.5
-        with torch.no_grad():
-            layer.weight.copy_((torch.rand(fan_out, fan_in, generator=self.rng,
-                                           dtype=torch.float64) * 2 - 1) * bound)
-            layer.bias.copy_((torch.rand(fan_out, generator=self.rng, dtype=torch.float64) * 2 - 1)
-                             * bound)
-        return layer
-
     def _act(self, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if self._blocks is not None:
             b = x.shape[0]
@@ -203,7 +213,8 @@ class LieGAN:
         return (z - self._mean) / self._std
 
     def _coefficients(self, b: int) -> torch.Tensor:
-        w = torch.randn(b, self.config.n_generators, generator=self.rng) * self.config.coeff_scale
+        w = torch.randn(b, self.config.n_generators, generator=self.rng,
+                        dtype=torch.float32) * self.config.coeff_scale
         if self.config.coefficients == "integer":
             w = torch.round(w)
         return w.to(self.device, self.basis.dtype)
@@ -234,7 +245,7 @@ class LieGAN:
         g = torch.linalg.matrix_exp(torch.einsum("bk,kij->bij", w, self.basis))
         real = self._joint(x, y)
         fake = self._joint(self._act(g, x), y)
-        ones = torch.ones(cfg.batch_size, 1, device=self.device)
+        ones = torch.ones(cfg.batch_size, 1, device=self.device, dtype=self.basis.dtype)
         zeros = torch.zeros_like(ones)
         with self._lock:
             self.opt_d.zero_grad(set_to_none=True)
@@ -309,6 +320,7 @@ def liegan(
     *,
     seed: int = 0,
     device: str | torch.device = "auto",
+    dtype: torch.dtype = torch.float32,
     checkpoint: str | Path | Checkpoint | None = None,
     progress: bool = False,
     callbacks: Sequence[Any] = (),
@@ -319,18 +331,24 @@ def liegan(
 
     Trains :class:`LieGAN` through :func:`labkit.core.train.run` (stopping early once
     the cosine to a known reference has stayed above ``config.threshold`` for
-    ``config.window`` evaluations, if ``config.early_stop``), then judges the result
-    (see :mod:`labkit.symmetry._result`).
+    ``config.window`` evaluations, if ``config.early_stop``), then judges the result:
+    "symmetry found" needs that sustained cosine (with a reference), a paired two-sample
+    test that does not tell the data from the data moved by the learned group, and a
+    control (random generators of the same norms, off the learned span) that it does
+    tell apart (:class:`~labkit.symmetry.Verdict`).
 
     Args:
         data: the samples, e.g. :func:`~labkit.symmetry.two_body`.
         config: a :class:`LieGANConfig`.
         seed: seeds the basis, the discriminator, the batches and the tests.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        dtype: ``torch.float32`` (default) or ``torch.float64``, see :class:`LieGAN`.
         checkpoint, progress, callbacks, stop, on_nan: as for :func:`labkit.core.train.run`
             (a path is resumed from when it exists).
 
     Raises:
+        ConfigError: ``data`` is not a :class:`~labkit.symmetry.SymmetryData` or ``dtype``
+            is not float32 or float64.
         DivergenceError: a loss became non-finite (e.g. an absurd learning rate) and
             ``on_nan="raise"``.
 
@@ -340,7 +358,7 @@ def liegan(
         >>> res.verdict.label, round(res.scores["cosine"], 2), res.status
         ('symmetry found', 1.0, 'finished')
     """
-    trainer = LieGAN(data, config, seed=seed, device=device)
+    trainer = LieGAN(data, config, seed=seed, device=device, dtype=dtype)
     cbs = list(callbacks)
     if config.early_stop and data.reference is not None:
         cbs.append(lambda i, metrics, history: "cosine" in metrics and trainer.found())

@@ -24,17 +24,18 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from labkit.core.config import check_int, check_positive
-from labkit.core.rng import make_generator
+from labkit.core.rng import linear_layer, make_generator
 from labkit.core.train import Checkpoint, History, guarded_step, run
 from labkit.errors import ConfigError
 from labkit.symmetry._algebra import LieAlgebra, gl
 from labkit.symmetry._data import SymmetryData
+from labkit.symmetry._plain import plain_number
 from labkit.symmetry._result import DiscoveryResult, judge
 
 __all__ = ["RegressorResult", "RegressorTrainer", "liegg", "polarization_matrix",
@@ -42,13 +43,19 @@ __all__ = ["RegressorResult", "RegressorTrainer", "liegg", "polarization_matrix"
 
 
 class RegressorTrainer:
-    """A small MLP ``x -> y`` (SiLU, float64) on ``data`` by full-batch Adam with a cosine
-    learning rate, as a :class:`~labkit.core.train.Trainer` for :func:`train_regressor`.
-    Inputs and targets are standardised inside :attr:`model`, which maps raw ``x`` to raw
-    ``y``."""
+    """A small MLP ``x -> y`` (SiLU) on ``data`` by full-batch Adam with a cosine learning
+    rate, as a :class:`~labkit.core.train.Trainer` for :func:`train_regressor`. Inputs and
+    targets are standardised inside :attr:`model`, which maps raw ``x`` to raw ``y``.
+
+    The model is built in ``dtype`` (float64 by default: LieGG reads symmetries off the
+    model's gradients, whose small singular values float64 resolves); its initial weights
+    are :func:`labkit.core.linear_layer` draws from ``seed``, the same values in every
+    dtype.
+    """
 
     def __init__(self, data: SymmetryData, *, hidden: int = 64, depth: int = 2,
-                 steps: int = 1500, lr: float = 3e-3, seed: int = 0) -> None:
+                 steps: int = 1500, lr: float = 3e-3, seed: int = 0,
+                 dtype: torch.dtype = torch.float64) -> None:
         if not isinstance(data, SymmetryData):
             raise ConfigError(f"data must be a SymmetryData, got {type(data).__name__}")
         if data.y is None:
@@ -57,15 +64,17 @@ class RegressorTrainer:
         check_int("depth", depth)
         check_int("steps", steps)
         check_positive("lr", lr)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ConfigError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
         self.rng = make_generator(seed)
         self.history = History()
-        x, y = data.x, data.y
+        x, y = data.x.to(dtype), data.y.to(dtype)
         layers: list[nn.Module] = []
         width = x.shape[1]
         for _ in range(depth):
-            layers += [_linear(width, hidden, self.rng), nn.SiLU()]
+            layers += [linear_layer(width, hidden, self.rng, dtype=dtype), nn.SiLU()]
             width = hidden
-        layers.append(_linear(width, y.shape[1], self.rng))
+        layers.append(linear_layer(width, y.shape[1], self.rng, dtype=dtype))
         self.model = _Standardised(nn.Sequential(*layers), x, y)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, steps)
@@ -108,6 +117,25 @@ class RegressorResult:
     seconds: float
     trainer: RegressorTrainer = dataclasses.field(repr=False)
 
+    @property
+    def final_loss(self) -> float | None:
+        """The last recorded training loss (standardised mean squared error), or None."""
+        losses = self.history.metrics.get("loss", [])
+        return losses[-1] if losses else None
+
+    def summary(self) -> str:
+        """One line: status, steps, final loss and time (and the message, if any)."""
+        loss = "-" if self.final_loss is None else f"{self.final_loss:.3g}"
+        line = (f"regressor: {self.status} after {len(self.history)} steps, final loss {loss}, "
+                f"{self.seconds:.2f} s")
+        return f"{line} ({self.message})" if self.message else line
+
+    def as_dict(self) -> dict[str, Any]:
+        """``status``, ``message``, ``steps``, ``final_loss`` and ``seconds`` (non-finite
+        numbers as None)."""
+        return {"status": self.status, "message": self.message, "steps": len(self.history),
+                "final_loss": plain_number(self.final_loss), "seconds": plain_number(self.seconds)}
+
 
 def train_regressor(
     data: SymmetryData,
@@ -117,6 +145,7 @@ def train_regressor(
     steps: int = 1500,
     lr: float = 3e-3,
     seed: int = 0,
+    dtype: torch.dtype = torch.float64,
     checkpoint: str | Path | Checkpoint | None = None,
     progress: bool = False,
     callbacks: Sequence[Any] = (),
@@ -131,10 +160,11 @@ def train_regressor(
         hidden, depth: the MLP's width and number of hidden layers.
         steps, lr: full-batch Adam steps and the initial learning rate (cosine to 0).
         seed: seeds the weights.
+        dtype: the model's dtype (default ``torch.float64``).
         checkpoint, progress, callbacks, stop, on_nan: as for :func:`labkit.core.train.run`.
 
     Raises:
-        ConfigError: ``data`` has no targets ``y``.
+        ConfigError: ``data`` has no targets ``y``, or ``dtype`` is not a floating-point dtype.
 
     Example:
         >>> from labkit.symmetry import so2_invariant
@@ -142,21 +172,12 @@ def train_regressor(
         >>> res.status, len(res.history)
         ('finished', 5)
     """
-    trainer = RegressorTrainer(data, hidden=hidden, depth=depth, steps=steps, lr=lr, seed=seed)
+    trainer = RegressorTrainer(data, hidden=hidden, depth=depth, steps=steps, lr=lr, seed=seed,
+                               dtype=dtype)
     res = run(trainer, steps, checkpoint=checkpoint, callbacks=callbacks, stop=stop,
               on_nan=on_nan, progress=progress)
     return RegressorResult(model=trainer.model.eval(), history=res.history, status=res.status,
                            message=res.message, seconds=res.seconds, trainer=trainer)
-
-
-def _linear(fan_in: int, fan_out: int, gen: torch.Generator) -> nn.Linear:
-    # skip_init is unannotated; it returns an instance of the class it is given
-    layer = cast(nn.Linear, nn.utils.skip_init(nn.Linear, fan_in, fan_out, dtype=torch.float64))
-    bound = fan_in ** -0.5
-    with torch.no_grad():
-        layer.weight.copy_((torch.rand(fan_out, fan_in, generator=gen, dtype=torch.float64) * 2 - 1) * bound)
-        layer.bias.copy_((torch.rand(fan_out, generator=gen, dtype=torch.float64) * 2 - 1) * bound)
-    return layer
 
 
 class _Standardised(nn.Module):

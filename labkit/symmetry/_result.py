@@ -1,11 +1,11 @@
 """The result of a symmetry discovery and the rule that turns scores into a verdict.
 
 A discovery is declared only when three independent pieces of evidence agree
-(FIELD-NOTES, Symmetry: one cosine reading lies):
+(docs/symmetry.md, "One reading lies"):
 
 1. **sustained score**: with a reference, the smallest principal cosine stays
    :math:`\\ge` ``threshold`` for ``window`` consecutive evaluations
-   (:func:`~labkit.symmetry._scores.sustained_crossing`);
+   (:func:`~labkit.symmetry.sustained_crossing`);
 2. **invariance**: a paired kernel two-sample test between the data and its copy
    transformed by the learned group, :math:`g = \\exp(\\sum_i w_i L_i)`, does *not* reject;
 3. **control**: the same test with random generators orthogonal to the learned span and
@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -27,6 +28,7 @@ from labkit.core.train import History
 from labkit.errors import DivergenceError
 from labkit.symmetry._algebra import invariant_metric
 from labkit.symmetry._data import SymmetryData
+from labkit.symmetry._plain import plain_number
 from labkit.symmetry._scores import (
     TwoSampleTest,
     action_distance,
@@ -59,6 +61,15 @@ class Verdict:
     label: str
     reason: str
     sustained_step: int | None
+
+    def summary(self) -> str:
+        """``label: reason``, one line."""
+        return f"{self.label}: {self.reason}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The four fields (``sustained_step`` an int or None)."""
+        return {"label": self.label, "symmetric": bool(self.symmetric), "reason": self.reason,
+                "sustained_step": None if self.sustained_step is None else int(self.sustained_step)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +107,43 @@ class DiscoveryResult:
     seconds: float = 0.0
     status: str = "finished"
     message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """What a report records, as plain JSON-safe values.
+
+        ``method``, ``verdict`` (the label), ``symmetric``, ``reason``, ``sustained_step``,
+        ``n_generators`` and ``n`` (the generators are ``[n_generators, n, n]``),
+        ``steps`` (training steps recorded), ``seconds``, ``status`` and ``message``;
+        every entry of :attr:`scores`; ``p_invariance`` and ``p_control``, the p-values of
+        :attr:`two_sample` and :attr:`control`. Non-finite numbers and missing tests
+        are None. The tensors (generators, reference, singular values) stay on the result.
+
+        Example:
+            >>> from labkit.symmetry import LieGANConfig, liegan, so2_invariant
+            >>> res = liegan(so2_invariant(500), LieGANConfig(steps=20, n_permutations=20),
+            ...              device="cpu")
+            >>> row = res.as_dict()
+            >>> row["method"], row["n_generators"], row["steps"], row["status"]
+            ('liegan', 1, 20, 'finished')
+            >>> import json; _ = json.dumps(row)
+        """
+        out: dict[str, Any] = {
+            "method": self.method,
+            "verdict": self.verdict.label,
+            "symmetric": bool(self.verdict.symmetric),
+            "reason": self.verdict.reason,
+            "sustained_step": self.verdict.as_dict()["sustained_step"],
+            "n_generators": int(self.generators.shape[0]),
+            "n": int(self.generators.shape[-1]),
+            "steps": len(self.history),
+            "seconds": plain_number(self.seconds),
+            "status": self.status,
+            "message": self.message,
+        }
+        out.update({str(k): plain_number(v) for k, v in self.scores.items()})
+        for key, test in (("p_invariance", self.two_sample), ("p_control", self.control)):
+            out[key] = None if test is None else plain_number(test.p_value)
+        return out
 
     def summary(self) -> str:
         """A few lines for people: verdict, scores, tests."""
@@ -160,7 +208,8 @@ def _law_not_invariant(data: SymmetryData, gens: torch.Tensor, scores: dict[str,
     This is the case of non-compact groups (boosts, scalings): no probability law is
     invariant under them, so the data law is moved even by the true group, while the
     targets, a function of the inputs, are not. The group is tested again with
-    coefficients ``SMALL_SCALE`` times smaller (``scores["p_invariance_small"]``)."""
+    coefficients ``SMALL_SCALE`` times smaller (``scores["p_invariance_small"]``;
+    docs/symmetry.md, "Non-compact groups")."""
     a, moved, moved_ctrl = transformed_halves(data, gens, coeff_scale=SMALL_SCALE * coeff_scale,
                                               seed=seed, integer=integer)
     small = mmd_test(a, moved, n_permutations=n_permutations, seed=seed, paired=True)

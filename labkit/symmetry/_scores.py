@@ -3,10 +3,11 @@ distances, a kernel two-sample test and a sustained-threshold rule.
 
 A learned generator is defined up to sign and scale, several learned generators up to
 a change of basis of their span, so the matrix scores are sign- and basis-invariant.
-A single reading can still lie (see FIELD-NOTES, Symmetry): a matrix cosine of 0.70 can
-hide an action that agrees on the data within 1% when the data lie on a subspace, and a
-training curve can cross a threshold briefly on a spurious direction. Hence
-:func:`action_distance`, :func:`mmd_test` and :func:`sustained_crossing`.
+A single reading can still lie (docs/symmetry.md, "One reading lies" and "The matrix
+cosine and data on a subspace"): a matrix cosine of 0.70 can hide an action that agrees
+on the data within 1% when the data lie on a subspace, and a training curve can cross a
+threshold briefly on a spurious direction. Hence :func:`action_distance`,
+:func:`mmd_test` and :func:`sustained_crossing`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from jaxtyping import Float
@@ -23,6 +25,7 @@ from labkit.core.config import check_int, check_positive
 from labkit.core.rng import make_generator
 from labkit.core.shapes import Generators
 from labkit.errors import ConfigError, DataError
+from labkit.symmetry._plain import plain_number
 from labkit.symmetry._reps import Rep
 
 __all__ = [
@@ -116,7 +119,8 @@ def action_distance(
     moving. The minimum over the reference coefficients ``c`` starts from the projection
     of :math:`t \\hat L` on the reference span and is refined by L-BFGS. The largest
     distance over the learned generators is returned. Unlike the matrix cosine, it
-    ignores what a generator does off the data (FIELD-NOTES: 0.70 cosine, same action).
+    ignores what a generator does off the data (docs/symmetry.md, "The matrix cosine and
+    data on a subspace": cosine 0.70, the same action on the data).
 
     Args:
         generators: ``[k, n, n]`` learned generators.
@@ -172,6 +176,15 @@ class TwoSampleTest:
         """Whether the samples differ at level ``alpha``."""
         return self.p_value < alpha
 
+    def summary(self) -> str:
+        """One line: statistic, p-value and method."""
+        return f"statistic {self.statistic:.3g}, p = {self.p_value:.3g} ({self.method})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """``statistic``, ``p_value`` (None if not finite) and ``method``."""
+        return {"statistic": plain_number(self.statistic), "p_value": plain_number(self.p_value),
+                "method": self.method}
+
 
 def mmd_test(
     a: torch.Tensor,
@@ -194,8 +207,9 @@ def mmd_test(
 
     with :math:`\\sigma` the median pairwise distance of the pooled sample (median
     heuristic) and :math:`c` over ``bandwidths``. The median alone is blind to structure
-    much finer than the sample's spread (a 0.25-wide blob in a cloud of radius 3); the
-    sum of scales keeps that power and is still a characteristic kernel. The p-value is :math:`(1 + \\#\\{\\pi: \\mathrm{MMD}^2_\\pi \\ge \\mathrm{MMD}^2\\})
+    much finer than the sample's spread (a 0.25-wide blob in a cloud of radius 3; docs/symmetry.md,
+    "Kernel widths of the two-sample test"); the sum of scales keeps that power and is still
+    a characteristic kernel. The p-value is :math:`(1 + \\#\\{\\pi: \\mathrm{MMD}^2_\\pi \\ge \\mathrm{MMD}^2\\})
     / (1 + n_{perm})` over random relabellings of the pooled sample.
 
     Args:
@@ -260,8 +274,8 @@ def mmd_test(
 def sustained_crossing(values: Sequence[float], threshold: float, window: int) -> int | None:
     """The first index ``i`` with ``values[i : i + window]`` all ``>= threshold``.
 
-    A reading that crosses the threshold and falls back (FIELD-NOTES: a control crossed
-    0.95 briefly in 8 of 10 runs) does not count; NaN counts as below. Returns None when
+    A reading that crosses the threshold and falls back (docs/symmetry.md, "One reading
+    lies": a control crossed 0.95 briefly in 8 of 10 runs) does not count; NaN counts as below. Returns None when
     no such window exists, including a crossing that lasts fewer than ``window``
     evaluations before the run ends.
     """

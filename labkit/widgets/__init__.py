@@ -3,7 +3,7 @@
 This is the only layer of labkit that imports UI libraries.
 """
 
-from labkit.widgets._assets import widget_asset, widget_module
+from labkit.widgets._assets import widget_asset, widget_module, widget_style
 from labkit.widgets._attractor import AttractorViewer
 from labkit.widgets._attractor_data import (
     AttractorData,
@@ -82,4 +82,5 @@ __all__ = [
     "training_monitor_figure",
     "widget_asset",
     "widget_module",
+    "widget_style",
 ]

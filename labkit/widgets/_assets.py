@@ -16,7 +16,7 @@ from pathlib import Path
 
 from labkit.errors import LabkitError
 
-__all__ = ["COMMON", "MODULE_PARTS", "widget_asset", "widget_module"]
+__all__ = ["COMMON", "COMMON_CSS", "MODULE_PARTS", "widget_asset", "widget_module", "widget_style"]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 #: Where the browser files are looked for: the wheel's copy first, then a source checkout.
@@ -44,6 +44,21 @@ def widget_asset(name: str) -> Path:
         if path.is_file():
             return path
     raise LabkitError(f"widget asset {name!r} not found in labkit/_static/widgets or widgets/")
+
+
+#: The stylesheet every widget's own stylesheet is prepended with.
+COMMON_CSS = "common.css"
+
+
+def widget_style(widget: str) -> str:
+    """The stylesheet of ``widget`` (``attractor``, ``crystal``, ``symmetry``):
+    :data:`COMMON_CSS`, then ``widgets/<widget>.css``.
+
+    Raises:
+        LabkitError: for a file that is missing.
+    """
+    return "\n".join(widget_asset(name).read_text(encoding="utf-8").rstrip() + "\n"
+                     for name in (COMMON_CSS, f"{widget}.css"))
 
 
 def part_banner(name: str) -> str:

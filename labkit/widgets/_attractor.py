@@ -45,7 +45,7 @@ import numpy as np
 import traitlets
 
 from labkit.errors import ConfigError, LabkitError
-from labkit.widgets._assets import widget_asset, widget_module
+from labkit.widgets._assets import widget_module, widget_style
 from labkit.widgets._attractor_data import (
     COLOR_MODES,
     MAX_IC,
@@ -628,7 +628,7 @@ class AttractorViewer(AnyWidgetState, anywidget.AnyWidget, AttractorController):
     """
 
     _esm = widget_module("attractor")
-    _css = widget_asset("attractor.css")
+    _css = widget_style("attractor")
 
     locals().update(traitlet_fields({**INPUTS, **OUTPUTS}))
     # The browser's protocol fields change once per segment: no echo to other views.

@@ -19,7 +19,7 @@ import anywidget
 import traitlets
 
 from labkit.errors import ConfigError
-from labkit.widgets._assets import widget_asset, widget_module
+from labkit.widgets._assets import widget_module, widget_style
 from labkit.widgets._crystal_data import (
     BOND_SCALE,
     CrystalTrajectory,
@@ -202,7 +202,7 @@ class CrystalViewer(AnyWidgetState, anywidget.AnyWidget, CrystalController):
     """
 
     _esm = widget_module("crystal")
-    _css = widget_asset("crystal.css")
+    _css = widget_style("crystal")
 
     locals().update(traitlet_fields({**INPUTS, **OUTPUTS}))
 

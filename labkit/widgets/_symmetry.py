@@ -23,7 +23,7 @@ import torch
 import traitlets
 
 from labkit.errors import ConfigError, LabkitError
-from labkit.widgets._assets import widget_asset, widget_module
+from labkit.widgets._assets import widget_module, widget_style
 from labkit.widgets._symmetry_data import (
     equivariance_curve,
     heatmap_payload,
@@ -41,13 +41,13 @@ if TYPE_CHECKING:
 
 __all__ = ["DATASETS", "INPUTS", "OUTPUTS", "SymmetryController", "SymmetryDashboard"]
 
-#: The data sets of :mod:`labkit.symmetry._data` the dashboard offers, by name.
+#: The data sets of :mod:`labkit.symmetry` the dashboard offers, by name.
 DATASETS = ("so2_invariant", "two_body", "o5_invariant", "lorentz_invariant",
             "anisotropic_control")
 
 #: Inputs (set by the browser or by Python) and their defaults. ``running`` starts (True)
 #: and stops (False) training; each increment of ``resets`` resets it. ``config`` holds
-#: :class:`~labkit.symmetry._liegan.LieGANConfig` fields. The ``orbit_*`` fields drive the
+#: :class:`~labkit.symmetry.LieGANConfig` fields. The ``orbit_*`` fields drive the
 #: orbit explorer, ``model`` the equivariance curve.
 INPUTS: dict[str, Any] = {
     "dataset": "so2_invariant", "config": {}, "seed": 0, "device": "auto",
@@ -71,11 +71,11 @@ CURVE_SAMPLES = 256
 
 
 def _load_dataset(name: str, seed: int) -> Any:
-    from labkit.symmetry import _data
+    import labkit.symmetry
 
     if name not in DATASETS:
         raise ConfigError(f"unknown data set {name!r}; choose one of {list(DATASETS)}")
-    return getattr(_data, name)(seed=seed)
+    return getattr(labkit.symmetry, name)(seed=seed)
 
 
 class SymmetryController:
@@ -561,12 +561,13 @@ class SymmetryDashboard(AnyWidgetState, anywidget.AnyWidget, SymmetryController)
         dash.figure()   # the same panels as a static plotly figure
 
     Keyword arguments are the state fields of :data:`INPUTS`, plus ``data`` (a
-    :class:`~labkit.symmetry._data.SymmetryData` of your own) and ``models`` (name ->
+    :class:`~labkit.symmetry.SymmetryData` of your own, e.g. from
+    :meth:`~labkit.symmetry.SymmetryData.from_array`) and ``models`` (name ->
     callable ``f(x) -> y``, offered for the equivariance curve).
     """
 
     _esm = widget_module("symmetry")
-    _css = widget_asset("symmetry.css")
+    _css = widget_style("symmetry")
 
     locals().update(traitlet_fields({**INPUTS, **OUTPUTS}))
 

@@ -289,7 +289,7 @@ def trace_payload(snapshot: Mapping[str, Any], *, threshold: float = 0.99,
         threshold, window: the sustained-crossing rule for the ``cosine`` evaluations.
         max_points: at most this many points per trace reach the browser.
         crossing: ``crossing(values, threshold, window)`` -> index of the first sustained
-            crossing or None (default: :func:`labkit.symmetry._scores.sustained_crossing`).
+            crossing or None (default: :func:`labkit.symmetry.sustained_crossing`).
 
     Returns:
         ``{"steps": [...], "<metric>": [...] for TRACE_METRICS, "cosine_steps": [...],

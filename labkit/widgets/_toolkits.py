@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, SupportsFloat
 
 from labkit.errors import ConfigError
-from labkit.widgets._assets import widget_asset, widget_module
+from labkit.widgets._assets import widget_module, widget_style
 
 __all__ = [
     "PANEL_LAYOUT",
@@ -92,7 +92,7 @@ def panel_component(name: str, *, doc: str, module: str, asset: str, controller:
         "__doc__": doc,
         "__module__": module,
         "_esm": widget_module(asset),
-        "_stylesheets": [widget_asset(f"{asset}.css").read_text()],
+        "_stylesheets": [widget_style(asset)],
     }
     namespace.update(declare_fields(defaults, (param.Boolean, param.Integer, param.Number,
                                                param.String, param.Bytes, param.Dict,

@@ -139,6 +139,27 @@ def test_seeded_initialisation_and_bad_sizes():
     assert any(not torch.equal(p, r) for p, r in zip(a.parameters(), c.parameters(), strict=True))
     with pytest.raises(ConfigError, match="hidden must be an int >= 1, got 0"):
         CSPDenoiser(hidden=0)
+    with pytest.raises(ConfigError, match="dtype must be a floating torch.dtype, got torch.int64"):
+        CSPDenoiser(hidden=8, dtype=torch.int64)
+
+
+def test_weights_come_from_the_seed_alone():
+    """Building a network draws nothing from torch's global generator; every dtype gets
+    the seed's float32 draws (cast); a generator in the state of seed s gives the same
+    network as s."""
+    state = torch.random.get_rng_state()
+    a = CSPDenoiser(hidden=8, seed=1)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    wide = CSPDenoiser(hidden=8, seed=1, dtype=torch.float64)
+    from_gen = CSPDenoiser(hidden=8, seed=torch.Generator().manual_seed(1))
+    for p, q, r in zip(a.parameters(), wide.parameters(), from_gen.parameters(), strict=True):
+        assert p.dtype == torch.float32 and q.dtype == torch.float64
+        assert torch.equal(q, p.double()) and torch.equal(r, p)
+    first = next(a.parameters()).detach().clone()
+    a.reset_parameters(2)
+    assert not torch.equal(next(a.parameters()), first)
+    a.reset_parameters(1)
+    assert torch.equal(next(a.parameters()), first)
 
 
 # -- the type head (ab initio generation) ---------------------------------------------

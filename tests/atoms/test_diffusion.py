@@ -127,11 +127,14 @@ def test_bad_config_values_are_named(changes, message):
         CSPConfig(**changes)
 
 
-def test_full_config_is_diffcsp_scale():
-    full = CSPConfig.full()
-    assert (full.layers, full.hidden, full.timesteps, full.sigma_begin, full.sigma_end) == (
-        4, 256, 1000, 0.005, 0.5)
-    assert CSPConfig.full(steps=10).steps == 10
+def test_official_config_is_diffcsp_recipe():
+    official = CSPConfig.official()
+    assert (official.layers, official.hidden, official.fourier, official.timesteps, official.sigma_begin,
+            official.sigma_end, official.langevin_step, official.batch_size, official.steps,
+            official.mixed_precision) == (4, 256, 128, 1000, 0.005, 0.5, 5e-7, 512, 40_000, True)
+    assert CSPConfig.official(steps=10).steps == 10
+    assert CSPConfig.official(steps=10).replace(steps=40_000) == official
+    assert not hasattr(CSPConfig, "full")
 
 
 # -- loss and sampler -----------------------------------------------------------------
@@ -169,6 +172,12 @@ def test_sampler_shapes_wrapping_and_reproducibility():
     assert float(res.frac.min()) >= 0.0 and float(res.frac.max()) < 1.0
     assert torch.all(res.frac_trajectory.transpose(0, 1)[:, ~mask] == 0)
     assert res.cartesian().shape == (3, 6, 3)
+    summary = res.as_dict()
+    volume = torch.linalg.det(res.lattice.double()).abs().mean().item()
+    assert summary == {"crystals": 3, "atoms": int(mask.sum()), "max_atoms": 6, "frames": saved,
+                       "mean_volume": pytest.approx(volume), "seconds": res.seconds}
+    assert res.summary().startswith(f"3 crystals ({int(mask.sum())} atoms, at most 6 per cell), "
+                                    f"{saved} saved frames")
     again = model.sample(species, mask, seed=4, save_every=7)
     assert torch.equal(again.frac_trajectory, res.frac_trajectory)
     assert torch.equal(again.lattice_trajectory, res.lattice_trajectory)
@@ -194,6 +203,29 @@ def test_training_reduces_the_loss():
     assert last < 0.7 * first, (first, last)
     coord = run.history["loss_coord"]
     assert sum(coord[-50:]) / 50 < 0.7 * sum(coord[:25]) / 25
+    d = run.as_dict()
+    assert d == {"status": "finished", "message": "", "seconds": run.seconds, "steps": SMALL.steps,
+                 "task": "csp", "loss": loss[-1], "loss_lattice": run.history["loss_lattice"][-1],
+                 "loss_coord": coord[-1]}
+    assert run.summary() == (f"CSP training (csp) finished: {SMALL.steps} steps in {run.seconds:.1f} s, "
+                             f"last loss {loss[-1]:.4g}")
+
+
+def test_seed_generator_and_dtype():
+    """A generator in the state of seed s trains exactly as the int s; float64 training
+    starts from the float32 weights of the same seed, cast."""
+    data, cfg = perovskites(8), SMALL.replace(steps=5)
+    by_int = train_csp(data, cfg, seed=3, device="cpu")
+    by_gen = train_csp(data, cfg, seed=torch.Generator().manual_seed(3), device="cpu")
+    assert by_gen.history["loss"] == by_int.history["loss"]
+    wide = CSPTrainer(data, cfg, seed=3, device="cpu", dtype=torch.float64)
+    narrow = CSPTrainer(data, cfg, seed=3, device="cpu")
+    for p, q in zip(wide.model.parameters(), narrow.model.parameters(), strict=True):
+        assert p.dtype == torch.float64 and torch.equal(p, q.double())
+    assert wide.model.alpha_bars.dtype == torch.float64
+    assert all(x.dtype == torch.float64 for x in wide.batch(0)[1:3])
+    assert math.isfinite(wide.step(0)["loss"])
+    assert train_csp(data, cfg.replace(steps=1), seed=None, device="cpu").status == "finished"
 
 
 def test_interrupted_training_resumes_exactly(tmp_path):

@@ -34,6 +34,8 @@ def test_jitter_changes_the_energy_and_the_seed_repeats():
     b = g2_conformers("H2O", 32, jitter=0.05, seed=1)
     np.testing.assert_array_equal(a.positions, b.positions)
     assert a.energies.std() > 1e-3
+    c = g2_conformers("H2O", 32, jitter=0.05, seed=np.random.default_rng(1))
+    np.testing.assert_array_equal(c.positions, a.positions)  # a Generator is used as is
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,9 @@ def test_ground_truth_matches_itself_in_a_pool(perov, carbon):
     assert res.match_rate == 1.0 and res.n == 16 and res.k == 1
     assert res.matched.all() and res.valid.shape == (16, 1)
     assert res.rmse < 1e-8 and np.nanmax(res.rms) < 1e-8
+    assert res.as_dict() == {"match_rate": 1.0, "rmse": res.rmse, "n": 16, "k": 1, "valid_rate": 1.0}
+    assert res.summary() == ("100.00% of 16 targets matched (RMSE 0.0000), one sample each, "
+                             "100.00% of samples valid")
 
 
 def test_inline_and_pool_agree(perov):
@@ -103,6 +106,8 @@ def test_none_and_invalid_predictions_count_as_unmatched(perov):
     np.testing.assert_array_equal(res.matched, [False, False, True])
     np.testing.assert_array_equal(res.valid[:, 0], [False, False, True])
     assert res.match_rate == pytest.approx(1 / 3)
+    assert res.as_dict()["valid_rate"] == pytest.approx(1 / 3)
+    assert res.summary().startswith("33.33% of 3 targets matched")
 
 
 def test_best_of_k_takes_any_match_and_the_smallest_rms(perov):
@@ -169,6 +174,20 @@ def test_composition_validity_follows_cdvae():
     assert composition_valid("C")  # one element: valid by rule
     assert composition_valid("CuZn")  # only metals: valid by rule
     assert not composition_valid("Na2Ne")  # Ne has no smact14 oxidation states
+    with pytest.raises(ConfigError, match=r"oxidation_states must be one of \['smact14', 'icsd16', "
+                                          r"'icsd24'\], got 'smact4'"):
+        composition_valid("NaCl", oxidation_states="smact4")
+
+
+def test_composition_validity_with_another_oxidation_state_set():
+    """SMACT 4's default set (icsd24) and CDVAE's smact14 disagree on some perov-5
+    compositions, both ways (docs/crystals.md counts them on the validation split)."""
+    import smact
+
+    assert smact.Element("Fe").oxidation_states_icsd24 == smact.Element("Fe").oxidation_states
+    assert composition_valid("CaCdO3") and not composition_valid("CaCdO3", oxidation_states="icsd24")
+    assert not composition_valid("NaTlN3") and composition_valid("NaTlN3", oxidation_states="icsd24")
+    assert composition_valid("SrTiO3", oxidation_states="icsd16")
 
 
 def test_composition_validity_agrees_with_smact_smact14(perov, carbon):
@@ -184,6 +203,10 @@ def test_validity_of_real_crystals(perov, carbon):
     assert v.structure.all() and v.structure_rate == 1.0
     assert v.composition.shape == (30,) and v.composition[24:].all()  # carbon: one element
     assert v.rate == pytest.approx(v.composition.mean())
+    assert v.as_dict() == {"n": 30, "structure_rate": 1.0, "composition_rate": v.composition_rate,
+                           "rate": v.rate}
+    assert v.summary() == (f"validity of 30 structures: structure 100.00%, composition "
+                           f"{100 * v.composition_rate:.2f}%, both {100 * v.rate:.2f}%")
     with pytest.raises(DataError, match=r"structures\[0\] must be a pymatgen Structure, got int"):
         validity([3])
 
@@ -198,6 +221,11 @@ def test_coverage_of_identical_sets_is_complete(perov):
     assert res.amcd_precision == pytest.approx(0.0, abs=1e-9)
     assert (res.struct_cutoff, res.comp_cutoff) == COVERAGE_CUTOFFS["perov_5"]
     assert res.n_generated == 6 and res.n_failed == 0
+    assert res.as_dict()["recall"] == 1.0 and set(res.as_dict()) == {
+        "recall", "precision", "struct_cutoff", "comp_cutoff", "amsd_recall", "amsd_precision",
+        "amcd_recall", "amcd_precision", "n_generated", "n_failed"}
+    assert res.summary() == ("COV-R 100.00%, COV-P 100.00% (cutoffs 0.2 structure, 4 composition; "
+                             "6 generated)")
 
 
 def test_coverage_counts_only_crystals_within_both_cutoffs(perov, carbon):
@@ -235,6 +263,9 @@ def test_coverage_errors(perov):
 def test_property_distances(perov, carbon):
     same = property_distances(perov[:8], perov[:8])
     assert (same.density, same.n_elements, same.space_group_tv) == (0.0, 0.0, 0.0)
+    assert same.as_dict() == {"density": 0.0, "n_elements": 0.0, "space_group_tv": 0.0, "symprec": 0.1}
+    assert same.summary() == ("density W1 0 g/cm^3, number of elements W1 0, space-group TV 0 "
+                              "(symprec 0.1 A)")
     diff = property_distances(carbon[:6], perov[:8])
     n_p = np.array([len(s.composition.elements) for s in perov[:8]])
     assert diff.n_elements == pytest.approx(n_p.mean() - 1.0)  # carbon: one element, below all

@@ -52,6 +52,9 @@ def test_cubic_perovskite_has_the_full_cubic_point_group():
     frac = np.array([[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
     found = crystal_point_group(lattice, frac, [38, 22, 8, 8, 8])  # SrTiO3, Pm-3m
     assert found.order == 48 and found.isometries == 48
+    assert found.as_dict() == {"order": 48, "isometries": 48, "candidates": found.candidates}
+    assert found.summary() == (f"point group of order 48 (of 48 lattice isometries, "
+                               f"{found.candidates} integer matrices searched)")
     # moving one oxygen along z off its site leaves the polar tetragonal 4mm (order 8)
     frac[2, 2] = 0.02
     assert crystal_point_group(lattice, frac, [38, 22, 8, 8, 8]).order == 8

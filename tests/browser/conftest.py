@@ -3,7 +3,7 @@
 Fixtures:
     lab_server  (session) a JupyterLab server with a token, on a free port, serving a
                 temporary copy of tests/browser/notebooks and notebooks/.
-    browser     (session) Chromium launched with the flags of ../shared/FIELD-NOTES.md.
+    browser     (session) Chromium launched with :data:`CHROMIUM_FLAGS`.
     page        (test)    a fresh page whose console errors are collected; a screenshot is
                 saved to test-artifacts/<test>.png when the test ends.
     lab         (test)    a :class:`Lab` helper bound to ``page`` and ``lab_server``.
@@ -157,22 +157,44 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
 
 
 @contextlib.contextmanager
-def launch_chromium() -> Iterator[Any]:
-    """Debian's Chromium under Playwright with the flags of ../shared/FIELD-NOTES.md."""
+def playwright_driver() -> Iterator[Any]:
+    """Playwright's sync driver. One per thread at a time: a second ``sync_playwright()``
+    while one is open fails ("Sync API inside the asyncio loop"), so the tests share the
+    session's (:func:`playwright_instance`) and launch browsers from it."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"Chromium not found at {CHROMIUM}: run 'make browser' "
                            "(apt-get install chromium)")
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield pw
+
+
+@contextlib.contextmanager
+def launch_chromium(pw: Any = None) -> Iterator[Any]:
+    """Debian's Chromium with :data:`CHROMIUM_FLAGS` (headless, software rendering, no
+    network side traffic), launched from the driver
+    ``pw`` (a driver of its own when None: scripts outside pytest)."""
+    if pw is None:
+        with playwright_driver() as own, launch_chromium(own) as chromium:
+            yield chromium
+        return
+    chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    try:
         yield chromium
+    finally:
         chromium.close()
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    with launch_chromium() as chromium:
+def playwright_instance() -> Iterator[Any]:
+    with playwright_driver() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance: Any) -> Iterator[Any]:
+    with launch_chromium(playwright_instance) as chromium:
         yield chromium
 
 

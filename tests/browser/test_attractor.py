@@ -13,10 +13,10 @@ from tests.browser.conftest import labkit_app, launch_chromium, nonblank, open_p
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(playwright_instance):
     """A Chromium of this module's own: software WebGL animating thousands of comets keeps
     its GPU process busy, and the other browser tests must not queue behind it."""
-    with launch_chromium() as chromium:
+    with launch_chromium(playwright_instance) as chromium:
         yield chromium
 
 

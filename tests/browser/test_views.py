@@ -15,10 +15,10 @@ ATTRACTORS = ".jp-OutputArea .lk-attractor"
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(playwright_instance):
     """A Chromium of this module's own, as in test_attractor.py: animated software WebGL
     keeps its GPU process busy."""
-    with launch_chromium() as chromium:
+    with launch_chromium(playwright_instance) as chromium:
         yield chromium
 
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from labkit.symmetry import from_array
+from labkit.symmetry import SymmetryData
 
 
 @pytest.fixture(scope="session")
@@ -24,4 +24,4 @@ def pinwheel():
     k = torch.randint(0, 4, (n,), generator=gen)
     c, s = torch.cos(k * math.pi / 2).to(torch.float64), torch.sin(k * math.pi / 2).to(torch.float64)
     rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2).round()
-    return from_array(torch.einsum("bij,bj->bi", rot, blob), name="pinwheel", kind="discrete")
+    return SymmetryData.from_array(torch.einsum("bij,bj->bi", rot, blob), name="pinwheel", kind="discrete")

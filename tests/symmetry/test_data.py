@@ -12,7 +12,6 @@ from labkit.symmetry import (
     SymmetryData,
     Vector,
     anisotropic_control,
-    from_array,
     lorentz,
     lorentz_invariant,
     o5_invariant,
@@ -81,10 +80,21 @@ def test_lorentz_reference_is_the_lorentz_algebra():
     assert torch.equal(d.reference, lorentz().basis) and d.rep.dim == 8 and d.n == 4
 
 
+def test_from_array_is_a_classmethod_not_a_module_function():
+    """One name per concept across packages: labkit.dynamics has its own from_array (time
+    series), so symmetry data are wrapped by SymmetryData.from_array only."""
+    import labkit.symmetry
+
+    assert "from_array" not in labkit.symmetry.__all__
+    assert not hasattr(labkit.symmetry, "from_array")
+    d = SymmetryData.from_array([[1.0, 0.0], [0.0, 1.0]], name="pair")
+    assert type(d) is SymmetryData and d.name == "pair" and d.rep.dim == 2
+
+
 def test_from_array_accepts_lists_and_infers_kind():
-    d = from_array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], y=[1.0, 2.0, 3.0], name="mine")
+    d = SymmetryData.from_array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], y=[1.0, 2.0, 3.0], name="mine")
     assert d.y.shape == (3, 1) and d.n == 2 and d.kind == "discrete" and d.reference is None
-    d2 = from_array(torch.randn(5, 4, dtype=torch.float64), rep=2 * Vector(2), reference=so(2).basis[0])
+    d2 = SymmetryData.from_array(torch.randn(5, 4, dtype=torch.float64), rep=2 * Vector(2), reference=so(2).basis[0])
     assert d2.kind == "continuous" and d2.reference.shape == (1, 2, 2) and d2.n == 2
 
 
@@ -92,17 +102,17 @@ def test_from_array_names_the_first_non_finite_value():
     x = torch.zeros(4, 3)
     x[2, 1] = math.nan
     with pytest.raises(DataError, match=r"row 2, column 1"):
-        from_array(x)
+        SymmetryData.from_array(x)
 
 
 def test_from_array_wrong_shapes_name_what_was_expected():
     with pytest.raises(ConfigError, match=r"y must have shape \[4, features\].*\(3, 1\)"):
-        from_array(torch.zeros(4, 2), y=torch.zeros(3))
+        SymmetryData.from_array(torch.zeros(4, 2), y=torch.zeros(3))
     with pytest.raises(ConfigError, match=r"acts on 2 features but x has 3 columns"):
-        from_array(torch.zeros(4, 3), rep=Vector(2))
+        SymmetryData.from_array(torch.zeros(4, 3), rep=Vector(2))
     with pytest.raises(ConfigError, match=r"reference must have shape \[k, 2, 2\], got \(1, 3, 3\)"):
-        from_array(torch.zeros(4, 2), reference=torch.zeros(3, 3))
+        SymmetryData.from_array(torch.zeros(4, 2), reference=torch.zeros(3, 3))
     with pytest.raises(ConfigError, match=r"kind must be one of"):
-        from_array(torch.zeros(4, 2), kind="wavy")
+        SymmetryData.from_array(torch.zeros(4, 2), kind="wavy")
     with pytest.raises(ConfigError, match=r"n_samples must be an int >= 2, got 0"):
         so2_invariant(0)

@@ -9,7 +9,7 @@ import torch
 from labkit.core.integrate import rk4
 from labkit.dynamics import get_system
 from labkit.errors import ConfigError
-from labkit.symmetry import discover_discrete, from_array, signed_permutations, so2_invariant
+from labkit.symmetry import SymmetryData, discover_discrete, signed_permutations, so2_invariant
 
 Z2 = torch.diag(torch.tensor([-1.0, -1.0, 1.0], dtype=torch.float64))
 FLIP_Z = torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=torch.float64))
@@ -25,7 +25,7 @@ def lorenz():
     gen = torch.Generator().manual_seed(0)
     y0 = torch.randn(64, 3, generator=gen, dtype=torch.float64) * 5 + torch.tensor([0.0, 0.0, 25.0])
     traj = rk4(system.vector_field(), y0, (0.0, 100.0), 0.02, save_every=25).raise_if_diverged()
-    return from_array(traj.y[:, 40:].reshape(-1, 3), reference=Z2, kind="discrete", name="lorenz")
+    return SymmetryData.from_array(traj.y[:, 40:].reshape(-1, 3), reference=Z2, kind="discrete", name="lorenz")
 
 
 def test_signed_permutations_count():

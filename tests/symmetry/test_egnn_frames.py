@@ -3,10 +3,13 @@ the error size in the message; frame averaging makes any backbone exactly equiva
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
 
+from labkit.errors import ConfigError
 from labkit.symmetry import (
     EGNNLayer,
     EquivarianceFailure,
@@ -39,7 +42,7 @@ def _inputs(dtype=torch.float64, batch=8):
 
 
 def _layer(dtype=torch.float64):
-    return EGNNLayer(F, 32, generator=torch.Generator().manual_seed(1)).to(dtype)
+    return EGNNLayer(F, 32, seed=1, dtype=dtype)
 
 
 class BrokenEGNN(EGNNLayer):
@@ -84,7 +87,7 @@ def test_egnn_mask_leaves_padding_alone_and_ignores_it():
 
 def test_broken_layer_fails_with_the_error_size():
     h, x = _inputs()
-    broken = BrokenEGNN(F, 32, generator=torch.Generator().manual_seed(1)).double()
+    broken = BrokenEGNN(F, 32, seed=1, dtype=torch.float64)
     with pytest.raises(EquivarianceFailure) as info:
         assert_equivariant(broken, E3_AND_PERM, (h, x), (FEATURES, COORDS), (FEATURES, COORDS))
     message = str(info.value)
@@ -128,3 +131,33 @@ def test_degenerate_clouds_are_detected_and_warned_about():
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(24, 1)).double()
     with pytest.warns(RuntimeWarning, match="repeated covariance eigenvalues"):
         FrameAveraging(mlp)(cube)
+
+
+def test_egnn_dtype_argument_keeps_the_seeded_values_and_the_global_rng():
+    """Initial values are float64 draws from the seed, cast to the dtype (float32 holds the
+    rounding of the float64 layer), biases zero, and the global random state is untouched,
+    with or without a seed."""
+    before = torch.random.get_rng_state()
+    single = EGNNLayer(F, 16, seed=2)
+    double = EGNNLayer(F, 16, seed=torch.Generator().manual_seed(2), dtype=torch.float64)
+    EGNNLayer(F, 16, seed=None)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert all(p.dtype == torch.float32 for p in single.parameters())
+    assert all(torch.equal(p, q.float()) and q.dtype == torch.float64
+               for p, q in zip(single.parameters(), double.parameters(), strict=True))
+    assert all(not p.any() for n, p in double.named_parameters() if n.endswith("bias"))
+    h, x = _inputs(torch.float64)
+    assert_equivariant(double, E3_AND_PERM, (h, x), (FEATURES, COORDS), (FEATURES, COORDS))
+    with pytest.raises(ConfigError, match=r"dtype must be a floating-point torch.dtype, got torch.int64"):
+        EGNNLayer(F, dtype=torch.int64)
+
+
+def test_equivariance_report_summary_and_as_dict():
+    h, x = _inputs()
+    report = assert_equivariant(_layer(), E3_AND_PERM, (h, x), (FEATURES, COORDS), (FEATURES, COORDS))
+    row = report.as_dict()
+    json.dumps(row, allow_nan=False)
+    assert row == {"group": report.group, "passed": True, "max_error": report.max_error,
+                   "relative_error": report.relative_error, "scale": report.scale,
+                   "tolerance": report.tolerance, "n_samples": 8}
+    assert report.summary().startswith(f"passed under {report.group}: max error ")

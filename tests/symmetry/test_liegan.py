@@ -3,11 +3,13 @@ control, trains through core.train.fit, resumes exactly and fails loudly."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
 
+from labkit.core import linear_layer
 from labkit.core.train import History, fit
 from labkit.errors import ConfigError, DivergenceError
 from labkit.symmetry import (
@@ -139,3 +141,67 @@ def test_integer_coefficients_training_runs(pinwheel):
     quarter turn depends on the start: 2 of 9 runs measured; bench/RESULTS.md)."""
     res = liegan(pinwheel, LieGANConfig(coefficients="integer", steps=200), seed=0, device="cpu")
     assert torch.isfinite(res.generators).all() and res.verdict.label in LABELS
+
+
+def test_weights_are_linear_layer_draws_and_dtype_is_an_argument():
+    """The discriminator's layers are labkit.core.linear_layer draws from the trainer's
+    generator (after the basis); float64 starts from the same values as the float32 default."""
+    data = so2_invariant(200)
+    cfg = LieGANConfig(disc_width=16, disc_depth=2)
+    a = LieGAN(data, cfg, seed=5, device="cpu")
+    gen = torch.Generator().manual_seed(5)
+    torch.randn(1, 2, 2, generator=gen, dtype=torch.float64)  # the basis comes first
+    expected = [linear_layer(3, 16, gen), linear_layer(16, 16, gen), linear_layer(16, 1, gen)]
+    linears = [m for m in a.disc if isinstance(m, torch.nn.Linear)]
+    for got, want in zip(linears, expected, strict=True):
+        assert torch.equal(got.weight, want.weight) and torch.equal(got.bias, want.bias)
+    assert a.basis.dtype == torch.float32 and linears[0].weight.dtype == torch.float32
+    b = LieGAN(data, cfg, seed=5, device="cpu", dtype=torch.float64)
+    assert b.basis.dtype == torch.float64
+    assert all(p.dtype == torch.float64 for p in b.disc.parameters())
+    assert torch.equal(b.basis.to(torch.float32), a.basis)
+    assert all(torch.equal(p.to(torch.float32), q) for p, q in zip(b.disc.parameters(),
+                                                                   a.disc.parameters(), strict=True))
+    assert all(math.isfinite(v) for v in b.step(0).values())
+
+
+def test_float64_training_reaches_the_same_answer():
+    res = liegan(so2_invariant(500), LieGANConfig(n_permutations=50), device="cpu",
+                 dtype=torch.float64)
+    assert res.verdict.label == "symmetry found" and res.scores["cosine"] >= 0.99, res.summary()
+
+
+def test_a_bad_dtype_is_named():
+    with pytest.raises(ConfigError, match=r"dtype must be torch.float32 or torch.float64, got torch.int64"):
+        LieGAN(so2_invariant(50), dtype=torch.int64)
+    with pytest.raises(ConfigError, match=r"got torch.float16"):
+        liegan(so2_invariant(50), dtype=torch.float16)
+
+
+def test_result_as_dict_is_plain_and_json_safe():
+    res = liegan(so2_invariant(300), LieGANConfig(steps=30, n_permutations=20, eval_every=5),
+                 seed=1, device="cpu")
+    row = res.as_dict()
+    json.dumps(row, allow_nan=False)
+    assert row["method"] == "liegan" and row["verdict"] == res.verdict.label
+    assert row["symmetric"] is res.verdict.symmetric and row["reason"] == res.verdict.reason
+    assert (row["n_generators"], row["n"], row["steps"]) == (1, 2, len(res.history)) == (1, 2, 30)
+    assert row["status"] == res.status and row["message"] == res.message
+    assert row["seconds"] == res.seconds
+    for key, value in res.scores.items():
+        assert row[key] == (value if math.isfinite(value) else None)
+    assert row["p_invariance"] == res.two_sample.p_value and row["p_control"] == res.control.p_value
+    assert all(v is None or isinstance(v, bool | int | float | str) for v in row.values())
+    assert res.verdict.as_dict() == {"label": row["verdict"], "symmetric": row["symmetric"],
+                                     "reason": row["reason"],
+                                     "sustained_step": row["sustained_step"]}
+    assert res.verdict.summary() == f"{res.verdict.label}: {res.verdict.reason}"
+    assert res.summary().startswith(f"liegan: {res.verdict.label}")
+
+
+def test_as_dict_turns_non_finite_scores_into_none():
+    res = judge(so2_invariant(200), J[None], method="liegg", history=History(), n_permutations=20,
+                extra_scores={"gap": math.nan, "k": 1.0})
+    row = res.as_dict()
+    assert row["gap"] is None and row["k"] == 1.0 and row["steps"] == 0
+    json.dumps(row, allow_nan=False)

@@ -1,7 +1,9 @@
-"""Scores: exact values on constructed cases, invariances, and the FIELD-NOTES pitfalls."""
+"""Scores: exact values on constructed cases, invariances, and the pitfalls of
+docs/symmetry.md."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -48,7 +50,8 @@ def test_principal_cosines_are_basis_invariant_and_exact():
 
 
 def test_action_distance_sees_through_a_misleading_matrix_cosine():
-    """FIELD-NOTES: data on a subspace make the matrix cosine lie; the action does not."""
+    """docs/symmetry.md, "The matrix cosine and data on a subspace": data on a subspace
+    make the matrix cosine lie; the action does not."""
     rz = torch.zeros(3, 3, dtype=torch.float64)
     rz[0, 1], rz[1, 0] = 1.0, -1.0
     off = torch.zeros(3, 3, dtype=torch.float64)
@@ -121,3 +124,14 @@ def test_sustained_crossing_ignores_blips():
     assert sustained_crossing([], 0.9, 1) is None
     with pytest.raises(ConfigError, match="window must be an int >= 1, got 0"):
         sustained_crossing([1.0], 0.9, 0)
+
+
+def test_two_sample_test_summary_and_as_dict():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 60, 2, generator=gen, dtype=torch.float64)
+    test = mmd_test(a, b, n_permutations=19, seed=0)
+    assert test.as_dict() == {"statistic": test.statistic, "p_value": test.p_value,
+                              "method": test.method}
+    json.dumps(test.as_dict(), allow_nan=False)
+    assert test.summary() == f"statistic {test.statistic:.3g}, p = {test.p_value:.3g} ({test.method})"
+    assert TwoSampleTest(math.nan, 0.5, "m").as_dict()["statistic"] is None

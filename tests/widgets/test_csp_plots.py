@@ -43,14 +43,15 @@ def test_smoothing_skips_nan():
 
 
 def test_csp_benchmark_figure_bars_and_reference_lines():
-    rows = (CSPRow("random baseline", 1, 0.337, 0.21, 100, 1.0), CSPRow("perovskite baseline", 1, 0.48, 0.069, 100, 1.0),
+    rows = (CSPRow("random baseline", 1, 0.3222, 0.4452, 100, 1.0),
+            CSPRow("perovskite baseline", 1, 0.5009, 0.0700, 100, 1.0),
             CSPRow("model", 1, 0.25, math.nan, 100, 2.0), CSPRow("model", 20, 0.6, 0.05, 100, 9.0))
     bench = CSPBenchmark(split="perov_5/labkit-test (seed 0) of val (100 structures, NOT an official split)", rows=rows)
     fig = csp_benchmark_figure(bench)
     bar = fig.data[0]
     assert list(bar.x) == ["random baseline", "perovskite baseline", "model", "model (best of 20)"]
-    np.testing.assert_allclose(bar.y, [33.7, 48.0, 25.0, 60.0])
-    assert "RMSE 0.069" in bar.text[1] and "RMSE" not in bar.text[2]
+    np.testing.assert_allclose(bar.y, [32.22, 50.09, 25.0, 60.0])
+    assert "RMSE 0.070" in bar.text[1] and "RMSE" not in bar.text[2]
     assert len(fig.layout.shapes) == 2  # DiffCSP's 52.02% and 98.60%
     assert {round(s.y0, 2) for s in fig.layout.shapes} == {52.02, 98.6}
     carbon = CSPBenchmark(split="carbon_24/val", rows=rows[:1])

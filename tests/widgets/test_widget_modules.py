@@ -141,3 +141,17 @@ def test_the_trajectory_slider_ends_at_the_python_limit():
     with pytest.raises(Exception, match=f"n_ic must be in \\[1, {MAX_IC}\\], got {MAX_IC + 1}"):
         v.n_ic = MAX_IC + 1
     assert v.n_ic == 2
+
+
+@pytest.mark.parametrize("widget", ["attractor", "crystal", "symmetry"])
+def test_every_stylesheet_starts_with_the_common_one(widget):
+    from labkit.widgets import widget_asset, widget_style
+
+    style = widget_style(widget)
+    common = widget_asset("common.css").read_text().strip()
+    assert style.count(".lk-widget {") == 1 and style.startswith(common)
+    assert widget_asset(f"{widget}.css").read_text().strip() in style
+    # the root rules live in common.css only; each widget's root carries both classes
+    assert f".lk-{widget} {{" not in style
+    js = widget_asset(f"{widget}.js").read_text()
+    assert f'classList.add("lk-widget", "lk-{widget}")' in js

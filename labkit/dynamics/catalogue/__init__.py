@@ -15,6 +15,7 @@ from labkit.dynamics.catalogue._catalogue import System, get_system, list_system
 from labkit.dynamics.catalogue._compare import Comparison, ComparisonRow, compare_with_dysts
 from labkit.dynamics.catalogue._converge import (
     ConvergedRow,
+    ConvergedTable,
     ConvergenceSettings,
     build_converged_table,
     converge_spectrum,
@@ -46,4 +47,4 @@ from labkit.dynamics.catalogue._table_file import (
     invariants_table,
 )
 
-__all__ = ["Comparison", "ComparisonRow", "ConvergedRow", "ConvergenceSettings", "InvariantsRow", "InvariantsTable", "LyapunovResult", "OrbitDiagram", "PoincareSection", "System", "TableSettings", "build_converged_table", "build_invariants_table", "compare_with_dysts", "compute_invariants", "converge_spectrum", "converged_table", "correlation_dimension", "correlation_sum", "get_system", "integrate_delay", "invariants_table", "kaplan_yorke_dimension", "list_systems", "local_maxima", "log_separation", "lorenz", "lyapunov_spectrum", "lyapunov_spectrum_map", "max_lyapunov_exponent_map", "orbit_diagram", "poincare_section", "power_spectrum", "separation_rate"]
+__all__ = ["Comparison", "ComparisonRow", "ConvergedRow", "ConvergedTable", "ConvergenceSettings", "InvariantsRow", "InvariantsTable", "LyapunovResult", "OrbitDiagram", "PoincareSection", "System", "TableSettings", "build_converged_table", "build_invariants_table", "compare_with_dysts", "compute_invariants", "converge_spectrum", "converged_table", "correlation_dimension", "correlation_sum", "get_system", "integrate_delay", "invariants_table", "kaplan_yorke_dimension", "list_systems", "local_maxima", "log_separation", "lorenz", "lyapunov_spectrum", "lyapunov_spectrum_map", "max_lyapunov_exponent_map", "orbit_diagram", "poincare_section", "power_spectrum", "separation_rate"]

@@ -44,8 +44,8 @@ __all__ = ["ANALYTIC_JACOBIAN_EXCLUDED", "JACOBIAN_METHODS", "OVERRIDES_FILE", "
 #: :attr:`System.override`.
 OVERRIDES_FILE = Path(__file__).parent / "data" / "catalogue_overrides.json"
 
-#: Systems of dysts' catalogue that labkit lists but cannot run yet, and why (none at
-#: present: BlinkingVortexMap, which needs a root solve per point, is ported by hand).
+#: Systems of dysts' catalogue that labkit lists but cannot run on torch, and why (empty:
+#: BlinkingVortexMap, which needs a root solve per point, is ported by hand).
 UNSUPPORTED: dict[str, str] = {}
 
 #: dysts flows whose hand-written Jacobian (``_jac``) disagrees with their right-hand side,
@@ -578,5 +578,5 @@ def get_system(name: str) -> System:
         raise ConfigError(f"{canonical} is not available on torch yet: {UNSUPPORTED[canonical]}")
     if canonical in list_systems("delay"):
         raise ConfigError(f"{canonical} is a delay equation: integrate it with "
-                          f"labkit.dynamics.integrate_delay({canonical!r}, history, t_end, dt)")
+                          f"labkit.dynamics.integrate_delay({canonical!r}, history, (t0, t1), dt)")
     return _get(canonical)

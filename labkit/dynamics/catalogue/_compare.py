@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from labkit.dynamics._tables import markdown_table
 from labkit.dynamics.catalogue._table import InvariantsRow
 from labkit.dynamics.catalogue._table_file import InvariantsTable, invariants_table
 from labkit.errors import ConfigError
@@ -135,16 +136,29 @@ class Comparison:
         return dict(Counter(code for r in self.disagreements() for code in r.reasons)
                     .most_common())
 
-    def to_records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[dict[str, Any]]:
         """The rows as plain dicts (``reasons`` joined by commas)."""
         return [dataclasses.asdict(r) | {"reasons": ",".join(r.reasons)} for r in self.rows]
+
+    def summary(self) -> str:
+        """How many systems agree, then a Markdown table: ours (with its standard error)
+        beside dysts' two stored values, the relative difference, and the reasons of each
+        disagreement."""
+        head = (f"{self.n_agree} of {self.n_compared} systems with both values agree "
+                f"within {self.tolerance:g}")
+        return head + "\n\n" + markdown_table(self.records(), (
+            ("name", "system", ""), ("status", "status", ""), ("ours", "labkit", ".4g"),
+            ("ours_stderr", "stderr", ".2g"), ("dysts_max", "dysts max", ".4g"),
+            ("dysts_spectrum_first", "dysts spectrum[0]", ".4g"),
+            ("rel_diff_max", "rel. diff", ".2g"), ("agree", "agree", ""),
+            ("reasons", "reasons", "")))
 
     def to_xarray(self) -> xr.Dataset:
         """The rows as an :class:`xarray.Dataset` on a ``system`` axis."""
         import numpy as np
         import xarray as xr
 
-        records = self.to_records()
+        records = self.records()
         data = {k: ("system", np.asarray([r[k] for r in records]))
                 for k in records[0] if k != "name"} if records else {}
         return xr.Dataset(data, coords={"system": [r["name"] for r in records]},

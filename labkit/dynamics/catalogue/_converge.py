@@ -31,17 +31,23 @@ import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
+from labkit.core.config import Config, check_int
+from labkit.core.rng import make_generator
+from labkit.dynamics._tables import NamedRows, markdown_table
 from labkit.dynamics.catalogue._catalogue import System, get_system, list_systems
 from labkit.dynamics.catalogue._lyapunov import kaplan_yorke_dimension, lyapunov_spectrum
 from labkit.dynamics.catalogue._table import TableSettings, _choose_step
-from labkit.errors import ConfigError, DivergenceError
+from labkit.errors import ConfigError, DataError, DivergenceError
 
-__all__ = ["CONVERGED_TABLE", "ConvergedRow", "ConvergenceSettings", "build_converged_table",
-           "converge_spectrum", "converged_table"]
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["CONVERGED_TABLE", "ConvergedRow", "ConvergedTable", "ConvergenceSettings",
+           "build_converged_table", "converge_spectrum", "converged_table"]
 
 #: The converged table shipped with labkit (``labkit table --converge``).
 CONVERGED_TABLE = Path(__file__).parent / "data" / "invariants_converged.json"
@@ -60,8 +66,10 @@ ABS_FLOOR_PER_PERIOD = 1e-4
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ConvergenceSettings:
-    """How :func:`converge_spectrum` averages.
+class ConvergenceSettings(Config):
+    """How :func:`converge_spectrum` averages: a :class:`labkit.core.Config` (frozen,
+    validated, :meth:`~labkit.core.Config.replace`, ``to_dict`` / ``from_dict``, whose
+    dict the converged table's header records).
 
     Attributes:
         n_ics: independent starts (even, >= 4: two halves of >= 2 each).
@@ -71,7 +79,7 @@ class ConvergenceSettings:
         max_doublings: most doublings before the row is marked not converged.
         max_steps: most RK4 steps (map iterations) of one average; a doubling past it is
             not run and the row is marked not converged.
-        seed: seed of the neighbours' offsets.
+        seed: seed of the neighbours' offsets (an int, recorded in the table).
     """
 
     n_ics: int = 16
@@ -81,20 +89,18 @@ class ConvergenceSettings:
     max_steps: int = 2_000_000
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        if not (isinstance(self.n_ics, int) and self.n_ics >= 4 and self.n_ics % 2 == 0):
+    def validate(self) -> None:
+        if not (self.n_ics >= 4 and self.n_ics % 2 == 0):
             raise ConfigError(f"n_ics must be an even int >= 4, got {self.n_ics!r}")
         for name in ("transient_periods", "periods"):
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
         for name in ("max_doublings", "max_steps"):
             value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
+            if value < 1:
                 raise ConfigError(f"{name} must be an int >= 1, got {value!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        check_int("seed", self.seed, least=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,9 +134,8 @@ class ConvergedRow:
     message: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in out.items()}
+        """The row as plain JSON values (lists; NaN becomes null)."""
+        return {k: _plain(v) for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ConvergedRow:
@@ -145,10 +150,91 @@ class ConvergedRow:
         return cls(**values)
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvergedTable(NamedRows[ConvergedRow], Mapping[str, ConvergedRow]):
+    """The converged table: :class:`ConvergedRow` by system name (a read-only mapping, in
+    catalogue order; lookups ignore case), with the file's header.
+
+    Attributes:
+        header: how the table was made: settings, method, commit, machine, dates,
+            ``wall_seconds``.
+        rows: system name -> row.
+    """
+
+    header: Mapping[str, Any]
+    rows: Mapping[str, ConvergedRow]
+    table_name: ClassVar[str] = "the converged table"
+
+    @property
+    def settings(self) -> ConvergenceSettings:
+        """The settings of the header."""
+        return ConvergenceSettings.from_dict(self.header["settings"])
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as plain dicts (JSON values: lists, and None for NaN), as in the file."""
+        return [row.to_json() for row in self.rows.values()]
+
+    def summary(self) -> str:
+        """A Markdown table: status, whether it converged, the largest exponent with its
+        standard error, the Kaplan-Yorke dimension, the last averaging time and the
+        halves check, one line per system."""
+        lines = []
+        for row in self.rows.values():
+            ok = row.status == "ok" and bool(row.exponents)
+            lines.append({
+                "name": row.name, "kind": row.kind, "status": row.status,
+                "converged": row.converged if row.status == "ok" else None,
+                "lambda1": row.exponents[0] if ok else None,
+                "stderr": row.exponents_stderr[0] if ok else None,
+                "kaplan_yorke": row.kaplan_yorke, "time": row.time,
+                "halves_ok": row.halves_ok})
+        return markdown_table(lines, (
+            ("name", "system", ""), ("kind", "kind", ""), ("status", "status", ""),
+            ("converged", "converged", ""), ("lambda1", "lambda_1", ".5g"),
+            ("stderr", "stderr", ".2g"), ("kaplan_yorke", "D_KY", ".4g"),
+            ("time", "T", ".4g"), ("halves_ok", "halves agree", "")))
+
+    def to_xarray(self) -> xr.Dataset:
+        """The table as an :class:`xarray.Dataset` on a ``system`` axis, the spectra padded
+        with NaN along an ``exponent`` axis (``history`` left out); the header goes into
+        ``attrs`` (mappings as JSON)."""
+        import numpy as np
+        import xarray as xr
+
+        rows = list(self.rows.values())
+        width = max([len(r.exponents) for r in rows] + [1])
+
+        def padded(values: tuple[float, ...]) -> list[float]:
+            return list(values) + [math.nan] * (width - len(values))
+
+        data: dict[str, Any] = {
+            key: (("system", "exponent"),
+                  np.array([padded(getattr(r, key)) for r in rows], dtype=float))
+            for key in ("exponents", "exponents_stderr")}
+        for f in dataclasses.fields(ConvergedRow):
+            if f.name in ("name", "exponents", "exponents_stderr", "history"):
+                continue
+            values = [getattr(r, f.name) for r in rows]
+            if f.name == "halves_ok":  # None (not measured) -> NaN
+                values = [math.nan if v is None else float(v) for v in values]
+            data[f.name] = ("system", np.asarray(values))
+        attrs = {k: json.dumps(v) if isinstance(v, Mapping | list) else v
+                 for k, v in self.header.items()}
+        return xr.Dataset(data, coords={"system": [r.name for r in rows]}, attrs=attrs)
+
+
 def _perturbed(system: System, settings: ConvergenceSettings) -> torch.Tensor:
     """dysts' initial condition and ``n_ics - 1`` seeded neighbours (relative 1e-3)."""
     ic = system.default_state()
-    gen = torch.Generator().manual_seed(settings.seed)
+    gen = make_generator(settings.seed)
     noise = torch.randn(settings.n_ics, system.dim, generator=gen, dtype=ic.dtype)
     y0 = ic + 1e-3 * (1 + ic.abs()) * noise
     y0[0] = ic
@@ -260,9 +346,10 @@ def build_converged_table(names: Sequence[str] | None = None, *,
                           path: str | Path = CONVERGED_TABLE,
                           settings: ConvergenceSettings | None = None,
                           resume: bool = False,
-                          progress: Callable[[str], Any] | None = print) -> dict[str, Any]:
+                          progress: Callable[[str], Any] | None = print) -> ConvergedTable:
     """:func:`converge_spectrum` for ``names`` (default: every flow, then every map), written
-    to ``path`` as JSON, atomically after every system. Returns the table as written.
+    to ``path`` as JSON, atomically after every system. Returns the table as written (a
+    :class:`ConvergedTable`).
 
     With ``resume=True`` an existing file at ``path`` is continued: its rows are kept and
     their systems skipped, its settings must equal ``settings`` (default: the file's own),
@@ -287,7 +374,7 @@ def build_converged_table(names: Sequence[str] | None = None, *,
     rows: dict[str, Any] = {}
     if resume and path.exists():
         old = json.loads(path.read_text())
-        kept = ConvergenceSettings(**old["header"]["settings"])
+        kept = ConvergenceSettings.from_dict(old["header"]["settings"])
         if settings is not None and settings != kept:
             diff = {k: (v, getattr(settings, k)) for k, v in kept.to_dict().items()
                     if getattr(settings, k) != v}
@@ -331,10 +418,25 @@ def build_converged_table(names: Sequence[str] | None = None, *,
         say(f"[{i}/{len(pending)}] {row.name:26s} {row.status:8s} {row.seconds:6.1f} s  {lam}")
     header.setdefault("wall_seconds", 0.0)
     say(f"total wall time {header['wall_seconds']} s ({path})")
-    return table()
+    return _as_table(table())
 
 
-def converged_table(path: str | Path = CONVERGED_TABLE) -> dict[str, ConvergedRow]:
-    """The converged table (default: the one shipped with labkit), by system name."""
-    data = json.loads(Path(path).read_text())
-    return {row["name"]: ConvergedRow.from_json(row) for row in data["rows"]}
+def _as_table(data: Mapping[str, Any]) -> ConvergedTable:
+    return ConvergedTable(header=dict(data["header"]),
+                          rows={row["name"]: ConvergedRow.from_json(row) for row in data["rows"]})
+
+
+def converged_table(path: str | Path = CONVERGED_TABLE) -> ConvergedTable:
+    """The converged table (default: the one shipped with labkit), a
+    :class:`ConvergedTable` of rows by system name.
+
+    Raises:
+        DataError: the file is missing or not JSON.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise DataError(f"no converged table at {str(path)!r}") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{str(path)!r} is not valid JSON: {err}") from None
+    return _as_table(data)

@@ -37,7 +37,7 @@ def _delay_rhs(name: str) -> tuple[Callable[..., Any], tuple[str, ...]]:
 def integrate_delay(
     name: str,
     history: float | torch.Tensor,
-    t_end: float,
+    t_span: tuple[float, float],
     dt: float,
     *,
     save_every: int = 1,
@@ -45,20 +45,29 @@ def integrate_delay(
     dtype: torch.dtype = torch.float64,
     **params: Any,
 ) -> Trajectory:
-    """Integrate the delay system ``name`` from a constant history on ``[-tau, 0]``.
+    """Integrate the delay system ``name`` over ``t_span = (t0, t1)`` from a constant
+    history on ``[t0 - tau, t0]``.
 
     Args:
         name: one of ``list_systems("delay")`` (:func:`labkit.dynamics.list_systems`;
             case-insensitive).
-        history: the value of ``x`` on ``[-tau, 0]``: a number or a tensor ``[*batch]``.
-        t_end: final time.
-        dt: step; ``tau / dt`` and ``t_end / dt`` must be whole numbers.
+        history: the value of ``x`` on ``[t0 - tau, t0]``: a number or a tensor
+            ``[*batch]``.
+        t_span: ``(t0, t1)``, the start (where the history ends) and the final time,
+            as for the ODE integrators (:func:`labkit.core.rk4`).
+        dt: step; ``tau / dt`` and ``(t1 - t0) / dt`` must be whole numbers.
         save_every: keep every ``save_every``-th step.
         bound: a trajectory beyond this magnitude is flagged as diverged.
         **params: parameter overrides (numbers, or tensors broadcasting with ``history``).
 
     Returns:
-        A :class:`~labkit.core.Trajectory` with ``y`` ``[*batch, time, 1]``.
+        A :class:`~labkit.core.Trajectory` with ``y`` ``[*batch, time, 1]`` and times from
+        ``t0``.
+
+    Example:
+        >>> traj = integrate_delay("MackeyGlass", 0.5, (0.0, 32.0), 0.5, save_every=16)
+        >>> traj.t.tolist(), tuple(traj.y.shape)
+        ([0.0, 8.0, 16.0, 24.0, 32.0], (5, 1))
     """
     from labkit.dynamics.catalogue._catalogue import _metadata, _resolve, list_systems
 
@@ -70,12 +79,13 @@ def integrate_delay(
         raise ConfigError(f"unknown parameter(s) {unknown} for {canonical}; parameters: {defaults}")
     values: Mapping[str, Any] = defaults | params
     tau = float(values["tau"])
-    for label, value in (("dt", dt), ("t_end", t_end)):
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise ConfigError(f"{label} must be a finite number > 0, got {value!r}")
-    lag, n_steps = round(tau / dt), round(t_end / dt)
-    if abs(lag * dt - tau) > 1e-9 * tau or abs(n_steps * dt - t_end) > 1e-9 * t_end:
-        raise ConfigError(f"dt must divide tau = {tau} and t_end = {t_end}; got dt = {dt}")
+    if not (isinstance(dt, int | float) and math.isfinite(dt) and dt > 0):
+        raise ConfigError(f"dt must be a finite number > 0, got {dt!r}")
+    t0, t1 = _check_span(t_span)
+    length = t1 - t0
+    lag, n_steps = round(tau / dt), round(length / dt)
+    if abs(lag * dt - tau) > 1e-9 * tau or abs(n_steps * dt - length) > 1e-9 * length:
+        raise ConfigError(f"dt must divide tau = {tau} and t1 - t0 = {length}; got dt = {dt}")
     if not isinstance(save_every, int) or save_every < 1:
         raise ConfigError(f"save_every must be an int >= 1, got {save_every!r}")
     x = torch.as_tensor(history, dtype=dtype)
@@ -93,12 +103,12 @@ def integrate_delay(
     # is constant, so its slope is 0. The slope at t is known once the step from t starts.
     xs = deque([x.clone() for _ in range(lag + 1)], maxlen=lag + 1)
     fs = deque([torch.zeros_like(x) for _ in range(lag + 1)], maxlen=lag + 1)
-    saved, times = [x.clone()], [0.0]
+    saved, times = [x.clone()], [t0]
     diverged = torch.zeros(x.shape, dtype=torch.bool)
     diverged_at = torch.full(x.shape, math.nan, dtype=dtype)
     with torch.no_grad():
         for k in range(n_steps):
-            t = k * dt
+            t = t0 + k * dt
             k1 = f(x, xs[0], t)  # xs[0] = x(t - tau)
             fs[-1] = k1
             x0, f0, x1, f1 = xs[0], fs[0], xs[1], fs[1]  # x(t - tau), x(t + dt - tau)
@@ -123,3 +133,14 @@ def integrate_delay(
     y = torch.stack(saved, dim=-1)[..., None]
     return Trajectory(t=torch.tensor(times, dtype=dtype), y=y, diverged=diverged,
                       diverged_at=diverged_at)
+
+
+def _check_span(t_span: Any) -> tuple[float, float]:
+    """``(t0, t1)`` as floats; a pair of finite numbers with ``t1 > t0``, else ConfigError."""
+    ok = (isinstance(t_span, tuple | list) and len(t_span) == 2
+          and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                  for v in t_span))
+    if not ok or not t_span[1] > t_span[0]:
+        raise ConfigError(f"t_span must be a pair (t0, t1) of finite numbers with t1 > t0, "
+                          f"got {t_span!r}")
+    return float(t_span[0]), float(t_span[1])

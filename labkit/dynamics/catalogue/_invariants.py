@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -118,6 +118,25 @@ class PoincareSection:
     points: list[torch.Tensor]
     times: list[torch.Tensor]
 
+    @property
+    def counts(self) -> list[int]:
+        """Crossings per batch member."""
+        return [int(p.shape[0]) for p in self.points]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain numbers: ``counts``, and per batch member the crossing ``points``
+        (``[n_crossings][state]`` lists) and ``times``."""
+        return {"counts": self.counts, "points": [p.tolist() for p in self.points],
+                "times": [t.tolist() for t in self.times]}
+
+    def summary(self) -> str:
+        """One line: how many trajectories crossed how often."""
+        counts = self.counts
+        if not counts:
+            return "Poincare section of no trajectories"
+        return (f"Poincare section: {sum(counts)} crossings of {len(counts)} trajectories "
+                f"({min(counts)} to {max(counts)} each)")
+
 
 def poincare_section(y: torch.Tensor, t: torch.Tensor, normal: torch.Tensor | list[float],
                      offset: float = 0.0, *, direction: int = 1) -> PoincareSection:
@@ -162,6 +181,24 @@ class OrbitDiagram:
     maxima: list[torch.Tensor]
     variable: int
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain numbers: ``parameter``, ``variable``, the parameter ``values``, the number
+        of maxima per value (``n_maxima``) and the ``maxima`` themselves (one list per
+        value)."""
+        return {"parameter": self.parameter, "variable": self.variable,
+                "values": self.values.tolist(), "n_maxima": [int(m.numel()) for m in self.maxima],
+                "maxima": [m.tolist() for m in self.maxima]}
+
+    def summary(self) -> str:
+        """One line: the sweep and how many maxima it found."""
+        counts = [int(m.numel()) for m in self.maxima]
+        if not counts:
+            return f"orbit diagram over no values of {self.parameter}"
+        lo, hi = float(self.values.min()), float(self.values.max())
+        return (f"orbit diagram: maxima of variable {self.variable} for {len(counts)} values "
+                f"of {self.parameter} in [{lo:.4g}, {hi:.4g}]: {sum(counts)} maxima "
+                f"({min(counts)} to {max(counts)} per value)")
+
 
 def local_maxima(y: torch.Tensor) -> list[torch.Tensor]:
     """Interior local maxima of series ``[*batch, time]``, refined by a parabola through
@@ -178,7 +215,7 @@ def local_maxima(y: torch.Tensor) -> list[torch.Tensor]:
 
 def orbit_diagram(system: System, parameter: str, values: torch.Tensor, *, n_ics: int = 4,
                   t_transient: float, t_record: float, dt: float, variable: int = 0,
-                  seed: int = 0, spread: float = 0.1) -> OrbitDiagram:
+                  seed: int | torch.Generator | None = 0, spread: float = 0.1) -> OrbitDiagram:
     """The orbit (bifurcation) diagram of a flow: integrate ``n_ics`` initial conditions
     near the default one for every value of ``parameter`` in one batched RK4 run (a
     ``[n_values, n_ics]`` batch, on the device of ``values``), drop ``t_transient``, and

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -61,6 +62,46 @@ class LyapunovResult:
     def kaplan_yorke(self) -> torch.Tensor:
         """Kaplan-Yorke dimension of each trajectory's spectrum, ``[*batch]``."""
         return kaplan_yorke_dimension(self.exponents)
+
+    @property
+    def n_ics(self) -> int:
+        """How many initial conditions the summaries average over (1 for a single
+        spectrum ``[dim]``)."""
+        return 1 if self.exponents.ndim < 2 else int(self.exponents.shape[self.ic_axis])
+
+    def _summarised(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Mean spectrum, its standard error (None below 2 initial conditions) and the mean
+        Kaplan-Yorke dimension, over the initial conditions."""
+        if self.exponents.ndim < 2:
+            return self.exponents, None, self.kaplan_yorke
+        stderr = self.stderr if self.n_ics >= 2 else None
+        return self.mean, stderr, self.kaplan_yorke.mean(dim=self.ic_axis)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain numbers: ``exponents`` (nested lists, as the tensor), their ``mean`` and
+        ``stderr`` over the initial conditions (``stderr`` None below 2), the mean
+        ``kaplan_yorke`` dimension, ``time`` and ``n_ics``."""
+        mean, stderr, ky = self._summarised()
+        return {"exponents": self.exponents.tolist(), "mean": mean.tolist(),
+                "stderr": None if stderr is None else stderr.tolist(),
+                "kaplan_yorke": ky.tolist(), "time": float(self.time), "n_ics": self.n_ics}
+
+    def summary(self) -> str:
+        """One line per spectrum (mean +- standard error over the initial conditions, per
+        unit time) with its Kaplan-Yorke dimension."""
+        mean, stderr, ky = self._summarised()
+        flat_mean = mean.reshape(-1, mean.shape[-1]).tolist()
+        flat_err = (None if stderr is None else stderr.reshape(-1, mean.shape[-1]).tolist())
+        flat_ky = ky.reshape(-1).tolist()
+        head = f"Lyapunov spectrum over {self.n_ics} initial condition(s), time {self.time:.4g}"
+        lines = [head]
+        for i, values in enumerate(flat_mean):
+            errs = None if flat_err is None else flat_err[i]
+            parts = [f"{v:.4g}" + ("" if errs is None else f" +- {errs[j]:.2g}")
+                     for j, v in enumerate(values)]
+            prefix = f"  [{i}] " if len(flat_mean) > 1 else "  "
+            lines.append(prefix + ", ".join(parts) + f"; Kaplan-Yorke {flat_ky[i]:.4g}")
+        return "\n".join(lines)
 
 
 def kaplan_yorke_dimension(exponents: torch.Tensor) -> torch.Tensor:

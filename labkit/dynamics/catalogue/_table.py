@@ -29,7 +29,9 @@ from typing import Any
 
 import torch
 
+from labkit.core.config import Config
 from labkit.core.integrate import DEFAULT_BOUND, rk4
+from labkit.core.rng import make_generator
 from labkit.dynamics.catalogue._catalogue import System, get_system, list_systems
 from labkit.dynamics.catalogue._lyapunov import kaplan_yorke_dimension, lyapunov_spectrum
 from labkit.errors import ConfigError, DataError, DivergenceError
@@ -68,15 +70,19 @@ STATUSES = ("ok", "diverged", "failed")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TableSettings:
-    """How every system of the table is measured.
+class TableSettings(Config):
+    """How every system of the table is measured: a :class:`labkit.core.Config` (frozen,
+    validated on construction, :meth:`~labkit.core.Config.replace`,
+    :meth:`~labkit.core.Config.to_dict` / :meth:`~labkit.core.Config.from_dict`, whose
+    dict is what a table's header records under ``settings``).
 
     Attributes:
         n_ics: initial conditions per system: dysts' default one plus ``n_ics - 1``
             seeded neighbours (>= 2, for an error bar).
         perturbation: size of the neighbours' offsets, relative to ``1 + |y_i|`` per
             component (Gaussian).
-        seed: seed of the offsets (a fresh ``torch.Generator`` per system).
+        seed: seed of the offsets (an int, recorded in the table: a fresh
+            ``torch.Generator`` per system is made from it).
         transient_periods: state-only integration before measuring, in units of the
             system's ``period`` (dysts' dominant period).
         periods: averaging time in units of the system's period ...
@@ -103,35 +109,21 @@ class TableSettings:
     map_transient: int = 1000
     map_iterations: int = 5000
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         ints = {"n_ics": 2, "seed": 0, "max_steps": 1, "steps_per_period": 4,
                 "trace_every": 1, "map_transient": 0, "map_iterations": 1}
         for name, low in ints.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            if value < low:
                 raise ConfigError(f"TableSettings.{name} must be an int >= {low}, got {value!r}")
         for name in ("perturbation", "transient_periods", "periods", "step_rtol"):
             value = getattr(self, name)
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            if not (ok and math.isfinite(value) and value >= 0):
+            if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"TableSettings.{name} must be a finite number >= 0, "
                                   f"got {value!r}")
         if self.periods == 0 or self.step_rtol == 0:
             raise ConfigError(f"TableSettings.periods and step_rtol must be > 0, got "
                               f"periods={self.periods!r}, step_rtol={self.step_rtol!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as plain JSON values."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TableSettings:
-        """Settings from :meth:`to_dict`'s output; unknown keys are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown TableSettings field(s) {unknown}; fields: {sorted(names)}")
-        return cls(**data)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -265,7 +257,7 @@ def _canonical(name: str) -> str:
 def _initial_states(system: System, settings: TableSettings) -> torch.Tensor:
     """dysts' default initial condition and ``n_ics - 1`` seeded neighbours, ``[n, dim]``."""
     ic = system.default_state()
-    gen = torch.Generator().manual_seed(settings.seed)
+    gen = make_generator(settings.seed)
     noise = torch.randn(settings.n_ics, system.dim, generator=gen, dtype=ic.dtype)
     y0 = ic + settings.perturbation * (1 + ic.abs()) * noise
     y0[0] = ic

@@ -19,12 +19,13 @@ import platform
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from labkit.core.cache import atomic_write
 from labkit.core.provenance import git_state
+from labkit.dynamics._tables import NamedRows, markdown_table
 from labkit.dynamics.catalogue._table import (
     DIVERGENCE_ATOL_MAP,
     DIVERGENCE_ATOL_PER_PERIOD,
@@ -53,7 +54,7 @@ FORMAT_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
-class InvariantsTable:
+class InvariantsTable(NamedRows[InvariantsRow]):
     """A table of :class:`InvariantsRow`, keyed by system name, with its header.
 
     Attributes:
@@ -64,20 +65,7 @@ class InvariantsTable:
 
     header: Mapping[str, Any]
     rows: Mapping[str, InvariantsRow]
-
-    def __getitem__(self, name: str) -> InvariantsRow:
-        if name in self.rows:
-            return self.rows[name]
-        by_lower = {n.lower(): n for n in self.rows}
-        if isinstance(name, str) and name.lower() in by_lower:
-            return self.rows[by_lower[name.lower()]]
-        raise ConfigError(f"no row {name!r} in the table ({len(self.rows)} rows)")
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.rows)
+    missing_error: ClassVar[type[Exception]] = ConfigError
 
     @property
     def settings(self) -> TableSettings:
@@ -91,9 +79,29 @@ class InvariantsTable:
             counts[row.status] += 1
         return counts
 
-    def to_records(self) -> list[dict[str, Any]]:
-        """The rows as plain dicts (JSON values), e.g. for a CSV writer."""
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as plain dicts (JSON values: lists, and None for NaN), e.g. for a CSV
+        writer."""
         return [row.to_json() for row in self.rows.values()]
+
+    def summary(self) -> str:
+        """A Markdown table, one line per system: status, the largest exponent and the
+        Kaplan-Yorke dimension with their standard errors, the two checks (``yes``,
+        ``no``, ``-`` where one does not apply) and the RK4 step."""
+        def check(flag: bool | None) -> str | None:
+            return None if flag is None else ("yes" if flag else "no")
+
+        lines = [{"name": r.name, "kind": r.kind, "status": r.status,
+                  "lambda1": r.max_lyapunov, "stderr": r.max_lyapunov_stderr,
+                  "kaplan_yorke": r.kaplan_yorke, "ky_stderr": r.kaplan_yorke_stderr,
+                  "divergence_ok": check(r.divergence_ok), "zero_ok": check(r.zero_ok),
+                  "dt": r.dt} for r in self.rows.values()]
+        return markdown_table(lines, (
+            ("name", "system", ""), ("kind", "kind", ""), ("status", "status", ""),
+            ("lambda1", "lambda_1", ".4g"), ("stderr", "stderr", ".2g"),
+            ("kaplan_yorke", "D_KY", ".4g"), ("ky_stderr", "stderr", ".2g"),
+            ("divergence_ok", "sum check", ""), ("zero_ok", "zero check", ""),
+            ("dt", "dt", ".3g")))
 
     def to_xarray(self) -> xr.Dataset:
         """The table as an :class:`xarray.Dataset` on a ``system`` axis; the spectra are

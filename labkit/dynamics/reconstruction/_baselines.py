@@ -6,11 +6,11 @@ regression of the vector field, through pysindy, :mod:`._sindy`) and a neural OD
 Every trainer takes a :class:`~labkit.dynamics.ReconstructionData` and returns a result
 with the same small interface as :class:`~labkit.dynamics.GTFResult`:
 
-- ``generate(n, x0=None) -> Tensor [n + 1, N]``: a free-running (autonomous) series in the
-  data's units, float64 on the CPU, row 0 being ``x0`` (default: the first test sample,
-  else the last training sample); :class:`~labkit.errors.DivergenceError` naming the
-  step when it leaves the finite numbers or escapes far beyond the data
-  (:data:`ESCAPE_FACTOR`);
+- ``generate(n_steps, x0=None) -> Tensor [n_steps + 1, N]``: a free-running (autonomous)
+  series in the data's units, float64 on the CPU, row 0 being ``x0`` (default: the first
+  test sample, else the last training sample); :class:`~labkit.errors.DivergenceError`
+  naming the step when it leaves the finite numbers or escapes far beyond the data
+  (``ESCAPE_FACTOR`` times the training series' largest magnitude);
 - ``name``: what kind of model it is; ``seconds``: the wall time of training.
 
 :func:`baseline_table` puts any such results (GTF runs included) on one table of
@@ -26,17 +26,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from labkit.core.config import check_int
+from labkit.dynamics._tables import markdown_table, records_to_xarray
 from labkit.dynamics.reconstruction._data import ReconstructionData
 from labkit.dynamics.reconstruction._free_run import (
     check_generated,
 )
 from labkit.dynamics.reconstruction._metrics import dsr_metrics
 from labkit.errors import DataError, DivergenceError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["BaselineRow", "BaselineTable", "baseline_table"]
 
@@ -87,7 +91,8 @@ class BaselineTable:
     n_generate: int
 
     def records(self) -> list[dict[str, Any]]:
-        """Rows as dictionaries (for a DataFrame), the floor last."""
+        """Rows as dictionaries (for a DataFrame), the floor last: ``model``, ``D_stsp``,
+        ``D_H``, ``seconds`` (training) and ``status`` (``None`` where there is no number)."""
         out = [{"model": r.label, "D_stsp": r.d_stsp, "D_H": r.d_h, "seconds": r.seconds,
                 "status": r.status} for r in self.rows]
         if self.floor_d_stsp is not None:
@@ -95,19 +100,21 @@ class BaselineTable:
                         "D_H": self.floor_d_h, "seconds": None, "status": self.floor_source})
         return out
 
-    def __str__(self) -> str:
-        def num(v: float | None, fmt: str) -> str:
-            return "-" if v is None else format(v, fmt)
+    def summary(self) -> str:
+        """The table in Markdown (``-`` where a model has no number, e.g. it diverged)."""
+        return markdown_table(self.records(), (
+            ("model", "model", ""), ("D_stsp", "D_stsp", ".3g"), ("D_H", "D_H", ".3f"),
+            ("seconds", "train s", ".1f"), ("status", "status", "")))
 
-        records = self.records()
-        w = max([22, *(len(rec["model"]) + 1 for rec in records)])
-        lines = [f"{'model':<{w}}{'D_stsp':>10}{'D_H':>8}{'train s':>10}  status"]
-        for rec in records:
-            d_stsp = num(rec["D_stsp"], ".3g") if rec["D_stsp"] is not None else (
-                "diverged" if rec["status"].startswith("diverged") else "-")
-            lines.append(f"{rec['model']:<{w}}{d_stsp:>10}{num(rec['D_H'], '.3f'):>8}"
-                         f"{num(rec['seconds'], '.1f'):>10}  {rec['status']}")
-        return "\n".join(lines)
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_xarray(self) -> xr.Dataset:
+        """:meth:`records` as an :class:`xarray.Dataset` on a ``model`` axis (``None``
+        becomes NaN); ``n_generate`` and ``floor_source`` go into ``attrs``."""
+        return records_to_xarray(self.records(), "model", "model",
+                                 attrs={"n_generate": self.n_generate,
+                                        "floor_source": self.floor_source})
 
 
 def baseline_table(
@@ -131,7 +138,7 @@ def baseline_table(
 
     Args:
         data: the data the models were trained on; must have a test series.
-        results: label -> a result with ``generate(n, x0)`` (any baseline here, a
+        results: label -> a result with ``generate(n_steps, x0)`` (any baseline here, a
             :class:`~labkit.dynamics.GTFResult`, ...) and optionally ``seconds``.
         n_generate: generated steps (default: the whole test series, ``len(test) - 1``).
         floor: compute the floor.

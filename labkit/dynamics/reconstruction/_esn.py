@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from labkit.core.config import Config, check_int, check_positive, check_range
-from labkit.core.rng import make_generator
+from labkit.core.rng import make_generator, uniform
 from labkit.dynamics.reconstruction._data import ReconstructionData
 from labkit.dynamics.reconstruction._free_run import (
     as_data,
@@ -88,33 +88,46 @@ class ESNConfig(Config):
 
 
 class EchoStateNetwork:
-    """The reservoir and readout of an :class:`ESNConfig` (float64, CPU).
+    """The reservoir and readout of an :class:`ESNConfig`, on the CPU.
 
     :meth:`drive` runs the reservoir on a series; :meth:`fit_readout` solves the ridge
     regression; :meth:`run_closed_loop` feeds the readout back.
+
+    Args:
+        n_obs: the dimension :math:`N` of the series.
+        config: the settings.
+        seed: seeds the reservoir (an int, a :class:`torch.Generator`, or None).
+        dtype: of the reservoir, the states and the readout. float64 by default, unlike
+            the trained networks' float32: the readout is a closed-form ridge regression
+            whose normal equations, at the default ``ridge`` of 1e-8, need float64's
+            precision.
     """
 
     def __init__(self, n_obs: int, config: ESNConfig = ESNConfig(), *,
-                 seed: int | torch.Generator = 0) -> None:
+                 seed: int | torch.Generator | None = 0,
+                 dtype: torch.dtype = torch.float64) -> None:
         check_int("n_obs", n_obs)
         if not isinstance(config, ESNConfig):
             raise ConfigError(f"config must be an ESNConfig, got {type(config).__name__}")
-        self.config, self.n_obs = config, n_obs
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ConfigError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+        self.config, self.n_obs, self.dtype = config, n_obs, dtype
         gen = make_generator(seed)
         d = config.reservoir_size
         f64 = torch.float64
+        # Drawn in float64 (the same numbers in every dtype), scaled, then cast.
         mask = torch.rand(d, d, generator=gen, dtype=f64) < min(1.0, config.degree / d)
-        a = torch.where(mask, 2 * torch.rand(d, d, generator=gen, dtype=f64) - 1, 0.0)
+        a = torch.where(mask, uniform((d, d), 1.0, gen), 0.0)
         rho = float(torch.linalg.eigvals(a).abs().max())
         if rho == 0.0:
             raise ConfigError(f"the random reservoir of size {d} with degree {config.degree} "
                               "has no non-zero eigenvalue; raise degree")
-        self.A = a * (config.spectral_radius / rho)
+        self.A = (a * (config.spectral_radius / rho)).to(dtype)
         w_in = torch.zeros(d, n_obs, dtype=f64)
-        w_in[torch.arange(d), torch.randint(0, n_obs, (d,), generator=gen)] = (
-            config.input_scaling * (2 * torch.rand(d, generator=gen, dtype=f64) - 1))
-        self.W_in = w_in
-        self.b = config.bias_scaling * (2 * torch.rand(d, generator=gen, dtype=f64) - 1)
+        w_in[torch.arange(d), torch.randint(0, n_obs, (d,), generator=gen)] = uniform(
+            (d,), config.input_scaling, gen)
+        self.W_in = w_in.to(dtype)
+        self.b = uniform((d,), config.bias_scaling, gen, dtype=dtype)
         self.W_out: torch.Tensor | None = None
 
     def update(self, r: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -132,8 +145,9 @@ class EchoStateNetwork:
 
     def drive(self, u: torch.Tensor, r0: torch.Tensor | None = None) -> torch.Tensor:
         """Reservoir states ``[T, D]``: row ``t`` is :math:`r_{t+1}`, after input ``u[t]``."""
-        r = torch.zeros(self.config.reservoir_size, dtype=torch.float64) if r0 is None else r0
-        out = torch.empty(u.shape[0], r.shape[-1], dtype=torch.float64)
+        u = u.to(self.dtype)
+        r = torch.zeros(self.config.reservoir_size, dtype=self.dtype) if r0 is None else r0
+        out = torch.empty(u.shape[0], r.shape[-1], dtype=self.dtype)
         for t in range(u.shape[0]):
             r = self.update(r, u[t])
             out[t] = r
@@ -143,6 +157,7 @@ class EchoStateNetwork:
         """Ridge regression :math:`W_{out} = Y^T X (X^T X + \\lambda T I)^{-1}`; returns
         the mean squared one-step (teacher-forced) error on these samples."""
         x = self.features(states)
+        targets = targets.to(x.dtype)
         gram = x.T @ x + self.config.ridge * x.shape[0] * torch.eye(x.shape[1], dtype=x.dtype)
         w_out = torch.linalg.solve(gram, x.T @ targets).T
         self.W_out = w_out
@@ -153,11 +168,12 @@ class EchoStateNetwork:
             raise ConfigError("the readout is not trained yet: call fit_readout first")
         return self.features(r) @ self.W_out.T
 
-    def run_closed_loop(self, r: torch.Tensor, u0: torch.Tensor, n: int) -> torch.Tensor:
-        """``[n + 1, N]``: ``u0``, then ``n`` outputs, each fed back as the next input."""
-        out = torch.empty(n + 1, self.n_obs, dtype=torch.float64)
-        out[0] = u = u0
-        for t in range(n):
+    def run_closed_loop(self, r: torch.Tensor, u0: torch.Tensor, n_steps: int) -> torch.Tensor:
+        """``[n_steps + 1, N]``: ``u0``, then ``n_steps`` outputs, each fed back as the next
+        input."""
+        out = torch.empty(n_steps + 1, self.n_obs, dtype=self.dtype)
+        out[0] = u = u0.to(self.dtype)
+        for t in range(n_steps):
             r = self.update(r, u)
             u = self.readout(r)
             out[t + 1] = u
@@ -187,8 +203,19 @@ class ESNResult:
     data: ReconstructionData = dataclasses.field(repr=False)
     name: str = "ESN"
 
-    def generate(self, n: int, x0: Any = None, *, context: Any = None) -> torch.Tensor:
-        """A closed-loop series ``[n + 1, N]`` from ``x0``.
+    def as_dict(self) -> dict[str, Any]:
+        """Plain numbers and strings: ``name``, ``reservoir_size``, ``train_mse``,
+        ``seconds``."""
+        return {"name": self.name, "reservoir_size": self.config.reservoir_size,
+                "train_mse": float(self.train_mse), "seconds": float(self.seconds)}
+
+    def summary(self) -> str:
+        """One line: the reservoir, the readout's one-step error and the fitting time."""
+        return (f"{self.name} (D = {self.config.reservoir_size}): one-step training MSE "
+                f"{self.train_mse:.3g}, fitted in {self.seconds:.2f} s")
+
+    def generate(self, n_steps: int, x0: Any = None, *, context: Any = None) -> torch.Tensor:
+        """A closed-loop series ``[n_steps + 1, N]`` from ``x0``.
 
         The reservoir starts from its state at the end of the training series (so with
         the default ``x0``, the first test sample, which continues the training series
@@ -199,7 +226,7 @@ class ESNResult:
         Raises:
             DivergenceError: a non-finite or escaping output, naming the step.
         """
-        check_n(n)
+        check_n(n_steps)
         u0 = start(self.data, x0)
         r = self.state
         if context is not None:
@@ -208,14 +235,24 @@ class ESNResult:
                 raise DataError(f"context must have shape [k, {self.data.n_obs}], got "
                                 f"{tuple(c.shape)}")
             r = self.esn.drive(c)[-1]
-        y = self.esn.run_closed_loop(r, u0, n)
+        y = self.esn.run_closed_loop(r, u0, n_steps).to(torch.float64)
         return check_generated(y, escape_bound(self.data), self.name)
 
 
 def train_esn(data: ReconstructionData | Any, config: ESNConfig = ESNConfig(), *,
-              seed: int | torch.Generator = 0) -> ESNResult:
+              seed: int | torch.Generator | None = 0,
+              dtype: torch.dtype = torch.float64) -> ESNResult:
     """Drive a random reservoir with the training series and fit its readout to predict
     the next sample (closed form).
+
+    Args:
+        data: a :class:`~labkit.dynamics.ReconstructionData` (or an array, wrapped by
+            :meth:`ReconstructionData.from_array
+            <labkit.dynamics.ReconstructionData.from_array>`).
+        config: the settings.
+        seed: seeds the reservoir.
+        dtype: of the network (see :class:`EchoStateNetwork`); generated series are
+            float64 either way.
 
     Raises:
         DataError: a training series not longer than ``washout + 1``.
@@ -235,7 +272,7 @@ def train_esn(data: ReconstructionData | Any, config: ESNConfig = ESNConfig(), *
     if u.shape[0] <= config.washout + 1:
         raise DataError(f"the training series has {u.shape[0]} samples; washout="
                         f"{config.washout} needs more than {config.washout + 1}")
-    esn = EchoStateNetwork(data.n_obs, config, seed=seed)
+    esn = EchoStateNetwork(data.n_obs, config, seed=seed, dtype=dtype)
     states = esn.drive(u)  # row t follows input u[t] and predicts u[t + 1]
     last = states[-1].clone()
     mse = esn.fit_readout(states[config.washout:-1], u[config.washout + 1:])

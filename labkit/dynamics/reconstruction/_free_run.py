@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from labkit.core.config import check_int
-from labkit.dynamics.reconstruction._data import ReconstructionData, from_array
+from labkit.dynamics.reconstruction._data import ReconstructionData
 from labkit.errors import DataError, DivergenceError
 
 __all__ = ["ESCAPE_FACTOR", "as_data", "check_generated", "check_n", "escape_bound", "start"]
@@ -21,7 +21,7 @@ ESCAPE_FACTOR = 100.0
 
 
 def as_data(data: ReconstructionData | Any) -> ReconstructionData:
-    return data if isinstance(data, ReconstructionData) else from_array(data)
+    return data if isinstance(data, ReconstructionData) else ReconstructionData.from_array(data)
 
 
 def start(data: ReconstructionData, x0: Any) -> torch.Tensor:
@@ -51,7 +51,7 @@ def check_generated(y: torch.Tensor, bound: float, name: str) -> torch.Tensor:
     return y
 
 
-def check_n(n: int) -> None:
-    check_int("n", n)
+def check_n(n_steps: int) -> None:
+    check_int("n_steps", n_steps)
 
 

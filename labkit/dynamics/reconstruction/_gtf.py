@@ -191,8 +191,11 @@ def next_alpha(alpha: float, g: float, decay: float) -> float:
     return a_est if a_est > alpha else decay * alpha + (1 - decay) * a_est
 
 
-def build_model(config: GTFConfig, dim: int, gen: torch.Generator) -> PiecewiseLinearRNN:
-    """The latent model ``config`` names, of dimension ``dim``, initialised from ``gen``."""
+def build_model(config: GTFConfig, dim: int, gen: torch.Generator, *,
+                dtype: torch.dtype = torch.float32) -> PiecewiseLinearRNN:
+    """The latent model ``config`` names, of dimension ``dim``, initialised from ``gen``,
+    with parameters of ``dtype``."""
     if config.model == "alrnn":
-        return ALRNN(dim, config.n_relu, seed=gen)
-    return ShallowPLRNN(dim, config.hidden_dim, clipped=config.model == "clipped", seed=gen)
+        return ALRNN(dim, config.n_relu, seed=gen, dtype=dtype)
+    return ShallowPLRNN(dim, config.hidden_dim, clipped=config.model == "clipped", seed=gen,
+                        dtype=dtype)

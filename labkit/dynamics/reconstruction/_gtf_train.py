@@ -7,21 +7,26 @@ results.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
 
 from labkit.core.train import Checkpoint, History, run
+from labkit.dynamics._tables import markdown_table, records_to_xarray
 from labkit.dynamics.reconstruction._data import ReconstructionData
 from labkit.dynamics.reconstruction._gtf import GTFConfig
 from labkit.dynamics.reconstruction._gtf_trainer import GTFTrainer, is_data_list
 from labkit.dynamics.reconstruction._metrics import state_space_divergence
 from labkit.dynamics.reconstruction._plrnn import PiecewiseLinearRNN
 from labkit.errors import DivergenceError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["GTFEnsembleResult", "GTFResult", "train_gtf", "train_gtf_ensemble"]
 
@@ -57,9 +62,29 @@ class GTFResult:
     config: GTFConfig
     trainer: GTFTrainer = dataclasses.field(repr=False)
 
-    def generate(self, n: int, x0: torch.Tensor | None = None) -> torch.Tensor:
-        """Free-running trajectory in observation space, ``[n + 1, N]``."""
-        return self.trainer.generate(n, x0)
+    def generate(self, n_steps: int, x0: torch.Tensor | None = None) -> torch.Tensor:
+        """Free-running trajectory of ``n_steps`` steps in observation space,
+        ``[n_steps + 1, N]``."""
+        return self.trainer.generate(n_steps, x0)
+
+    @property
+    def loss(self) -> float:
+        """The loss of the last recorded step (NaN before the first, or at a divergence)."""
+        return float(self.history.last().get("loss", math.nan))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The run in plain numbers and strings: ``model``, ``latent_dim``, ``status``,
+        ``message``, ``steps`` (recorded), ``loss`` (the last), ``alpha``, ``seconds``."""
+        return {"model": self.config.model, "latent_dim": int(self.model.dim),
+                "status": self.status, "message": self.message, "steps": len(self.history),
+                "loss": self.loss, "alpha": float(self.alpha), "seconds": float(self.seconds)}
+
+    def summary(self) -> str:
+        """One line: the model, how the run ended, its last loss and :math:`\\alpha`."""
+        d = self.as_dict()
+        line = (f"{d['model']} (M = {d['latent_dim']}): {d['status']} after {d['steps']} "
+                f"steps in {d['seconds']:.1f} s, loss {d['loss']:.4g}, alpha {d['alpha']:.3g}")
+        return line + (f" ({self.message})" if self.message else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +94,7 @@ class GTFEnsembleResult:
     Attributes:
         members: one :class:`~labkit.dynamics.GTFResult` per member (its own model,
             history and status: ``"diverged"`` with the step for a member that was frozen).
-        seeds: the members' seeds.
+        seeds: the members' seeds (a generator where one was given as ``seed``).
         history: the ensemble's per-step means (``loss``, ``alpha``) and ``alive``.
         status, message: of the run as a whole (``"diverged"`` only when every member did).
         seconds: wall-clock time of the run.
@@ -77,7 +102,7 @@ class GTFEnsembleResult:
     """
 
     members: list[GTFResult]
-    seeds: list[int]
+    seeds: list[int | torch.Generator]
     history: History
     status: str
     message: str
@@ -86,6 +111,26 @@ class GTFEnsembleResult:
 
     def __len__(self) -> int:
         return len(self.members)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One dict per member: ``member``, ``seed`` (None for a generator), ``system``,
+        and its :meth:`GTFResult.as_dict` (``status``, ``loss``, ``alpha``, ...). For the
+        members' metrics on the test series see :meth:`scores`."""
+        return [{"member": k, "seed": _plain_seed(self.seeds[k]), "system": data.system}
+                | res.as_dict()
+                for k, (res, data) in enumerate(zip(self.members, self.trainer.datasets,
+                                                    strict=True))]
+
+    def summary(self) -> str:
+        """The members as a Markdown table, after a line on the run as a whole."""
+        head = (f"{len(self)} members, {self.status} in {self.seconds:.1f} s"
+                + (f" ({self.message})" if self.message else ""))
+        return head + "\n\n" + markdown_table(self.records(), _MEMBER_COLUMNS)
+
+    def to_xarray(self) -> xr.Dataset:
+        """:meth:`records` as an :class:`xarray.Dataset` on a ``member`` axis."""
+        return records_to_xarray(self.records(), "member", "member",
+                                 attrs={"status": self.status, "seconds": self.seconds})
 
     def __getitem__(self, k: int) -> GTFResult:
         return self.members[k]
@@ -133,7 +178,7 @@ class GTFEnsembleResult:
         for k, (res, data) in enumerate(zip(self.members, self.trainer.datasets, strict=True)):
             row = baseline_table(data, {f"member {k}": res}, n_generate=n_generate,
                                  floor=False, bins=bins, smoothing=smoothing).rows[0]
-            rows.append({"member": k, "seed": self.seeds[k], "system": data.system,
+            rows.append({"member": k, "seed": _plain_seed(self.seeds[k]), "system": data.system,
                          "d_stsp": row.d_stsp, "d_h": row.d_h,
                          "status": res.status if res.status != "finished" else row.status})
         return rows
@@ -143,8 +188,9 @@ def train_gtf(
     data: ReconstructionData | Any,
     config: GTFConfig = GTFConfig(),
     *,
-    seed: int = 0,
+    seed: int | torch.Generator | None = 0,
     device: str | torch.device = "auto",
+    dtype: torch.dtype = torch.float32,
     checkpoint: str | Path | Checkpoint | None = None,
     progress: bool = False,
     callbacks: Sequence[Any] = (),
@@ -157,11 +203,13 @@ def train_gtf(
 
     Args:
         data: a :class:`ReconstructionData` (or an array ``[time, dim]``, wrapped by
-            :func:`~labkit.dynamics.from_array`).
+            :meth:`ReconstructionData.from_array <labkit.dynamics.ReconstructionData.from_array>`).
         config: a :class:`~labkit.dynamics.GTFConfig` (:meth:`GTFConfig.official` for the
             paper's).
-        seed: seeds the model and the batches.
+        seed: seeds the model and the batches (an int, a :class:`torch.Generator`, or
+            None for a fresh seed).
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        dtype: of the model's parameters and the training computation.
         checkpoint, progress, callbacks, stop, on_nan: as for :func:`labkit.core.train.run`
             (a callback with ``bind(trainer)``, e.g. a
             :class:`~labkit.widgets.ReconstructionMonitor`, gets the trainer first).
@@ -173,8 +221,9 @@ def train_gtf(
         >>> res.status, len(res.history)
         ('finished', 5)
     """
-    ens = _train(data, config, seeds=[seed], device=device, checkpoint=checkpoint,
-                 progress=progress, callbacks=callbacks, stop=stop, on_nan=on_nan)
+    ens = _train(data, config, seed=seed, seeds=None, device=device, dtype=dtype,
+                 checkpoint=checkpoint, progress=progress, callbacks=callbacks, stop=stop,
+                 on_nan=on_nan)
     return ens.members[0]
 
 
@@ -184,6 +233,7 @@ def train_gtf_ensemble(
     *,
     seeds: int | Sequence[int] | None = None,
     device: str | torch.device = "auto",
+    dtype: torch.dtype = torch.float32,
     checkpoint: str | Path | Checkpoint | None = None,
     progress: bool = False,
     callbacks: Sequence[Any] = (),
@@ -197,7 +247,7 @@ def train_gtf_ensemble(
     Args:
         data, seeds: see :class:`~labkit.dynamics.GTFTrainer` (default: 4 seeds for one
             data set, ``0..len-1`` for a list).
-        config, device, checkpoint, progress, stop: as for
+        config, device, dtype, checkpoint, progress, stop: as for
             :func:`~labkit.dynamics.train_gtf` (the checkpoint holds every member).
         callbacks: as for :func:`~labkit.dynamics.train_gtf`; a callback with a
             ``bind(trainer)`` method gets the :class:`~labkit.dynamics.GTFTrainer`, whose ``model``
@@ -216,15 +266,27 @@ def train_gtf_ensemble(
     """
     if seeds is None and not is_data_list(data):
         seeds = DEFAULT_SEEDS
-    return _train(data, config, seeds=seeds, device=device, checkpoint=checkpoint, progress=progress,
-                  callbacks=callbacks, stop=stop, on_nan=on_nan)
+    return _train(data, config, seed=0, seeds=seeds, device=device, dtype=dtype,
+                  checkpoint=checkpoint, progress=progress, callbacks=callbacks, stop=stop,
+                  on_nan=on_nan)
 
 
-def _train(data: Any, config: GTFConfig, *, seeds: int | Sequence[int] | None,
-           device: str | torch.device, checkpoint: str | Path | Checkpoint | None,
-           progress: bool, callbacks: Sequence[Any], stop: threading.Event | None,
+def _plain_seed(seed: int | torch.Generator) -> int | None:
+    return seed if isinstance(seed, int) else None
+
+
+#: The columns of :meth:`GTFEnsembleResult.summary`.
+_MEMBER_COLUMNS = (("member", "member", "d"), ("seed", "seed", "d"), ("system", "system", ""),
+                   ("status", "status", ""), ("steps", "steps", "d"), ("loss", "loss", ".4g"),
+                   ("alpha", "alpha", ".3g"))
+
+
+def _train(data: Any, config: GTFConfig, *, seed: int | torch.Generator | None,
+           seeds: int | Sequence[int] | None, device: str | torch.device, dtype: torch.dtype,
+           checkpoint: str | Path | Checkpoint | None, progress: bool,
+           callbacks: Sequence[Any], stop: threading.Event | None,
            on_nan: Literal["raise", "stop"]) -> GTFEnsembleResult:
-    trainer = GTFTrainer(data, config, seeds=seeds, device=device)
+    trainer = GTFTrainer(data, config, seed=seed, seeds=seeds, device=device, dtype=dtype)
     res = run(trainer, config.steps, checkpoint=checkpoint, callbacks=callbacks, stop=stop,
               on_nan=on_nan, progress=progress)
     members = []

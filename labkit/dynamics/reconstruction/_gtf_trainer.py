@@ -24,10 +24,12 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from labkit.core.config import check_int
 from labkit.core.device import resolve_device
 from labkit.core.rng import make_generator
 from labkit.core.train import History, exponential_schedule, sample_windows, set_lr
-from labkit.dynamics.reconstruction._data import ReconstructionData, from_array
+from labkit.dynamics.reconstruction._data import ReconstructionData
+from labkit.dynamics.reconstruction._free_run import as_data
 from labkit.dynamics.reconstruction._gtf import GTFConfig, build_model, jacobian_bound, next_alpha
 from labkit.dynamics.reconstruction._plrnn import (
     AffineObservation,
@@ -62,29 +64,31 @@ class _Member(nn.Module):
         raise ValueError(op)
 
 
-def _as_data(data: Any) -> ReconstructionData:
-    return data if isinstance(data, ReconstructionData) else from_array(data)
-
-
 def is_data_list(data: Any) -> bool:
     """Whether ``data`` is a list of data sets (one per member)."""
     return (isinstance(data, Sequence) and not isinstance(data, str) and bool(data)
             and all(isinstance(d, ReconstructionData) for d in data))
 
 
-def members(data: Any, seeds: int | Sequence[int] | None, *, default: int | list[int] = 1
-            ) -> tuple[list[ReconstructionData], list[int]]:
+def members(data: Any, seeds: int | Sequence[int] | None, *,
+            seed: int | torch.Generator | None = 0
+            ) -> tuple[list[ReconstructionData], list[int | torch.Generator]]:
     """The members' data sets and seeds: one data set (or array) shared by ``seeds`` (a
-    list, or a count ``K`` meaning ``0..K-1``, ``default`` when None), or a list of data
-    sets, one per seed (default seeds ``0..len-1``)."""
+    list, or a count ``K`` meaning ``0..K-1``; when None, the one member of ``seed``), or
+    a list of data sets, one per seed (default seeds ``0..len-1``). A ``seed`` of None
+    becomes a fresh int seed (from the OS), recorded so that the run can be repeated."""
     if is_data_list(data):
         datasets = list(data)
         if seeds is None:
             seeds = list(range(len(datasets)))
     else:
-        datasets = [_as_data(data)]
+        datasets = [as_data(data)]
         if seeds is None:
-            seeds = default
+            if seed is None:
+                seed = make_generator(None).initial_seed()
+            if not isinstance(seed, torch.Generator):
+                check_int("seed", seed, least=0)
+            return datasets, [seed]
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             raise ConfigError(f"seeds must be a count >= 1 or a list of ints, got {seeds!r}")
@@ -104,8 +108,8 @@ def members(data: Any, seeds: int | Sequence[int] | None, *, default: int | list
     return datasets, seed_list
 
 
-def _new_member(data: ReconstructionData, config: GTFConfig, seed: int
-                ) -> tuple[torch.Generator, PiecewiseLinearRNN, Observation]:
+def _new_member(data: ReconstructionData, config: GTFConfig, seed: int | torch.Generator,
+                dtype: torch.dtype) -> tuple[torch.Generator, PiecewiseLinearRNN, Observation]:
     """Check ``config`` against ``data`` and build one member from its seed: the random
     stream, then the latent model and the observation model drawn from it (in that order)."""
     n = data.n_obs
@@ -121,9 +125,9 @@ def _new_member(data: ReconstructionData, config: GTFConfig, seed: int
         raise DataError(f"the training series has {t} samples; seq_len={config.seq_len} "
                         f"needs at least {config.seq_len + 2}")
     rng = make_generator(seed)
-    model = build_model(config, m, rng)
+    model = build_model(config, m, rng, dtype=dtype)
     obs_cls = IdentityObservation if config.observation == "identity" else AffineObservation
-    return rng, model, obs_cls(n, m, seed=rng)
+    return rng, model, obs_cls(n, m, seed=rng, dtype=dtype)
 
 
 class GTFTrainer:
@@ -140,9 +144,13 @@ class GTFTrainer:
             of them, one per member (several systems with the same dimension, or several
             noise realisations).
         config: the settings, the same for every member.
-        seed: the seed of the one member when ``seeds`` is not given.
-        seeds: the members' seeds (a list), or a count ``K`` meaning ``0..K-1``.
+        seed: the seed of the one member when ``seeds`` is not given (an int, a
+            :class:`torch.Generator` used as the member's random stream, or None for a
+            fresh seed).
+        seeds: the members' seeds (a list of ints), or a count ``K`` meaning ``0..K-1``.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        dtype: of the parameters and the computation (float32 by default; float64 for
+            checks against slow references).
 
     Example:
         >>> from labkit.dynamics import reconstruction_data
@@ -153,13 +161,19 @@ class GTFTrainer:
         (3, ['G', 'alive', 'alpha', 'loss', 'lr'])
     """
 
-    def __init__(self, data: Any, config: GTFConfig = GTFConfig(), *, seed: int = 0,
+    def __init__(self, data: Any, config: GTFConfig = GTFConfig(), *,
+                 seed: int | torch.Generator | None = 0,
                  seeds: int | Sequence[int] | None = None,
-                 device: str | torch.device = "auto") -> None:
+                 device: str | torch.device = "auto",
+                 dtype: torch.dtype = torch.float32) -> None:
         if not isinstance(config, GTFConfig):
             raise ConfigError(f"config must be a GTFConfig, got {type(config).__name__}")
-        self.datasets, self.seeds = members(data, seeds, default=[seed])
-        built = [_new_member(d, config, s) for d, s in zip(self.datasets, self.seeds, strict=True)]
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ConfigError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+        self.datasets, self.seeds = members(data, seeds, seed=seed)
+        self.dtype = dtype
+        built = [_new_member(d, config, s, dtype)
+                 for d, s in zip(self.datasets, self.seeds, strict=True)]
         self.config = config
         self.device = resolve_device(device)
         self.n_members = len(built)
@@ -187,7 +201,7 @@ class GTFTrainer:
         on_device: dict[int, torch.Tensor] = {}  # one copy of a data set its members share
         for d in self.datasets:
             if id(d) not in on_device:
-                on_device[id(d)] = d.train.to(self.device, torch.float32)
+                on_device[id(d)] = d.train.to(self.device, dtype)
         self._x = [on_device[id(d)] for d in self.datasets]
         self._lock = threading.Lock()
         self._began = time.perf_counter()
@@ -242,8 +256,10 @@ class GTFTrainer:
         if self.n_members == 1 and k == 0:
             return self
         state = self.member_state(k)
-        tr = GTFTrainer(self.datasets[k], self.config, seed=self.seeds[k], device=self.device)
+        tr = GTFTrainer(self.datasets[k], self.config, seed=self.seeds[k], device=self.device,
+                        dtype=self.dtype)
         tr.load_member(0, model=state["model"], observation=state["observation"])
+        tr.rng.set_state(self.rngs[k].get_state())  # its random stream goes on from here
         tr.alphas = [self.alphas[k]]
         tr.histories = [History.from_snapshot(self.histories[k].snapshot())]
         tr.history = tr.histories[0]
@@ -292,7 +308,7 @@ class GTFTrainer:
         ``tf_interval`` steps.
         """
         cfg, nf = self.config, self.n_forced
-        a = (torch.tensor(self.alphas, dtype=torch.float32, device=self.device)
+        a = (torch.tensor(self.alphas, dtype=self.dtype, device=self.device)
              if alpha is None else alpha)[:, None, None]
         z = self._call("init", x[:, :, 0])
         target = self._call("invert", x[:, :, 1:])
@@ -403,10 +419,10 @@ class GTFTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         return ok
 
-    def generate(self, n: int, x0: torch.Tensor | None = None, *, member: int | None = None
-                 ) -> torch.Tensor:
-        """A free-running trajectory of ``n`` steps of one member (default
-        :attr:`monitored`) in observation space ``[n + 1, N]`` (float64, CPU), started from
+    def generate(self, n_steps: int, x0: torch.Tensor | None = None, *,
+                 member: int | None = None) -> torch.Tensor:
+        """A free-running trajectory of ``n_steps`` steps of one member (default
+        :attr:`monitored`) in observation space ``[n_steps + 1, N]`` (float64, CPU), started from
         ``x0`` (default: the member's first training sample).
 
         Raises:
@@ -416,8 +432,8 @@ class GTFTrainer:
         model, obs = self._member_modules(k)
         x0 = self.datasets[k].train[0] if x0 is None else x0
         with torch.no_grad():
-            z0 = obs.init_state(torch.as_tensor(x0, dtype=torch.float32, device=self.device))
-            return obs(model.generate(z0, n)).to("cpu", torch.float64)
+            z0 = obs.init_state(torch.as_tensor(x0, dtype=self.dtype, device=self.device))
+            return obs(model.generate(z0, n_steps)).to("cpu", torch.float64)
 
     # -- checkpoints ------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

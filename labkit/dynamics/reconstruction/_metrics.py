@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from labkit.core.config import check_in, check_int, check_positive
+from labkit.core.rng import numpy_rng
 from labkit.dynamics.reconstruction._checks import (
     CONSTANT_RTOL,
     Series,
@@ -75,7 +76,7 @@ def state_space_divergence(
     scaling: float = 1.0,
     mc_samples: int = 1000,
     max_samples: int = 10_000,
-    seed: int = 0,
+    seed: int | None = 0,
 ) -> float | torch.Tensor:
     r"""State-space divergence :math:`D_{stsp} = \mathrm{KL}(p_{true} \,\|\, p_{gen})`.
 
@@ -119,7 +120,8 @@ def state_space_divergence(
         scaling: variance of the mixture components, in standardised units (GMM).
         mc_samples: Monte Carlo draws (GMM).
         max_samples: points of each series used as mixture centres (GMM).
-        seed: seed of the Monte Carlo draws (GMM).
+        seed: seed of the Monte Carlo draws (GMM; a NumPy generator from
+            :func:`labkit.core.numpy_rng`, None for fresh entropy).
 
     Returns:
         A float, or a float64 tensor ``[batch]`` for batched input (a single series on
@@ -142,7 +144,8 @@ def state_space_divergence(
     check_positive("scaling", scaling)
     check_int("mc_samples", mc_samples)
     check_int("max_samples", max_samples)
-    check_int("seed", seed, least=0)
+    if seed is not None:
+        check_int("seed", seed, least=0)
     a, b, batched = pair(x_true, x_gen)
     dim = a.shape[2]
     if method == "auto":
@@ -157,7 +160,7 @@ def state_space_divergence(
                                 "a histogram needs at least one sample per bin on average")
         values = [_kl_binned(ta, tb, bins) for ta, tb in zip(a, b, strict=True)]
     else:
-        rng = np.random.default_rng(seed)
+        rng = numpy_rng(seed)
         values = [_kl_gmm(ta, tb, scaling, mc_samples, max_samples, rng)
                   for ta, tb in zip(a, b, strict=True)]
     return result(values, batched)
@@ -312,6 +315,15 @@ class MetricFloor:
     d_stsp: float
     d_h: float
     n_samples: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a flat dictionary."""
+        return dataclasses.asdict(self)
+
+    def summary(self) -> str:
+        """One line: the floor of each metric and the length it holds for."""
+        return (f"floor over {self.n_samples} samples: D_stsp {self.d_stsp:.3g}, "
+                f"D_H {self.d_h:.3g}")
 
 
 def metric_floor(

@@ -17,7 +17,7 @@ from torch import nn
 from labkit.core.config import Config, check_in, check_int, check_positive
 from labkit.core.device import resolve_device
 from labkit.core.integrate import rk4, rk4_step
-from labkit.core.rng import make_generator
+from labkit.core.rng import linear_layer, make_generator
 from labkit.core.train import (
     Checkpoint,
     History,
@@ -84,30 +84,30 @@ class NODEConfig(Config):
 
 
 class _MLPField(nn.Module):
+    """The MLP, its layers drawn from ``gen`` by :func:`labkit.core.linear_layer`
+    (PyTorch's default bounds, first layer first), in ``dtype``."""
+
     def __init__(self, n: int, config: NODEConfig, scale: torch.Tensor,
-                 gen: torch.Generator) -> None:
+                 gen: torch.Generator, dtype: torch.dtype) -> None:
         super().__init__()
         act = {"silu": nn.SiLU, "tanh": nn.Tanh, "softplus": nn.Softplus}[config.activation]
         layers: list[nn.Module] = []
         width = n
         for _ in range(config.depth):
-            layers += [nn.Linear(width, config.hidden_dim), act()]
+            layers += [linear_layer(width, config.hidden_dim, gen, dtype=dtype), act()]
             width = config.hidden_dim
-        layers.append(nn.Linear(width, n))
+        layers.append(linear_layer(width, n, gen, dtype=dtype))
         self.net = nn.Sequential(*layers)
-        with torch.no_grad():  # explicit randomness: re-draw torch's default init from gen
-            for p in self.net.parameters():
-                bound = 1.0 / math.sqrt(p.shape[-1] if p.ndim == 2 else width)
-                p.copy_((2 * torch.rand(p.shape, generator=gen) - 1) * bound)
-        self.register_buffer("scale", scale.to(torch.float32))
+        self.register_buffer("scale", scale.to(dtype))
 
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.scale * self.net(x)
 
 
 class _NODETrainer:
-    def __init__(self, data: ReconstructionData, config: NODEConfig, seed: int,
-                 device: str | torch.device) -> None:
+    def __init__(self, data: ReconstructionData, config: NODEConfig,
+                 seed: int | torch.Generator | None, device: str | torch.device,
+                 dtype: torch.dtype) -> None:
         t = data.train.shape[0]
         if t < config.seq_len + 2:
             raise DataError(f"the training series has {t} samples; seq_len={config.seq_len} "
@@ -115,17 +115,18 @@ class _NODETrainer:
         self.data, self.config = data, config
         self.device = resolve_device(device)
         self.rng = make_generator(seed)
+        self.dtype = dtype
         scale = (data.train.diff(dim=0) / data.dt).std(0).clamp_min(1e-12)
-        self.field = _MLPField(data.n_obs, config, scale, self.rng).to(self.device)
+        self.field = _MLPField(data.n_obs, config, scale, self.rng, dtype).to(self.device)
         self.optimizer = torch.optim.Adam(self.field.parameters(), lr=config.lr_start)
-        self._x = data.train.to(self.device, torch.float32)
+        self._x = data.train.to(self.device, dtype)
         self.history = History()
         self._lock = threading.Lock()
 
     def rollout(self, x0: torch.Tensor, n: int) -> torch.Tensor:
         """``[B, n, N]``: the differentiable RK4 states 1..n samples after ``x0`` ``[B, N]``."""
         h = self.data.dt / self.config.substeps
-        t = torch.zeros((), device=x0.device)
+        t = torch.zeros((), dtype=x0.dtype, device=x0.device)
         out, y = [], x0
         for _ in range(n):
             for _ in range(self.config.substeps):
@@ -163,8 +164,8 @@ class NODEResult:
     """A trained (or stopped) neural ODE.
 
     Attributes:
-        field: the vector field module, ``field(t, x) -> dx/dt`` (float32, on the
-            training device).
+        field: the vector field module, ``field(t, x) -> dx/dt`` (in the training dtype,
+            on the training device).
         history: per-step ``loss`` and ``lr``.
         status, message: as in :class:`~labkit.core.train.FitResult`.
         seconds: wall time of training.
@@ -182,38 +183,56 @@ class NODEResult:
     trainer: Any = dataclasses.field(repr=False)
     name: str = "NeuralODE"
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain numbers and strings: ``name``, ``status``, ``message``, ``steps``
+        (recorded), ``loss`` (the last, NaN before the first step) and ``seconds``."""
+        return {"name": self.name, "status": self.status, "message": self.message,
+                "steps": len(self.history),
+                "loss": float(self.history.last().get("loss", math.nan)),
+                "seconds": float(self.seconds)}
+
+    def summary(self) -> str:
+        """One line: how the run ended and its last loss."""
+        d = self.as_dict()
+        line = (f"{self.name}: {d['status']} after {d['steps']} steps in {d['seconds']:.1f} s, "
+                f"loss {d['loss']:.4g}")
+        return line + (f" ({self.message})" if self.message else "")
+
     def forecast(self, x0: torch.Tensor, n_steps: int) -> torch.Tensor:
         """States ``n_steps`` samples after each start ``[B, N]``, for
         :func:`~labkit.dynamics.prediction_error`."""
-        dev = next(self.field.parameters()).device
+        p = next(self.field.parameters())
         with torch.no_grad():
-            y = self.trainer.rollout(torch.as_tensor(x0).to(dev, torch.float32), n_steps)
+            y = self.trainer.rollout(torch.as_tensor(x0).to(p.device, p.dtype), n_steps)
         return y[:, -1].to(torch.as_tensor(x0).dtype).cpu()
 
-    def generate(self, n: int, x0: Any = None) -> torch.Tensor:
-        """The learned ODE integrated with RK4 (float32 on the training device), returned
-        ``[n + 1, N]`` float64 on the CPU.
+    def generate(self, n_steps: int, x0: Any = None) -> torch.Tensor:
+        """The learned ODE integrated with RK4 (in the training dtype, on the training
+        device), returned ``[n_steps + 1, N]`` float64 on the CPU.
 
         Raises:
             DivergenceError: a non-finite or escaping state, naming the step (sample).
         """
-        check_n(n)
-        dev = next(self.field.parameters()).device
-        y0 = start(self.data, x0).to(dev, torch.float32)
+        check_n(n_steps)
+        p = next(self.field.parameters())
+        y0 = start(self.data, x0).to(p.device, p.dtype)
         s = self.config.substeps
         bound = escape_bound(self.data)
         with self.trainer._lock:
-            traj = rk4(self.field, y0, (0.0, n * self.data.dt), self.data.dt / s, save_every=s,
-                       bound=bound)
+            traj = rk4(self.field, y0, (0.0, n_steps * self.data.dt), self.data.dt / s,
+                       save_every=s, bound=bound)
         return check_generated(traj.y.to("cpu", torch.float64), bound, self.name)
 
 
+# The engine's keyword arguments, as every train_* takes them (docs/api-conventions.md):
+# alike by design.
 def train_node(
     data: ReconstructionData | Any,
     config: NODEConfig = NODEConfig(),
     *,
-    seed: int = 0,
+    seed: int | torch.Generator | None = 0,
     device: str | torch.device = "auto",
+    dtype: torch.dtype = torch.float32,
     checkpoint: str | Path | Checkpoint | None = None,
     progress: bool = False,
     callbacks: Sequence[Any] = (),
@@ -223,10 +242,14 @@ def train_node(
     """Train a neural ODE on ``data`` through :func:`labkit.core.train.run`.
 
     Args:
-        data: a :class:`ReconstructionData` (or an array, wrapped by ``from_array``).
+        data: a :class:`ReconstructionData` (or an array, wrapped by
+            :meth:`ReconstructionData.from_array
+            <labkit.dynamics.ReconstructionData.from_array>`).
         config: a :class:`NODEConfig`.
-        seed: seeds the initial weights and the batches.
+        seed: seeds the initial weights and the batches (an int, a
+            :class:`torch.Generator`, or None for a fresh seed).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        dtype: of the network and the training computation.
         checkpoint, progress, callbacks, stop, on_nan: as in :func:`labkit.core.train.run`
             (a non-finite loss skips the update and stops or raises).
 
@@ -240,7 +263,9 @@ def train_node(
     data = as_data(data)
     if not isinstance(config, NODEConfig):
         raise ConfigError(f"config must be a NODEConfig, got {type(config).__name__}")
-    trainer = _NODETrainer(data, config, seed, device)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ConfigError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    trainer = _NODETrainer(data, config, seed, device, dtype)
     res = run(trainer, config.steps, checkpoint=checkpoint, callbacks=callbacks, stop=stop,
               on_nan=on_nan, progress=progress)
     return NODEResult(field=trainer.field, history=res.history, status=res.status,

@@ -43,7 +43,7 @@ import math
 import torch
 from torch import nn
 
-from labkit.core.rng import make_generator
+from labkit.core.rng import make_generator, uniform
 from labkit.errors import ConfigError, DivergenceError
 
 __all__ = ["ALRNN", "AffineObservation", "IdentityObservation", "PeriodicOrbits",
@@ -57,12 +57,6 @@ MAX_REGION_SEQUENCES = 2 ** 16
 #: Two periodic points closer than this (in the latent state's units) are the same point,
 #: and a pre-activation within this of zero counts as lying on a region border (either side).
 ORBIT_TOLERANCE = 1e-8
-
-
-def _uniform(shape: tuple[int, ...], fan_in: int, gen: torch.Generator) -> torch.Tensor:
-    """Uniform on :math:`[-1/\\sqrt{n}, 1/\\sqrt{n}]` with ``n = fan_in``."""
-    r = 1.0 / math.sqrt(fan_in)
-    return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1) * r
 
 
 def _normalised_positive_definite(m: int, gen: torch.Generator) -> torch.Tensor:
@@ -259,18 +253,20 @@ class PiecewiseLinearRNN(nn.Module):
         """All fixed points :math:`F(z^*) = z^*`: :meth:`cycles` with ``k = 1``."""
         return self.cycles(1, max_sequences=max_sequences)
 
-    def generate(self, z0: torch.Tensor, n: int, *, bound: float | None = None) -> torch.Tensor:
-        """Free-running trajectory from ``z0`` (``[*batch, M]``) for ``n`` steps.
+    def generate(self, z0: torch.Tensor, n_steps: int, *,
+                 bound: float | None = None) -> torch.Tensor:
+        """Free-running trajectory from ``z0`` (``[*batch, M]``) for ``n_steps`` steps.
 
-        Returns ``[*batch, n + 1, M]`` (``z0`` first), without gradient.
+        Returns ``[*batch, n_steps + 1, M]`` (``z0`` first), without gradient.
 
         Raises:
             DivergenceError: a state became non-finite (or exceeded ``bound`` in magnitude),
                 naming the first step at which it did.
         """
         z = self._check(z0)
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise ConfigError(f"n must be an int >= 0, got {n!r}")
+        if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps < 0:
+            raise ConfigError(f"n_steps must be an int >= 0, got {n_steps!r}")
+        n = n_steps
         p = next(self.parameters())
         z = z.detach().to(p.dtype).to(p.device)
         out = torch.empty((*z.shape[:-1], n + 1, self.dim), dtype=z.dtype, device=z.device)
@@ -341,11 +337,12 @@ class ShallowPLRNN(PiecewiseLinearRNN):
         self._states_per_unit = 3 if clipped else 2
         a = torch.diagonal(_normalised_positive_definite(dim, gen)).clone()
         self.A = nn.Parameter(a.to(dtype))
-        self.W1 = nn.Parameter(_uniform((dim, hidden), hidden, gen).to(dtype))
-        self.W2 = nn.Parameter(_uniform((hidden, dim), dim, gen).to(dtype))
+        self.W1 = nn.Parameter(uniform((dim, hidden), 1.0 / math.sqrt(hidden), gen, dtype=dtype))
+        self.W2 = nn.Parameter(uniform((hidden, dim), 1.0 / math.sqrt(dim), gen, dtype=dtype))
         self.h1 = nn.Parameter(torch.zeros(dim, dtype=dtype))
-        h2 = _uniform((hidden,), hidden, gen) if clipped else torch.zeros(hidden, dtype=torch.float64)
-        self.h2 = nn.Parameter(h2.to(dtype))
+        h2 = (uniform((hidden,), 1.0 / math.sqrt(hidden), gen, dtype=dtype) if clipped
+              else torch.zeros(hidden, dtype=dtype))
+        self.h2 = nn.Parameter(h2)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, hidden={self.hidden}, clipped={self.clipped}"
@@ -538,8 +535,7 @@ class IdentityObservation(nn.Module):
         self.n_obs, self.dim = n_obs, dim
         gen = make_generator(seed)
         bound = math.sqrt(6.0 / dim) if dim > n_obs else 0.0
-        init = (torch.rand(dim - n_obs, n_obs, generator=gen, dtype=torch.float64) * 2 - 1) * bound
-        self.L = nn.Parameter(init.to(dtype))
+        self.L = nn.Parameter(uniform((dim - n_obs, n_obs), bound, gen, dtype=dtype))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return z[..., : self.n_obs]

@@ -108,6 +108,19 @@ class SINDyResult:
     field: _Polynomial = dataclasses.field(repr=False)
     name: str = "SINDy"
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain numbers and strings: ``name``, ``equations`` (one string per dimension),
+        ``n_terms`` (non-zero coefficients), ``seconds``."""
+        return {"name": self.name, "equations": list(self.equations),
+                "n_terms": int((self.coefficients != 0).sum()), "seconds": float(self.seconds)}
+
+    def summary(self) -> str:
+        """The fitted equations, one line per dimension (``x0' = ...``)."""
+        lines = [f"{self.name}: {int((self.coefficients != 0).sum())} terms, fitted in "
+                 f"{self.seconds:.2f} s"]
+        lines += [f"  x{i}' = {eq}" for i, eq in enumerate(self.equations)]
+        return "\n".join(lines)
+
     def coefficient(self, dim: int, term: str) -> float:
         """The coefficient of library term ``term`` (e.g. ``"x0 x2"``) in equation ``dim``."""
         if term not in self.feature_names:
@@ -129,17 +142,17 @@ class SINDyResult:
                 y = rk4_step(self.field, t, y, h)
         return y
 
-    def generate(self, n: int, x0: Any = None) -> torch.Tensor:
-        """The learned ODE integrated with RK4 (``substeps`` per sample), ``[n + 1, N]``.
+    def generate(self, n_steps: int, x0: Any = None) -> torch.Tensor:
+        """The learned ODE integrated with RK4 (``substeps`` per sample), ``[n_steps + 1, N]``.
 
         Raises:
             DivergenceError: a non-finite or escaping state, naming the step (sample).
         """
-        check_n(n)
+        check_n(n_steps)
         y0 = start(self.data, x0)
         s = self.config.substeps
         bound = escape_bound(self.data)
-        traj = rk4(self.field, y0, (0.0, n * self.data.dt), self.data.dt / s, save_every=s,
+        traj = rk4(self.field, y0, (0.0, n_steps * self.data.dt), self.data.dt / s, save_every=s,
                    bound=bound, fast="eager")
         return check_generated(traj.y, bound, self.name)
 

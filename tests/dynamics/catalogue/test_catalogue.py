@@ -251,7 +251,7 @@ def test_unknown_name_lists_the_closest_names():
 def test_names_ignore_case_and_delay_equations_say_so():
     assert get_system("lorenz") is get_system("LORENZ") is get_system("Lorenz")
     assert get_system("henon") is get_system("Henon")
-    assert integrate_delay("mackeyglass", 0.5, 4.0, 0.5).y.shape == (9, 1)
+    assert integrate_delay("mackeyglass", 0.5, (0.0, 4.0), 0.5).y.shape == (9, 1)
     table = invariants_table()
     assert table["lorenz"] is table["Lorenz"]
     with pytest.raises(ConfigError, match="MackeyGlass is a delay equation: integrate it with"):

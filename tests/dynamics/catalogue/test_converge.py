@@ -9,8 +9,10 @@ import math
 import pytest
 import torch
 
+from labkit.core import Config
 from labkit.dynamics import (
     ConvergedRow,
+    ConvergedTable,
     ConvergenceSettings,
     build_converged_table,
     converge_spectrum,
@@ -78,6 +80,12 @@ def test_bad_settings_name_the_value():
         ConvergenceSettings(n_ics=5)
     with pytest.raises(ConfigError, match="periods must be a finite number > 0, got -1"):
         ConvergenceSettings(periods=-1)
+    with pytest.raises(ConfigError, match=r"ConvergenceSettings.max_steps must be int, got 2.5"):
+        ConvergenceSettings(max_steps=2.5)
+    with pytest.raises(ConfigError, match="seed must be an int >= 0, got -1"):
+        ConvergenceSettings(seed=-1)
+    assert isinstance(ConvergenceSettings(), Config)
+    assert ConvergenceSettings().replace(n_ics=8).n_ics == 8
     with pytest.raises(ConfigError, match="settings must be a ConvergenceSettings"):
         converge_spectrum("Lorenz", {"n_ics": 4})
 
@@ -86,13 +94,14 @@ def test_table_file_round_trip_and_cli(tmp_path, capsys):
     path = tmp_path / "conv.json"
     table = build_converged_table(["Henon", "Lorenz"], path=path, settings=SMALL,
                                   progress=None)
-    assert [r["name"] for r in table["rows"]] == ["Henon", "Lorenz"]
+    assert isinstance(table, ConvergedTable) and list(table) == ["Henon", "Lorenz"]
     rows = converged_table(path)
-    assert isinstance(rows["Lorenz"], ConvergedRow)
-    assert rows["Lorenz"].exponents == pytest.approx(
-        tuple(table["rows"][1]["exponents"]))
+    assert isinstance(rows["Lorenz"], ConvergedRow) and rows["lorenz"] is rows["Lorenz"]
+    assert rows["Lorenz"].exponents == pytest.approx(table["Lorenz"].exponents)
+    assert rows.records() == json.loads(path.read_text())["rows"]
     header = json.loads(path.read_text())["header"]
     assert header["settings"]["n_ics"] == 8 and header["wall_seconds"] >= 0
+    assert rows.header == header and rows.settings == SMALL
     out = tmp_path / "cli.json"
     assert labkit_main(["table", "--converge", "--systems", "Henon", "--out", str(out)]) == 0
     assert "Henon" in capsys.readouterr().out
@@ -110,6 +119,13 @@ def test_the_shipped_converged_table_covers_the_catalogue():
     assert abs(lorenz.exponents[0] - 0.9056) <= 4 * lorenz.exponents_stderr[0] + 2e-3
     for row in ok:  # every row says whether it converged, with the times it tried
         assert isinstance(row.converged, bool) and row.history
+    assert rows.settings == ConvergenceSettings()  # the header's settings read back
+    lines = rows.summary().splitlines()
+    assert lines[0].startswith("| system | kind | status | converged | lambda_1 |")
+    assert len(lines) == 2 + len(rows)
+    ds = rows.to_xarray()
+    assert ds.sizes["system"] == len(rows)
+    assert float(ds["exponents"].sel(system="Lorenz", exponent=0)) == lorenz.exponents[0]
 
 
 def test_resume_keeps_rows_and_computes_the_missing_ones(tmp_path, capsys):
@@ -118,10 +134,10 @@ def test_resume_keeps_rows_and_computes_the_missing_ones(tmp_path, capsys):
     first = build_converged_table(["Henon"], path=path, settings=quick, progress=None)
     # Lorenz is computed, Henon kept as it was; rows in catalogue order (flows, then maps)
     table = build_converged_table(["lorenz", "Henon"], path=path, resume=True, progress=None)
-    assert [r["name"] for r in table["rows"]] == ["Lorenz", "Henon"]
-    assert table["rows"][1] == json.loads(json.dumps(first["rows"][0]))  # read back, not redone
+    assert list(table) == ["Lorenz", "Henon"]
+    assert table["Henon"] == first["Henon"]  # read back, not redone
     header = json.loads(path.read_text())["header"]
-    assert header["sessions"] == 2 and header["created"] == first["header"]["created"]
+    assert header["sessions"] == 2 and header["created"] == first.header["created"]
     assert header["settings"] == quick.to_dict() and "updated" in header
     with pytest.raises(ConfigError, match="cannot resume .* other settings"):
         build_converged_table(["Lorenz"], path=path, settings=SMALL, resume=True, progress=None)

@@ -67,6 +67,9 @@ def test_poincare_section_of_a_circle():
                                                    dtype=torch.float64), rtol=0, atol=1e-5)
     both = poincare_section(y[None], t, normal=[0.0, 1.0], direction=0)
     assert both.points[0].shape[0] == 5  # pi, 2 pi, ..., 5 pi (t = 0 and 6 pi are ends)
+    d = section.as_dict()
+    assert d["counts"] == [2] and d["times"] == [times.tolist()] and d["points"] == [pts.tolist()]
+    assert section.summary() == "Poincare section: 2 crossings of 1 trajectories (2 to 2 each)"
 
 
 def test_lorenz_section_lies_on_the_plane():
@@ -107,5 +110,11 @@ def test_rossler_orbit_diagram_shows_period_doubling():
     distinct = [len(torch.unique((m * 100).round())) for m in diagram.maxima]
     assert distinct[:3] == [1, 2, 4]  # period 1, 2, 4 (maxima of x, to 0.01)
     assert distinct[3] > 10  # c = 5.7: chaos
+    d = diagram.as_dict()
+    assert d["parameter"] == "c" and d["values"] == values.tolist() and d["variable"] == 0
+    assert d["n_maxima"] == [len(m) for m in diagram.maxima]
+    assert d["maxima"][1] == diagram.maxima[1].tolist()
+    assert diagram.summary().startswith("orbit diagram: maxima of variable 0 for 4 values "
+                                        "of c in [2.5, 5.7]:")
     with pytest.raises(ConfigError, match="Rossler has no parameter 'rho'"):
         orbit_diagram(rossler, "rho", values, t_transient=1.0, t_record=1.0, dt=0.1)

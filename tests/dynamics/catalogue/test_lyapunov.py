@@ -4,6 +4,7 @@ constant divergence) and the literature (Lorenz-63)."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -27,6 +28,23 @@ def test_linear_diagonal_flow_gives_its_eigenvalues():
     # RK4's growth factor per step is exp(h lambda) + O(h^5): exact to ~1e-9 here.
     torch.testing.assert_close(res.exponents, torch.tensor([[0.5, -1.0, -2.0]] * 4,
                                dtype=torch.float64), rtol=0, atol=1e-8)
+
+
+def test_result_as_dict_and_summary():
+    a = torch.diag(torch.tensor([0.5, -1.0], dtype=torch.float64))
+    y0 = torch.tensor([[1.0, 1.0], [2.0, -1.0], [0.5, 3.0]], dtype=torch.float64)
+    res = lyapunov_spectrum(linear(a), y0, dt=0.01, time=2.0, bound=1e12)
+    d = res.as_dict()
+    assert d["exponents"] == res.exponents.tolist() and d["n_ics"] == 3 and d["time"] == 2.0
+    assert d["mean"] == pytest.approx([0.5, -1.0], abs=1e-8)
+    assert d["stderr"] == pytest.approx([0.0, 0.0], abs=1e-8)
+    assert d["kaplan_yorke"] == pytest.approx(1.5, abs=1e-8)  # 1 + 0.5 / |-1|
+    lines = res.summary().splitlines()
+    assert lines[0] == "Lyapunov spectrum over 3 initial condition(s), time 2"
+    assert re.fullmatch(r"  0\.5 \+- \S+, -1 \+- \S+; Kaplan-Yorke 1\.5", lines[1]), lines[1]
+    single = lyapunov_spectrum(linear(a), y0[0], dt=0.01, time=2.0, bound=1e12)
+    assert single.n_ics == 1 and single.as_dict()["stderr"] is None
+    assert single.summary().splitlines()[1] == "  0.5, -1; Kaplan-Yorke 1.5"
 
 
 def test_rotation_with_growth_has_a_double_exponent():

@@ -3,6 +3,7 @@ with dysts, atomic and resumable writing, bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -10,6 +11,7 @@ import pytest
 
 import labkit.dynamics.catalogue._table as table_module
 import labkit.dynamics.catalogue._table_file as file_module
+from labkit.core import Config
 from labkit.dynamics import (
     InvariantsRow,
     InvariantsTable,
@@ -84,6 +86,22 @@ def test_the_header_says_how_the_table_was_made(shipped):
     assert header["wall_seconds"] > 0
     assert shipped.settings == TableSettings.from_dict(header["settings"])
     assert "CPU" in header["machine"]["description"]
+
+
+def test_table_settings_are_a_config_whose_dict_the_headers_hold(shipped):
+    assert isinstance(TableSettings(), Config)
+    # the shipped header reads back into the same dict: fields, defaults and JSON unchanged
+    assert shipped.settings.to_dict() == shipped.header["settings"]
+    assert shipped.settings == TableSettings()  # the shipped table uses the defaults
+    assert json.loads(json.dumps(TableSettings().to_dict())) == TableSettings().to_dict()
+    small = TableSettings().replace(n_ics=4, periods=30)
+    assert small.n_ics == 4 and small.periods == 30.0 and isinstance(small.periods, float)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        small.n_ics = 5  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        TableSettings(16)  # type: ignore[misc]  # keyword-only
+    with pytest.raises(ConfigError, match="n_ics must be an int >= 2, got 1"):
+        small.replace(n_ics=1)
 
 
 def test_lorenz_matches_the_literature(shipped):
@@ -211,6 +229,13 @@ def test_the_comparison_gives_checked_reasons():
     assert comparison.reason_counts()["ours_verified"] == 3
     assert "dysts' own" in split.explain()
     assert comparison.to_xarray().sizes["system"] == 6
+    records = comparison.records()
+    assert [r["name"] for r in records] == list(table.rows)
+    assert records[1]["reasons"] == "dysts_self_inconsistent,matches_dysts_spectrum,ours_verified"
+    text = comparison.summary()
+    assert text.startswith("1 of 4 systems with both values agree within 0.2\n\n| system |")
+    assert len(text.splitlines()) == 2 + 2 + 6  # the count, a blank, heading, rule, rows
+    assert "| Blown | diverged | - |" in text  # no number where the run diverged
 
 
 def test_the_shipped_comparison_has_a_reason_for_every_disagreement(shipped):
@@ -291,6 +316,18 @@ def test_to_xarray(shipped):
     assert float(ds["max_lyapunov"].sel(system="Lorenz")) == shipped["Lorenz"].max_lyapunov
 
 
+def test_records_and_summary(shipped):
+    records = shipped.records()
+    assert len(records) == len(shipped) and records[0] == next(iter(shipped.rows.values())).to_json()
+    json.dumps(records, allow_nan=False)  # plain JSON values
+    lines = shipped.summary().splitlines()
+    assert lines[0].startswith("| system | kind | status | lambda_1 |")
+    assert lines[1].startswith("|:---|:---|:---|---:|")
+    assert len(lines) == 2 + len(shipped)
+    lorenz = next(line for line in lines if line.startswith("| Lorenz |"))
+    assert f"| {shipped['Lorenz'].max_lyapunov:.4g} |" in lorenz and "| yes | yes |" in lorenz
+
+
 def test_the_cli_writes_a_table(tmp_path, capsys):
     out = tmp_path / "cli.json"
     code = labkit_main(["table", "--systems", "tent", "--out", str(out), "--n-ics", "2",
@@ -307,7 +344,7 @@ def test_the_cli_writes_a_table(tmp_path, capsys):
     ({"n_ics": 1}, "TableSettings.n_ics must be an int >= 2, got 1"),
     ({"periods": -1.0}, "TableSettings.periods must be a finite number >= 0, got -1.0"),
     ({"step_rtol": float("nan")}, "step_rtol must be a finite number >= 0, got nan"),
-    ({"max_steps": 2.5}, "TableSettings.max_steps must be an int >= 1, got 2.5"),
+    ({"max_steps": 2.5}, "TableSettings.max_steps must be int, got 2.5 (float)"),
     ({"periods": 0}, "periods=0"),
 ])
 def test_bad_settings_quote_the_value(kwargs, message):
@@ -320,7 +357,7 @@ def test_bad_input_quotes_the_value(tmp_path, shipped):
         compute_invariants("Lorenzz", TINY)
     with pytest.raises(ConfigError, match="settings must be a TableSettings, got {'n_ics': 4}"):
         compute_invariants("Lorenz", {"n_ics": 4})
-    with pytest.raises(ConfigError, match="unknown TableSettings field"):
+    with pytest.raises(ConfigError, match=r"unknown field\(s\) \['n_ic'\] for TableSettings"):
         TableSettings.from_dict({"n_ic": 4})
     with pytest.raises(ConfigError, match="tolerance must be a finite number > 0, got 0"):
         compare_with_dysts(shipped, tolerance=0)

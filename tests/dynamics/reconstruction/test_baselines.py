@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 
 import pytest
 import torch
 
+from labkit.core import linear_layer, make_generator, uniform
 from labkit.dynamics import (
     BaselineTable,
+    EchoStateNetwork,
     ESNConfig,
     NODEConfig,
     ReconstructionData,
     SINDyConfig,
     baseline_table,
-    from_array,
     reconstruction_data,
     train_esn,
     train_node,
@@ -44,8 +46,9 @@ def lorenz(one_thread) -> ReconstructionData:
 @pytest.fixture(scope="module")
 def lorenz_raw(lorenz) -> ReconstructionData:
     """The same series in the system's own units (not standardised)."""
-    return from_array(lorenz.unscale(lorenz.train), dt=lorenz.dt,
-                      test=lorenz.unscale(lorenz.test), standardise=False, name="Lorenz")
+    return ReconstructionData.from_array(lorenz.unscale(lorenz.train), dt=lorenz.dt,
+                                         test=lorenz.unscale(lorenz.test), standardise=False,
+                                         name="Lorenz")
 
 
 # --------------------------------------------------------------------------- ESN
@@ -63,12 +66,36 @@ def test_esn_fits_one_step_and_runs_closed_loop(lorenz):
     assert float((y[1:21] - lorenz.test[1:21]).abs().max()) < 0.05
     # both lobes are visited (x changes sign), as on the attractor
     assert float(y[:, 0].min()) < -0.5 < 0.5 < float(y[:, 0].max())
+    assert res.as_dict() == {"name": "ESN", "reservoir_size": 200, "train_mse": res.train_mse,
+                             "seconds": res.seconds}
+    assert res.summary().startswith("ESN (D = 200): one-step training MSE ")
     # deterministic given the seed
     again = train_esn(lorenz, ESNConfig(reservoir_size=200), seed=0)
     torch.testing.assert_close(again.generate(50), res.generate(50), rtol=0, atol=0)
     # a context series re-synchronises the reservoir from zero
     yc = res.generate(10, lorenz.test[200], context=lorenz.test[:200])
     assert float((yc[1:] - lorenz.test[201:211]).abs().max()) < 0.05
+
+
+def test_esn_draws_through_labkit_core_uniform_and_takes_a_dtype(lorenz):
+    cfg = ESNConfig(reservoir_size=40, bias_scaling=0.2)
+    esn = EchoStateNetwork(3, cfg, seed=4)
+    gen = make_generator(4)
+    mask = torch.rand(40, 40, generator=gen, dtype=torch.float64) < 6.0 / 40
+    a = torch.where(mask, uniform((40, 40), 1.0, gen), 0.0)
+    rho = float(torch.linalg.eigvals(a).abs().max())
+    assert torch.equal(esn.A, a * (0.9 / rho))
+    w_in = torch.zeros(40, 3, dtype=torch.float64)
+    w_in[torch.arange(40), torch.randint(0, 3, (40,), generator=gen)] = uniform((40,), 0.5, gen)
+    assert torch.equal(esn.W_in, w_in)
+    assert torch.equal(esn.b, uniform((40,), 0.2, gen))
+    single = EchoStateNetwork(3, cfg, seed=4, dtype=torch.float32)
+    assert single.A.dtype == torch.float32 and torch.equal(single.b, esn.b.float())
+    res = train_esn(lorenz, ESNConfig(reservoir_size=50), seed=0, dtype=torch.float32)
+    assert res.esn.W_out is not None and res.esn.W_out.dtype == torch.float32
+    assert res.generate(5).dtype == torch.float64
+    with pytest.raises(ConfigError, match="dtype must be a floating torch.dtype"):
+        EchoStateNetwork(3, cfg, dtype=torch.int32)
 
 
 # --------------------------------------------------------------------------- SINDy
@@ -84,6 +111,11 @@ def test_sindy_recovers_the_lorenz_equations(lorenz_raw):
         assert res.coefficient(dim, term) == pytest.approx(value, rel=COEF_RTOL), (dim, term)
     # every other library term is thresholded away
     assert bool(((expected == 0) == (res.coefficients == 0)).all()), res.equations
+    assert res.as_dict() == {"name": "SINDy", "equations": list(res.equations), "n_terms": 7,
+                             "seconds": res.seconds}
+    lines = res.summary().splitlines()
+    assert lines[0].startswith("SINDy: 7 terms, fitted in ") and len(lines) == 4
+    assert lines[1] == f"  x0' = {res.equations[0]}"
     # the learned field is the Lorenz field
     x = lorenz_raw.train[:5]
     true = torch.stack([SIGMA * (x[:, 1] - x[:, 0]), x[:, 0] * (RHO - x[:, 2]) - x[:, 1],
@@ -122,6 +154,28 @@ def test_node_loss_decreases_and_generates(lorenz):
     assert y.shape == (101, 3) and y.dtype == torch.float64 and bool(torch.isfinite(y).all())
     pred = res.forecast(lorenz.test[:4], 5)
     assert pred.shape == (4, 3)
+    assert res.as_dict() == {"name": "NeuralODE", "status": "finished", "message": "",
+                             "steps": 80, "loss": loss[-1], "seconds": res.seconds}
+    assert res.summary().startswith("NeuralODE: finished after 80 steps in ")
+
+
+def test_node_layers_are_labkit_core_linear_layers_in_the_dtype(lorenz):
+    cfg = NODEConfig(hidden_dim=8, depth=2, steps=2, seq_len=4, batch_size=4)
+    res = train_node(lorenz, cfg.replace(steps=1), seed=3, device="cpu", dtype=torch.float64)
+    gen = make_generator(3)
+    expected = [linear_layer(3, 8, gen, dtype=torch.float64),
+                linear_layer(8, 8, gen, dtype=torch.float64),
+                linear_layer(8, 3, gen, dtype=torch.float64)]
+    halt = threading.Event()
+    halt.set()  # stopped before the first step: the initial weights
+    untrained = train_node(lorenz, cfg, seed=3, device="cpu", dtype=torch.float64, stop=halt)
+    assert untrained.status == "stopped" and len(untrained.history) == 0
+    layers = [m for m in untrained.field.net if isinstance(m, torch.nn.Linear)]
+    assert len(layers) == 3
+    for got, want in zip(layers, expected, strict=True):
+        assert torch.equal(got.weight, want.weight) and torch.equal(got.bias, want.bias)
+    assert all(p.dtype == torch.float64 for p in res.field.parameters())
+    assert res.generate(3).dtype == torch.float64
 
 
 def test_node_resumes_exactly(lorenz, tmp_path):
@@ -176,11 +230,18 @@ def test_table_marks_diverging_models_and_reports_the_floor(lorenz):
     # 1000 test samples hold two stretches of 500: the floor is test vs later test
     assert table.floor_source == "test vs later test"
     assert table.floor_d_stsp > 0 and 0 < table.floor_d_h < 1
-    text = str(table)
-    assert "diverged at step 7" in text and "nan" not in text.replace("nan  ", "").lower()
+    text = table.summary()
+    assert str(table) == text and text.startswith("| model | D_stsp | D_H | train s | status |")
+    assert "| blows up | - | - | 1.5 | diverged at step 7 |" in text
+    assert "nan" not in text.replace("| nan |", "").lower()  # no NaN, only the label "nan"
     records = table.records()
     assert records[-1]["model"].startswith("floor") and len(records) == 4
     assert not any(isinstance(v, float) and math.isnan(v) for r in records for v in r.values())
+    ds = table.to_xarray()
+    assert list(ds["model"].values) == [r["model"] for r in records]
+    assert math.isnan(float(ds["D_stsp"].sel(model="blows up")))  # None becomes NaN there
+    assert float(ds["D_stsp"].sel(model="truth")) == 0.0
+    assert ds.attrs == {"n_generate": 499, "floor_source": "test vs later test"}
     # the whole test series: the floor falls back on the end of the training series
     full = baseline_table(lorenz, {"truth": _Truth(lorenz)})
     assert full.n_generate == 999 and full.floor_source == "test vs end of training series"
@@ -212,17 +273,18 @@ def test_config_errors_quote_the_value(make, match):
 
 
 def test_bad_input_is_reported(lorenz):
-    short = from_array(lorenz.train[:50], dt=0.01)
+    short = ReconstructionData.from_array(lorenz.train[:50], dt=0.01)
     with pytest.raises(DataError, match=r"50 samples; washout=100"):
         train_esn(short)
     with pytest.raises(DataError, match=r"20 samples; seq_len=30"):
-        train_node(from_array(lorenz.train[:20], dt=0.01), NODEConfig(seq_len=30), device="cpu")
+        train_node(ReconstructionData.from_array(lorenz.train[:20], dt=0.01),
+                   NODEConfig(seq_len=30), device="cpu")
     with pytest.raises(ConfigError, match="must be an ESNConfig"):
         train_esn(lorenz, NODEConfig())
     res = train_sindy(lorenz)
     with pytest.raises(DataError, match=r"x0 must have shape \(3,\), got \(2,\)"):
         res.generate(5, torch.zeros(2))
-    with pytest.raises(ConfigError, match="n must be an int >= 1, got 0"):
+    with pytest.raises(ConfigError, match="n_steps must be an int >= 1, got 0"):
         res.generate(0)
     with pytest.raises(DataError, match="needs data with a test series"):
         baseline_table(short, {"sindy": res})

@@ -97,7 +97,7 @@ def test_divergence_is_an_error_not_nans():
 
 def test_lorenz_uses_the_fast_numpy_field():
     """The speed itself is measured outside the tests (the reconstruction_data docstring:
-    13 s instead of 357 s for 201k samples); here only that Lorenz takes the NumPy path."""
+    about 10 s for 201k samples); here only that Lorenz takes the NumPy path."""
     s = get_system("Lorenz")
     f = _numpy_field(s, {})
     assert f.__name__ != "slow"

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from labkit.core import make_generator
 from labkit.core.train import fit
 from labkit.dynamics import (
     GTFConfig,
     GTFTrainer,
     ReconstructionData,
     estimate_alpha,
-    from_array,
     reconstruction_data,
     train_gtf,
 )
@@ -56,30 +56,44 @@ def test_reconstruction_data_from_the_catalogue(lorenz):
 def test_from_array_accepts_numpy_torch_and_xarray():
     xr = pytest.importorskip("xarray")
     x = np.random.default_rng(0).normal(size=(100, 2))
-    a = from_array(x, dt=0.5)
-    b = from_array(torch.as_tensor(x), dt=0.5)
-    c = from_array(xr.DataArray(x.T, dims=("var", "time"), coords={"time": np.arange(100) * 0.25}))
+    a = ReconstructionData.from_array(x, dt=0.5)
+    b = ReconstructionData.from_array(torch.as_tensor(x), dt=0.5)
+    c = ReconstructionData.from_array(
+        xr.DataArray(x.T, dims=("var", "time"), coords={"time": np.arange(100) * 0.25}))
     torch.testing.assert_close(a.train, b.train)
     torch.testing.assert_close(a.train, c.train)
     assert c.dt == 0.25 and a.test is None
-    d = from_array(x, dt=1.0, test_fraction=0.2, standardise=False)
+    d = ReconstructionData.from_array(x, dt=1.0, test_fraction=0.2, standardise=False)
     assert d.train.shape == (80, 2) and d.test.shape == (20, 2)
     torch.testing.assert_close(d.test, torch.as_tensor(x[80:]))
 
 
+def test_from_array_is_the_data_types_classmethod_only():
+    import labkit.dynamics
+    import labkit.dynamics.reconstruction
+
+    for module in (labkit.dynamics, labkit.dynamics.reconstruction):
+        assert not hasattr(module, "from_array") and "from_array" not in module.__all__
+    d = ReconstructionData.from_array(np.ones((20, 1)) * np.arange(20)[:, None], dt=0.1,
+                                      name="ramp")
+    assert isinstance(d, ReconstructionData) and d.system == "ramp" and d.dt == 0.1
+
+
 def test_bad_series_give_data_errors_naming_the_value():
     with pytest.raises(DataError, match=r"shape \[time, dim\] \(2 axes\), got shape \(5, 2, 3\)"):
-        from_array(np.zeros((5, 2, 3)))
+        ReconstructionData.from_array(np.zeros((5, 2, 3)))
     with pytest.raises(DataError, match=r"too short: 4 samples, expected at least 16"):
-        from_array(np.ones((4, 2)))
+        ReconstructionData.from_array(np.ones((4, 2)))
     x = np.random.default_rng(0).normal(size=(50, 2))
     x[17, 1] = np.nan
     with pytest.raises(DataError, match=r"1 non-finite value\(s\), first at time index 17"):
-        from_array(x)
+        ReconstructionData.from_array(x)
     with pytest.raises(DataError, match=r"test has 3 dimensions but x has 2"):
-        from_array(np.ones((50, 2)) + np.arange(50)[:, None], test=np.ones((20, 3)))
+        ReconstructionData.from_array(np.ones((50, 2)) + np.arange(50)[:, None],
+                                      test=np.ones((20, 3)))
     with pytest.raises(DataError, match=r"training series has 40 samples; seq_len=200 needs at least 202"):
-        GTFTrainer(from_array(np.random.default_rng(1).normal(size=(40, 2))), GTFConfig(), device="cpu")
+        GTFTrainer(ReconstructionData.from_array(np.random.default_rng(1).normal(size=(40, 2))),
+                   GTFConfig(), device="cpu")
     with pytest.raises(ConfigError, match=r"noise must be a finite number >= 0, got -0.1"):
         reconstruction_data(n_steps=100, noise=-0.1)
 
@@ -94,7 +108,7 @@ def test_config_errors_quote_the_bad_value():
     with pytest.raises(ConfigError, match=r"seq_len must be an int >= 1, got 0"):
         GTFConfig(seq_len=0)
     with pytest.raises(ConfigError, match=r"latent_dim=2 is smaller than the data's dimension N=3"):
-        GTFTrainer(from_array(np.random.default_rng(0).normal(size=(500, 3))),
+        GTFTrainer(ReconstructionData.from_array(np.random.default_rng(0).normal(size=(500, 3))),
                    GTFConfig(latent_dim=2), device="cpu")
     official = GTFConfig.official()
     assert (official.batch_size, official.seq_len, official.steps) == (16, 200, 250_000)
@@ -192,9 +206,39 @@ def test_resume_equals_uninterrupted(lorenz, model, tmp_path):
     assert resumed.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-6)
 
 
+def test_result_summary_as_dict_and_seeds(lorenz):
+    cfg = SMALL.replace(steps=3)
+    res = train_gtf(lorenz, cfg, seed=2, device="cpu")
+    d = res.as_dict()
+    assert d == {"model": "clipped", "latent_dim": 3, "status": "finished", "message": "",
+                 "steps": 3, "loss": res.history["loss"][-1], "alpha": res.alpha,
+                 "seconds": res.seconds}
+    assert res.loss == res.history["loss"][-1]
+    assert res.summary().startswith("clipped (M = 3): finished after 3 steps in ")
+    # a generator is used as the member's random stream: the same run as its seed
+    same = train_gtf(lorenz, cfg, seed=make_generator(2), device="cpu")
+    assert same.history["loss"] == res.history["loss"]
+    fresh = GTFTrainer(lorenz, cfg, seed=None, device="cpu")
+    assert isinstance(fresh.seeds[0], int) and fresh.seeds[0] >= 0  # recorded, repeatable
+    with pytest.raises(ConfigError, match="seed must be an int >= 0, got -1"):
+        GTFTrainer(lorenz, cfg, seed=-1, device="cpu")
+
+
+def test_float64_training(lorenz):
+    res = train_gtf(lorenz, SMALL.replace(steps=3), seed=0, device="cpu", dtype=torch.float64)
+    assert all(p.dtype == torch.float64 for p in res.model.parameters())
+    assert all(p.dtype == torch.float64 for p in res.observation.parameters())
+    single = train_gtf(lorenz, SMALL.replace(steps=3), seed=0, device="cpu")
+    # the same initial weights in both dtypes (drawn in float64), so nearly the same losses
+    assert res.history["loss"][0] == pytest.approx(single.history["loss"][0], rel=1e-5)
+    assert res.generate(5).dtype == torch.float64
+    with pytest.raises(ConfigError, match="dtype must be a floating torch.dtype"):
+        GTFTrainer(lorenz, SMALL, device="cpu", dtype=torch.int64)
+
+
 def test_nan_loss_raises_or_stops_without_a_nan_model():
     x = np.random.default_rng(0).normal(size=(300, 2)) * 1e30  # float32 overflows
-    data = from_array(x, standardise=False)
+    data = ReconstructionData.from_array(x, standardise=False)
     cfg = SMALL.replace(steps=20)
     with pytest.raises(DivergenceError, match=r"non-finite metric at step 0"):
         train_gtf(data, cfg, device="cpu")

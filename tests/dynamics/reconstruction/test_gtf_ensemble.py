@@ -16,7 +16,6 @@ from labkit.dynamics import (
     GTFTrainer,
     ReconstructionData,
     ShallowPLRNN,
-    from_array,
     reconstruction_data,
     train_gtf,
     train_gtf_ensemble,
@@ -72,6 +71,17 @@ def test_several_systems_in_one_run(lorenz, rossler):
     _assert_same_run(train_gtf(rossler, SMALL, seed=1, device="cpu"), ens[1])
     rows = ens.scores(n_generate=400)
     assert [r["system"] for r in rows] == ["Lorenz", "Rossler"]
+    records = ens.records()
+    assert [(r["member"], r["seed"], r["system"]) for r in records] == [
+        (0, 0, "Lorenz"), (1, 1, "Rossler")]
+    assert records[1] == {"member": 1, "seed": 1, "system": "Rossler"} | ens[1].as_dict()
+    lines = ens.summary().splitlines()
+    assert lines[0].startswith("2 members, finished in ") and lines[1] == ""
+    assert lines[2] == "| member | seed | system | status | steps | loss | alpha |"
+    assert lines[5].startswith("| 1 | 1 | Rossler | finished | ")
+    ds = ens.to_xarray()
+    assert ds.sizes["member"] == 2 and list(ds["system"].values) == ["Lorenz", "Rossler"]
+    assert float(ds["loss"].sel(member=1)) == ens[1].loss
     assert all(r["d_stsp"] is not None and math.isfinite(r["d_stsp"]) and r["d_h"] >= 0
                for r in rows)
 
@@ -96,8 +106,9 @@ def test_stacked_step_is_the_models_forward(model):
 
 
 def test_a_diverging_member_is_frozen_and_the_others_go_on(lorenz):
-    bad = from_array(np.random.default_rng(0).normal(size=(2000, 3)) * 1e30, lorenz.dt,
-                     standardise=False)  # float32 overflows: a non-finite loss at step 0
+    bad = ReconstructionData.from_array(np.random.default_rng(0).normal(size=(2000, 3)) * 1e30,
+                                        lorenz.dt, standardise=False)
+    # float32 overflows: a non-finite loss at step 0
     cfg = SMALL.replace(steps=10)
     start = GTFTrainer([lorenz, bad], cfg, device="cpu").member_state(1)
     ens = train_gtf_ensemble([lorenz, bad], cfg, device="cpu")
@@ -132,7 +143,7 @@ def test_resume_from_a_checkpoint_equals_uninterrupted(lorenz, tmp_path):
 
 
 def test_bad_members_are_named(lorenz):
-    two_d = from_array(np.random.default_rng(0).normal(size=(500, 2)))
+    two_d = ReconstructionData.from_array(np.random.default_rng(0).normal(size=(500, 2)))
     with pytest.raises(ConfigError, match=r"same number of variables.*N=3.*N=2"):
         GTFTrainer([lorenz, two_d], SMALL, device="cpu")
     with pytest.raises(ConfigError, match=r"2 data sets but 3 seeds"):
@@ -155,8 +166,8 @@ def test_ensemble_on_cuda_matches_the_cpu_run(lorenz):
 
 
 def test_select_picks_the_best_training_score_and_skips_diverged_members(lorenz):
-    bad = from_array(np.random.default_rng(0).normal(size=(2000, 3)) * 1e30, lorenz.dt,
-                     standardise=False)
+    bad = ReconstructionData.from_array(np.random.default_rng(0).normal(size=(2000, 3)) * 1e30,
+                                        lorenz.dt, standardise=False)
     ens = train_gtf_ensemble([lorenz, bad, lorenz], SMALL.replace(steps=15), seeds=[0, 1, 2],
                              device="cpu")
     scores = ens.selection_scores(500)

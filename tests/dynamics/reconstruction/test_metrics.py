@@ -242,7 +242,10 @@ def test_dsr_metrics_reports_the_floor_beside_the_numbers(lorenz_runs):
     m = dsr_metrics(truth[:2000], rho40[:2000], reference=later[:2000], model=step,
                     lyapunov_model=0.8, lyapunov_true=LORENZ_LAMBDA1)
     assert isinstance(m, DSRMetrics) and m.method == "binned" and m.bins == 30
-    assert m.floor_d_stsp == metric_floor(truth[:2000], later[:2000]).d_stsp
+    floor = metric_floor(truth[:2000], later[:2000])
+    assert m.floor_d_stsp == floor.d_stsp
+    assert floor.as_dict() == {"d_stsp": floor.d_stsp, "d_h": floor.d_h, "n_samples": 2000}
+    assert floor.summary().startswith("floor over 2000 samples: D_stsp ")
     assert m.d_stsp > m.floor_d_stsp and m.d_h > m.floor_d_h
     # The data's own RK4 step predicts them to rounding.
     assert m.prediction_error == prediction_error(step, x) and m.prediction_error < 1e-20

@@ -4,9 +4,12 @@ constructed example with known answers), symbolic codes, divergence errors."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
+from labkit.core import make_generator, uniform
 from labkit.dynamics import ALRNN, AffineObservation, IdentityObservation, ShallowPLRNN
 from labkit.errors import ConfigError, DivergenceError
 
@@ -180,6 +183,33 @@ def test_observation_models():
     with torch.no_grad():
         aff.c.copy_(torch.tensor([0.5, -1.0], dtype=F64))
     torch.testing.assert_close(aff(aff.invert(x)), x)
+
+
+@pytest.mark.parametrize("clipped", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_initial_weights_are_labkit_core_uniform_draws(clipped, dtype):
+    """A, then W1, W2 (and h2 when clipped) from one generator: the draws of
+    labkit.core.uniform with PyTorch's bounds, the same numbers in every dtype."""
+    model = ShallowPLRNN(4, 6, clipped=clipped, seed=5, dtype=dtype)
+    gen = make_generator(5)
+    r = torch.randn(4, 4, generator=gen, dtype=F64)  # A: the normalised R^T R / M + I
+    k = r.T @ r / 4 + torch.eye(4, dtype=F64)
+    a = torch.diagonal(k / torch.linalg.eigvalsh(k).abs().max())
+    assert torch.equal(model.A, a.to(dtype))
+    assert torch.equal(model.W1, uniform((4, 6), 1 / math.sqrt(6), gen, dtype=dtype))
+    assert torch.equal(model.W2, uniform((6, 4), 1 / math.sqrt(4), gen, dtype=dtype))
+    h2 = uniform((6,), 1 / math.sqrt(6), gen, dtype=dtype) if clipped else torch.zeros(6, dtype=dtype)
+    assert torch.equal(model.h2, h2)
+    # the identity observation's L (Glorot bound sqrt(6 / M)) likewise, from the same stream
+    ident = IdentityObservation(2, 5, seed=_after(5, clipped), dtype=dtype)
+    assert torch.equal(ident.L, uniform((3, 2), math.sqrt(6 / 5), gen, dtype=dtype))
+
+
+def _after(seed: int, clipped: bool) -> torch.Generator:
+    """A generator of ``seed`` advanced past a ShallowPLRNN(4, 6)'s draws."""
+    gen = make_generator(seed)
+    ShallowPLRNN(4, 6, clipped=clipped, seed=gen)
+    return gen
 
 
 def test_generate_carries_no_gradient_even_from_a_start_that_does():
