@@ -1,7 +1,8 @@
 """Every model trains through one engine (:func:`labkit.core.train.run`), so every model
 must resume exactly and keep the same NaN policy. The shared checks run for each
 ``train_*`` of labkit: GTF, the GTF ensemble, the neural ODE, crystal diffusion, LieGAN and
-LieGG's regressor. A new model adds one :class:`Case` here.
+LieGG's regressor, and the worked example of docs/api-conventions.md. A new model adds
+one :class:`Case` here.
 """
 
 from __future__ import annotations
@@ -84,6 +85,28 @@ CASES = {
     "regressor": Case(lambda steps, **kw: train_regressor(
         so2_invariant(200), hidden=8, steps=steps, **kw), lambda tr: _fill_nan(tr._x)),
 }
+
+
+def _docs_example() -> Any:
+    """The worked example of docs/api-conventions.md (``train_line``), loaded as a module:
+    a newcomer's model written by following the document passes the same checks."""
+    import re
+    import sys
+    import types
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api-conventions.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.DOTALL)
+    assert code is not None
+    module = types.ModuleType("labkit_docs_example")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(code.group(1), "docs/api-conventions.md", "exec"), module.__dict__)
+    return module
+
+
+_LINE = _docs_example()
+_X = torch.linspace(-1, 1, 64, dtype=torch.float64)
+CASES["docs_example"] = Case(lambda steps, **kw: _LINE.train_line(_X, 3 * _X - 1, steps=steps, **kw),
+                             lambda tr: _fill_nan(tr.y))
 
 
 class Grab:
