@@ -17,6 +17,9 @@ Adversarial Symmetry Discovery", ICML 2023) and EMLP (Finzi et al., ICML 2021):
 * :func:`lorentz_invariant`: two 4-momenta and their Minkowski products; so(1,3).
 * :func:`anisotropic_control`: :math:`y = x_1` with :math:`x \\sim N(0, \\mathrm{diag}(1, 0.4^2))`:
   no continuous symmetry (the negative control).
+
+Each takes ``seed``: an int, a :class:`torch.Generator` (used as is, so one generator can
+feed several data sets) or None (fresh entropy); an int gives the same samples every time.
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ import torch
 
 from labkit.core.config import check_in, check_int
 from labkit.core.integrate import rk4
-from labkit.core.rng import make_generator
 from labkit.errors import ConfigError, DataError
 from labkit.symmetry._algebra import lorentz, so
 from labkit.symmetry._reps import DirectSum, Point, Rep, Scalars, Vector
+from labkit.symmetry._seed import Seed, generator
 
 __all__ = [
     "SymmetryData",
@@ -214,10 +217,10 @@ def _as_matrix(name: str, value: object, n_rows: int | None = None) -> torch.Ten
     return t.detach().cpu().clone()
 
 
-def so2_invariant(n_samples: int = 2000, *, seed: int = 0) -> SymmetryData:
+def so2_invariant(n_samples: int = 2000, *, seed: Seed = 0) -> SymmetryData:
     """:math:`x \\sim N(0, I_2)`, :math:`y = \\tanh(|x|^2 - 1)`; reference so(2)."""
     check_int("n_samples", n_samples, least=2)
-    gen = make_generator(seed)
+    gen = generator(seed)
     x = torch.randn(n_samples, 2, generator=gen, dtype=torch.float64)
     y = torch.tanh(x.square().sum(-1, keepdim=True) - 1.0)
     return SymmetryData(name="so2_invariant", x=x, y=y, rep=Vector(2), n=2,
@@ -233,7 +236,7 @@ def _kepler(t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     return torch.cat([v, acc], dim=-1)
 
 
-def two_body(n_samples: int = 2000, *, seed: int = 0) -> SymmetryData:
+def two_body(n_samples: int = 2000, *, seed: Seed = 0) -> SymmetryData:
     """Kepler two-body orbits (as in LieGAN's 2-body experiment, from the HNN data set).
 
     Two unit masses around their fixed centre of mass. Each sample is the state
@@ -245,7 +248,7 @@ def two_body(n_samples: int = 2000, *, seed: int = 0) -> SymmetryData:
     is rotation-invariant.
     """
     check_int("n_samples", n_samples, least=2)
-    gen = make_generator(seed)
+    gen = generator(seed)
 
     def u(lo: float, hi: float) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(n_samples, generator=gen, dtype=torch.float64)
@@ -272,11 +275,11 @@ def two_body(n_samples: int = 2000, *, seed: int = 0) -> SymmetryData:
                                     "one rotation acts on all eight 2-vectors")
 
 
-def o5_invariant(n_samples: int = 2000, *, seed: int = 0) -> SymmetryData:
+def o5_invariant(n_samples: int = 2000, *, seed: Seed = 0) -> SymmetryData:
     """EMLP's O(5)-invariant regression: :math:`y = \\sin|x| - |x|^3/2`, :math:`x \\sim N(0, I_5)`;
     reference so(5) (10 generators). (Finzi, Welling, Wilson, ICML 2021.)"""
     check_int("n_samples", n_samples, least=2)
-    gen = make_generator(seed)
+    gen = generator(seed)
     x = torch.randn(n_samples, 5, generator=gen, dtype=torch.float64)
     r = x.norm(dim=-1, keepdim=True)
     y = torch.sin(r) - r.pow(3) / 2
@@ -289,7 +292,7 @@ def _minkowski(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a[..., 0] * b[..., 0] - (a[..., 1:] * b[..., 1:]).sum(-1)
 
 
-def lorentz_invariant(n_samples: int = 2000, *, seed: int = 0) -> SymmetryData:
+def lorentz_invariant(n_samples: int = 2000, *, seed: Seed = 0) -> SymmetryData:
     """Two 4-momenta and Lorentz invariants of them; reference so(1,3) (6 generators).
 
     Each momentum has a mass uniform in [0.5, 1.5] and a 3-momentum :math:`N(0, I_3)`; the
@@ -300,7 +303,7 @@ def lorentz_invariant(n_samples: int = 2000, *, seed: int = 0) -> SymmetryData:
     is exactly), the targets exactly.
     """
     check_int("n_samples", n_samples, least=2)
-    gen = make_generator(seed)
+    gen = generator(seed)
     mass = 0.5 + torch.rand(n_samples, 2, generator=gen, dtype=torch.float64)
     k = torch.randn(n_samples, 2, 3, generator=gen, dtype=torch.float64)
     e = torch.sqrt(mass.square() + k.square().sum(-1))
@@ -319,7 +322,7 @@ def lorentz_invariant(n_samples: int = 2000, *, seed: int = 0) -> SymmetryData:
                                     "Lorentz-invariant targets")
 
 
-def anisotropic_control(n_samples: int = 2000, *, seed: int = 0) -> SymmetryData:
+def anisotropic_control(n_samples: int = 2000, *, seed: Seed = 0) -> SymmetryData:
     """The negative control: :math:`y = x_1`, :math:`x \\sim N(0, \\mathrm{diag}(1, 0.4^2))`.
 
     No one-parameter group of linear maps of :math:`R^2` keeps both the law of ``x`` and
@@ -327,7 +330,7 @@ def anisotropic_control(n_samples: int = 2000, *, seed: int = 0) -> SymmetryData
     Discovery must report "no symmetry" (``kind="none"``, no reference).
     """
     check_int("n_samples", n_samples, least=2)
-    gen = make_generator(seed)
+    gen = generator(seed)
     x = torch.randn(n_samples, 2, generator=gen, dtype=torch.float64)
     x = x * torch.tensor(ANISOTROPIC_STD, dtype=torch.float64)
     return SymmetryData(name="anisotropic_control", x=x, y=x[:, :1].clone(), rep=Vector(2), n=2,

@@ -23,12 +23,12 @@ import time
 import torch
 
 from labkit.core.config import check_int, check_range
-from labkit.core.rng import make_generator
 from labkit.core.train import History
 from labkit.errors import ConfigError, DataError
 from labkit.symmetry._data import SymmetryData
 from labkit.symmetry._result import DiscoveryResult, Verdict
 from labkit.symmetry._scores import TwoSampleTest, mmd_test
+from labkit.symmetry._seed import Seed, generator, run_seed
 
 __all__ = ["discover_discrete", "signed_permutations"]
 
@@ -56,7 +56,7 @@ def discover_discrete(
     alpha: float = 0.05,
     n_permutations: int = 200,
     max_samples: int = 1000,
-    seed: int = 0,
+    seed: Seed = 0,
 ) -> DiscoveryResult:
     """Test every candidate map for invariance of the data law.
 
@@ -69,7 +69,10 @@ def discover_discrete(
             ``2 / alpha`` relabellings (a valid p-value of its own); those not rejected
             are tested again with ``n_permutations``.
         max_samples: samples per half.
-        seed: splits and relabellings.
+        seed: splits and relabellings: an int, a :class:`torch.Generator` or None (fresh
+            entropy), resolved to one int ``s`` (an int drawn from a generator) that the
+            result records as ``seed``. The split uses a stream seeded with ``s``, the test
+            of candidate ``c`` one seeded with ``s + c``, as they always have for an int.
 
     Returns:
         A :class:`~labkit.symmetry.DiscoveryResult` whose ``generators`` are the accepted
@@ -81,6 +84,7 @@ def discover_discrete(
     began = time.perf_counter()
     if not isinstance(data, SymmetryData):
         raise ConfigError(f"data must be a SymmetryData, got {type(data).__name__}")
+    base = run_seed(seed)
     check_range("alpha", alpha, 0.0, 1.0)
     check_int("max_samples", max_samples, least=2)
     if candidates is None:
@@ -96,7 +100,7 @@ def discover_discrete(
                               f"got {tuple(cands.shape)}")
         if not torch.isfinite(cands).all():
             raise DataError("candidates have non-finite entries")
-    gen = make_generator(seed)
+    gen = generator(base)
     perm = torch.randperm(data.n_samples, generator=gen)
     half = min(max_samples, data.n_samples // 2)
     ia, ib = perm[:half], perm[half: 2 * half]
@@ -107,9 +111,9 @@ def discover_discrete(
     screen = min(n_permutations, int(2 / alpha)) if alpha > 0 else n_permutations
     for c, g in enumerate(cands):
         moved = sub.transform(g)
-        test = mmd_test(a, moved, n_permutations=screen, seed=seed + c)
+        test = mmd_test(a, moved, n_permutations=screen, seed=base + c)
         if not test.rejects(alpha) and screen < n_permutations:  # screened in: full test
-            test = mmd_test(a, moved, n_permutations=n_permutations, seed=seed + c)
+            test = mmd_test(a, moved, n_permutations=n_permutations, seed=base + c)
         tests.append(test)
     accepted = [c for c, t in enumerate(tests) if not t.rejects(alpha)]
     rejected = [c for c, t in enumerate(tests) if t.rejects(alpha)]
@@ -136,4 +140,5 @@ def discover_discrete(
                       sustained_step=None)
     return DiscoveryResult(method="discrete", generators=maps, history=History(), scores=scores,
                            two_sample=best, control=control, verdict=verdict,
-                           reference=data.reference, seconds=time.perf_counter() - began)
+                           reference=data.reference, seconds=time.perf_counter() - began,
+                           seed=base)

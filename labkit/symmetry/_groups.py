@@ -19,6 +19,7 @@ from labkit.core.rng import make_generator
 from labkit.core.shapes import GroupElements
 from labkit.errors import ConfigError
 from labkit.symmetry._algebra import LieAlgebra, lorentz, so
+from labkit.symmetry._seed import Seed
 
 __all__ = [
     "CyclicGroup",
@@ -32,8 +33,6 @@ __all__ = [
     "SpecialOrthogonalGroup",
     "reflection",
 ]
-
-Seed = int | torch.Generator | None
 
 #: Largest finite group :class:`FiniteGroup` will enumerate by closure.
 MAX_FINITE_ORDER = 10_000

@@ -45,6 +45,7 @@ from labkit.symmetry._data import SymmetryData
 from labkit.symmetry._reps import DirectSum, Vector
 from labkit.symmetry._result import DiscoveryResult, judge
 from labkit.symmetry._scores import smallest_cosine, sustained_crossing
+from labkit.symmetry._seed import Seed, run_seed
 
 __all__ = ["LieGAN", "LieGANConfig", "liegan"]
 
@@ -149,7 +150,12 @@ class LieGAN:
     Args:
         data: the samples.
         config: a :class:`LieGANConfig`.
-        seed: seeds the basis, the discriminator, the batches and the tests.
+        seed: seeds the basis, the discriminator, the batches and the tests: an int, a
+            :class:`torch.Generator` or None (fresh entropy). It is resolved once to the int
+            :attr:`seed` (for a generator, one int drawn from it; for None, a fresh one),
+            which seeds :attr:`rng` (basis, discriminator, batches) and the final tests
+            (``DiscoveryResult.seed``), so ``LieGAN(data, config, seed=trainer.seed)``
+            repeats the run. It is part of :meth:`state_dict`.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         dtype: the dtype of the basis, the discriminator and the batches (``torch.float32``
             or ``torch.float64``). Initial weights and coefficients are drawn the same way
@@ -164,17 +170,18 @@ class LieGAN:
     """
 
     def __init__(self, data: SymmetryData, config: LieGANConfig = LieGANConfig(), *,
-                 seed: int = 0, device: str | torch.device = "auto",
+                 seed: Seed = 0, device: str | torch.device = "auto",
                  dtype: torch.dtype = torch.float32) -> None:
         if not isinstance(data, SymmetryData):
             raise ConfigError(f"data must be a SymmetryData (see SymmetryData.from_array), "
                               f"got {type(data).__name__}")
         if not isinstance(config, LieGANConfig):
             raise ConfigError(f"config must be a LieGANConfig, got {type(config).__name__}")
-        self.data, self.config, self.seed = data, config, seed
+        self.data, self.config = data, config
+        self.seed = run_seed(seed)
         self.device = resolve_device(device)
         self.history = History()
-        self.rng = make_generator(seed)
+        self.rng = make_generator(self.seed)
         self._lock = threading.Lock()
         dtype = _check_dtype(dtype)
         joint = data.joint()
@@ -295,12 +302,13 @@ class LieGAN:
 
     # -- checkpoints -----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Basis, discriminator, both optimizers, the random state and the score curve."""
+        """Basis, discriminator, both optimizers, the random state, the score curve and
+        :attr:`seed` (which seeds the final tests)."""
         with self._lock:
             return copy.deepcopy({"basis": self.basis.detach(), "disc": self.disc.state_dict(),
                     "opt_d": self.opt_d.state_dict(), "opt_g": self.opt_g.state_dict(),
                     "rng": self.rng.get_state(), "cos_steps": list(self._cos_steps),
-                    "cos_values": list(self._cos_values)})
+                    "cos_values": list(self._cos_values), "seed": self.seed})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` saved."""
@@ -312,13 +320,14 @@ class LieGAN:
             self.rng.set_state(state["rng"])
             self._cos_steps = list(state.get("cos_steps", []))
             self._cos_values = list(state.get("cos_values", []))
+            self.seed = int(state.get("seed", self.seed))
 
 
 def liegan(
     data: SymmetryData,
     config: LieGANConfig = LieGANConfig(),
     *,
-    seed: int = 0,
+    seed: Seed = 0,
     device: str | torch.device = "auto",
     dtype: torch.dtype = torch.float32,
     checkpoint: str | Path | Checkpoint | None = None,
@@ -340,7 +349,9 @@ def liegan(
     Args:
         data: the samples, e.g. :func:`~labkit.symmetry.two_body`.
         config: a :class:`LieGANConfig`.
-        seed: seeds the basis, the discriminator, the batches and the tests.
+        seed: seeds the basis, the discriminator, the batches and the tests: an int, a
+            :class:`torch.Generator` (one int is drawn from it) or None (a fresh int); the
+            result records the int as ``seed``, and passing it back repeats the run.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         dtype: ``torch.float32`` (default) or ``torch.float64``, see :class:`LieGAN`.
         checkpoint, progress, callbacks, stop, on_nan: as for :func:`labkit.core.train.run`

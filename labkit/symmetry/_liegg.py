@@ -30,13 +30,14 @@ import torch
 from torch import nn
 
 from labkit.core.config import check_int, check_positive
-from labkit.core.rng import linear_layer, make_generator
+from labkit.core.rng import linear_layer
 from labkit.core.train import Checkpoint, History, guarded_step, run
 from labkit.errors import ConfigError
 from labkit.symmetry._algebra import LieAlgebra, gl
 from labkit.symmetry._data import SymmetryData
 from labkit.symmetry._plain import plain_number
 from labkit.symmetry._result import DiscoveryResult, judge
+from labkit.symmetry._seed import Seed, check_seed, generator
 
 __all__ = ["RegressorResult", "RegressorTrainer", "liegg", "polarization_matrix",
            "train_regressor"]
@@ -50,11 +51,13 @@ class RegressorTrainer:
     The model is built in ``dtype`` (float64 by default: LieGG reads symmetries off the
     model's gradients, whose small singular values float64 resolves); its initial weights
     are :func:`labkit.core.linear_layer` draws from ``seed``, the same values in every
-    dtype.
+    dtype. ``seed`` is an int, a :class:`torch.Generator` (used as is: it becomes
+    :attr:`rng`) or None (fresh entropy; ``rng.initial_seed()`` is the int that repeats
+    the run).
     """
 
     def __init__(self, data: SymmetryData, *, hidden: int = 64, depth: int = 2,
-                 steps: int = 1500, lr: float = 3e-3, seed: int = 0,
+                 steps: int = 1500, lr: float = 3e-3, seed: Seed = 0,
                  dtype: torch.dtype = torch.float64) -> None:
         if not isinstance(data, SymmetryData):
             raise ConfigError(f"data must be a SymmetryData, got {type(data).__name__}")
@@ -66,7 +69,7 @@ class RegressorTrainer:
         check_positive("lr", lr)
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ConfigError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
-        self.rng = make_generator(seed)
+        self.rng = generator(seed)
         self.history = History()
         x, y = data.x.to(dtype), data.y.to(dtype)
         layers: list[nn.Module] = []
@@ -144,7 +147,7 @@ def train_regressor(
     depth: int = 2,
     steps: int = 1500,
     lr: float = 3e-3,
-    seed: int = 0,
+    seed: Seed = 0,
     dtype: torch.dtype = torch.float64,
     checkpoint: str | Path | Checkpoint | None = None,
     progress: bool = False,
@@ -159,7 +162,8 @@ def train_regressor(
         data: samples with targets ``y``.
         hidden, depth: the MLP's width and number of hidden layers.
         steps, lr: full-batch Adam steps and the initial learning rate (cosine to 0).
-        seed: seeds the weights.
+        seed: seeds the weights: an int, a :class:`torch.Generator` (used as is) or None
+            (fresh entropy), see :class:`RegressorTrainer`.
         dtype: the model's dtype (default ``torch.float64``).
         checkpoint, progress, callbacks, stop, on_nan: as for :func:`labkit.core.train.run`.
 
@@ -226,7 +230,7 @@ def liegg(
     *,
     n_generators: int | None = None,
     algebra: LieAlgebra | None = None,
-    seed: int = 0,
+    seed: Seed = 0,
 ) -> DiscoveryResult:
     """Generators a trained ``model`` (``x -> y``) is invariant under, from the null space
     of its polarization matrix (SVD).
@@ -238,7 +242,9 @@ def liegg(
             largest gap :math:`\\log\\sigma_{k+1} - \\log\\sigma_k` of the ascending
             singular values (recorded as ``scores["gap"]`` and ``scores["k"]``).
         algebra: candidate generators (default :math:`\\mathfrak{gl}(n)`, all matrices).
-        seed: for the two-sample tests.
+        seed: for the two-sample tests: an int, a :class:`torch.Generator` (one int is
+            drawn from it) or None (a fresh int); the result records the int as ``seed``,
+            and passing it back repeats the tests.
 
     Returns:
         A :class:`~labkit.symmetry.DiscoveryResult` with ``singular_values`` (ascending)
@@ -249,6 +255,7 @@ def liegg(
         raise ConfigError(f"data must be a SymmetryData, got {type(data).__name__}")
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_seed(seed)
     algebra = gl(data.n) if algebra is None else algebra
     if not isinstance(algebra, LieAlgebra) or algebra.n != data.n:
         raise ConfigError(f"algebra must be a LieAlgebra of {data.n} x {data.n} matrices, got {algebra!r}")

@@ -23,7 +23,6 @@ from typing import Any
 
 import torch
 
-from labkit.core.rng import make_generator
 from labkit.core.train import History
 from labkit.errors import DivergenceError
 from labkit.symmetry._algebra import invariant_metric
@@ -36,6 +35,7 @@ from labkit.symmetry._scores import (
     smallest_cosine,
     sustained_crossing,
 )
+from labkit.symmetry._seed import Seed, generator, run_seed
 
 __all__ = ["DiscoveryResult", "Verdict", "judge"]
 
@@ -93,6 +93,10 @@ class DiscoveryResult:
         status: ``"finished"``, ``"stopped"`` or ``"diverged"`` (as in
             :class:`~labkit.core.train.RunResult`; closed-form methods always finish).
         message: why training ended early, in words (empty otherwise).
+        seed: the int the run was derived from: an int ``seed`` as given; for a
+            :class:`torch.Generator`, the int drawn from it; for None, the fresh one. Passing
+            it back as ``seed`` (with the same data and settings) repeats the run. None when
+            a result was built without one.
     """
 
     method: str
@@ -107,13 +111,15 @@ class DiscoveryResult:
     seconds: float = 0.0
     status: str = "finished"
     message: str = ""
+    seed: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """What a report records, as plain JSON-safe values.
 
         ``method``, ``verdict`` (the label), ``symmetric``, ``reason``, ``sustained_step``,
         ``n_generators`` and ``n`` (the generators are ``[n_generators, n, n]``),
-        ``steps`` (training steps recorded), ``seconds``, ``status`` and ``message``;
+        ``steps`` (training steps recorded), ``seconds``, ``status``, ``message`` and
+        ``seed`` (see :attr:`seed`: the int that repeats the run);
         every entry of :attr:`scores`; ``p_invariance`` and ``p_control``, the p-values of
         :attr:`two_sample` and :attr:`control`. Non-finite numbers and missing tests
         are None. The tensors (generators, reference, singular values) stay on the result.
@@ -139,6 +145,7 @@ class DiscoveryResult:
             "seconds": plain_number(self.seconds),
             "status": self.status,
             "message": self.message,
+            "seed": None if self.seed is None else int(self.seed),
         }
         out.update({str(k): plain_number(v) for k, v in self.scores.items()})
         for key, test in (("p_invariance", self.two_sample), ("p_control", self.control)):
@@ -172,13 +179,13 @@ def _span_basis(flat: torch.Tensor) -> torch.Tensor:
 
 
 def transformed_halves(
-    data: SymmetryData, generators: torch.Tensor, *, coeff_scale: float, seed: int,
+    data: SymmetryData, generators: torch.Tensor, *, coeff_scale: float, seed: Seed,
     integer: bool = False, max_samples: int = 1000,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(X, g X, g_ctrl X)``: up to ``max_samples`` joint samples, the same moved by the
     learned group and by a control group: random generators orthogonal to the learned
     span, of the same Frobenius norms (standardised by the data's per-feature spread)."""
-    gen = make_generator(seed)
+    gen = generator(seed)
     joint = data.joint()
     scale = joint.std(0).clamp_min(1e-12)
     idx = torch.randperm(data.n_samples, generator=gen)[:max_samples]
@@ -236,7 +243,7 @@ def judge(
     cosine_steps: Sequence[int] | None = None,
     singular_values: torch.Tensor | None = None,
     seconds: float = 0.0,
-    seed: int = 0,
+    seed: Seed = 0,
     n_permutations: int = 200,
     extra_scores: dict[str, float] | None = None,
 ) -> DiscoveryResult:
@@ -245,7 +252,13 @@ def judge(
     ``cosine_values`` (with their training ``cosine_steps``) is the evaluated score
     curve; without it, the final cosine counts as one sustained reading (closed-form
     methods such as LieGG).
+
+    ``seed`` (an int, a :class:`torch.Generator` or None) is resolved to one int ``s``
+    (:attr:`DiscoveryResult.seed`; drawn from a generator, fresh for None): the subsample,
+    the coefficients and the invariance test use streams seeded with ``s``, the control
+    test one seeded with ``s + 1``, as they always have for an int seed.
     """
+    base = run_seed(seed)
     gens = generators.detach().to("cpu", torch.float64)
     if not torch.isfinite(gens).all():
         raise DivergenceError(f"{method}: the learned generators are not finite: {gens.tolist()}")
@@ -265,10 +278,10 @@ def judge(
                 sustained_step = int(cosine_steps[idx]) if cosine_steps is not None else idx
         else:
             sustained = cos >= threshold
-    a, moved, moved_ctrl = transformed_halves(data, gens, coeff_scale=coeff_scale, seed=seed,
+    a, moved, moved_ctrl = transformed_halves(data, gens, coeff_scale=coeff_scale, seed=base,
                                               integer=integer)
-    two = mmd_test(a, moved, n_permutations=n_permutations, seed=seed, paired=True)
-    ctrl = mmd_test(a, moved_ctrl, n_permutations=n_permutations, seed=seed + 1, paired=True)
+    two = mmd_test(a, moved, n_permutations=n_permutations, seed=base, paired=True)
+    ctrl = mmd_test(a, moved_ctrl, n_permutations=n_permutations, seed=base + 1, paired=True)
     scores["mmd"], scores["mmd_control"] = two.statistic, ctrl.statistic
     scores["p_invariance"], scores["p_control"] = two.p_value, ctrl.p_value
     if not ctrl.rejects(ALPHA):
@@ -280,7 +293,7 @@ def judge(
         reason = (f"the data moved by the learned group differ from the data "
                   f"(MMD p = {two.p_value:.3g} < {ALPHA})")
         if ref is not None and sustained:
-            reason += _law_not_invariant(data, gens, scores, coeff_scale=coeff_scale, seed=seed,
+            reason += _law_not_invariant(data, gens, scores, coeff_scale=coeff_scale, seed=base,
                                          integer=integer, n_permutations=n_permutations)
     elif not sustained:
         label = "inconclusive"
@@ -298,4 +311,4 @@ def judge(
                       sustained_step=sustained_step)
     return DiscoveryResult(method=method, generators=gens, history=history, scores=scores,
                            two_sample=two, control=ctrl, verdict=verdict, reference=ref,
-                           singular_values=singular_values, seconds=seconds)
+                           singular_values=singular_values, seconds=seconds, seed=base)

@@ -22,11 +22,11 @@ from jaxtyping import Float
 from torch import Tensor
 
 from labkit.core.config import check_int, check_positive
-from labkit.core.rng import make_generator
 from labkit.core.shapes import Generators
 from labkit.errors import ConfigError, DataError
 from labkit.symmetry._plain import plain_number
 from labkit.symmetry._reps import Rep
+from labkit.symmetry._seed import Seed, check_seed, generator
 
 __all__ = [
     "TwoSampleTest",
@@ -191,7 +191,7 @@ def mmd_test(
     b: torch.Tensor,
     *,
     n_permutations: int = 200,
-    seed: int = 0,
+    seed: Seed = 0,
     max_samples: int = 1000,
     paired: bool = False,
     bandwidths: Sequence[float] = (0.25, 0.5, 1.0, 2.0),
@@ -215,7 +215,8 @@ def mmd_test(
     Args:
         a, b: ``[n, d]`` and ``[m, d]`` samples (at most ``max_samples`` of each are used).
         n_permutations: relabellings for the p-value.
-        seed: for the relabellings.
+        seed: for the relabellings: an int, a :class:`torch.Generator` (used as is) or
+            None (fresh entropy).
         paired: ``b[i]`` is a transformed copy of ``a[i]``; the relabellings then swap
             within pairs only (valid when the law of :math:`(a_i, b_i)` is symmetric under
             the swap, e.g. :math:`b_i = g_i a_i` with :math:`g_i` and :math:`g_i^{-1}` equally
@@ -225,6 +226,7 @@ def mmd_test(
     """
     check_int("n_permutations", n_permutations)
     check_int("max_samples", max_samples, least=2)
+    check_seed(seed)
     scales = [float(c) for c in bandwidths]
     if not scales or not all(math.isfinite(c) and c > 0 for c in scales):
         raise ConfigError(f"bandwidths must be positive finite multiples of the median distance, "
@@ -245,7 +247,7 @@ def mmd_test(
     sigma2 = float(med) if float(med) > 0 else 1.0
     k = sum(torch.exp(-d2 / (2 * c * c * sigma2)) for c in scales)
     n, m = len(a), len(b)
-    gen = make_generator(seed)
+    gen = generator(seed)
 
     def stats(labels: torch.Tensor) -> torch.Tensor:  # labels [P, n+m] bool: True = first sample
         w = torch.where(labels, 1.0 / n, -1.0 / m).to(torch.float64)
