@@ -27,6 +27,11 @@ class DivergenceError(LabkitError, FloatingPointError):
     """A numerical computation diverged (non-finite values or values beyond a bound)."""
 
 
+class CheckpointError(LabkitError, RuntimeError):
+    """A checkpoint cannot be read (truncated, corrupt, not labkit's), or it was written by
+    another run (other data or settings); the message names the file."""
+
+
 class RunFailedError(LabkitError, RuntimeError):
     """A notebook run failed; ``run_dir`` holds the partial notebook and ``run.json``."""
 

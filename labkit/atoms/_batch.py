@@ -15,7 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from jaxtyping import Float, Int
+from torch import Tensor
 
+from labkit.core.shapes import AtomMask, FracCoords, Lattices, Species
 from labkit.errors import ConfigError, DataError
 
 __all__ = ["AtomsBatch", "MAX_Z"]
@@ -51,10 +54,10 @@ class AtomsBatch:
         ([2], 175.616)
     """
 
-    species: torch.Tensor
-    frac: torch.Tensor
-    lattice: torch.Tensor
-    mask: torch.Tensor
+    species: Species
+    frac: FracCoords
+    lattice: Lattices
+    mask: AtomMask
     ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -90,7 +93,7 @@ class AtomsBatch:
         return self.species.shape[1]
 
     @property
-    def n_atoms(self) -> torch.Tensor:
+    def n_atoms(self) -> Int[Tensor, " batch"]:
         """``[B]`` number of real atoms per structure."""
         return self.mask.sum(-1)
 
@@ -123,15 +126,15 @@ class AtomsBatch:
                           self.lattice.to(device, dtype), self.mask.to(device), self.ids)
 
     # -- geometry ---------------------------------------------------------------------
-    def cartesian(self) -> torch.Tensor:
+    def cartesian(self) -> Float[Tensor, "batch atoms 3"]:
         """``[B, N, 3]`` Cartesian positions ``frac @ lattice`` in Angstrom (0 on padding)."""
         return (self.frac @ self.lattice) * self.mask[..., None]
 
-    def volume(self) -> torch.Tensor:
+    def volume(self) -> Float[Tensor, " batch"]:
         """``[B]`` cell volumes :math:`|\\det L|` in A^3."""
         return torch.linalg.det(self.lattice).abs()
 
-    def lattice_parameters(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def lattice_parameters(self) -> tuple[Float[Tensor, "batch 3"], Float[Tensor, "batch 3"]]:
         """``(lengths [B, 3] in A, angles [B, 3] in degrees)``: a, b, c and alpha (between b
         and c), beta (c, a), gamma (a, b)."""
         lat = self.lattice

@@ -49,10 +49,12 @@ import math
 from typing import NamedTuple
 
 import torch
-from torch import nn
+from jaxtyping import Float
+from torch import Tensor, nn
 
 from labkit.core.config import check_int
 from labkit.core.rng import make_generator
+from labkit.core.shapes import AtomMask, DiffusionSteps, FracCoords, Lattices, Species
 from labkit.errors import ConfigError, DataError
 
 __all__ = ["CSPDenoiser", "DenoiserOutput", "fourier_features", "gram_features", "species_to_onehot"]
@@ -73,8 +75,8 @@ class DenoiserOutput(NamedTuple):
     types: torch.Tensor
 
 
-def species_to_onehot(species: torch.Tensor, mask: torch.Tensor, n_types: int = MAX_Z,
-                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def species_to_onehot(species: Species, mask: AtomMask, n_types: int = MAX_Z,
+                      dtype: torch.dtype = torch.float32) -> Float[Tensor, "batch atoms types"]:
     """One-hot type vectors ``[B, N, n_types]`` of atomic numbers ``[B, N]``: column
     ``k`` is atomic number ``k + 1``; rows of padding are zero.
 
@@ -89,14 +91,14 @@ def species_to_onehot(species: torch.Tensor, mask: torch.Tensor, n_types: int = 
     return onehot * mask[..., None].to(dtype)
 
 
-def gram_features(lattice: torch.Tensor) -> torch.Tensor:
+def gram_features(lattice: Float[Tensor, "*batch 3 3"]) -> Float[Tensor, "*batch 6"]:
     """The six upper-triangular entries of :math:`L L^\\top` (Å²), ``[B, 3, 3] -> [B, 6]``:
     lengths squared and dot products of the lattice rows, invariant under :math:`O(3)`."""
     gram = lattice @ lattice.transpose(-1, -2)
     return gram[..., _TRIU[0], _TRIU[1]]
 
 
-def fourier_features(delta: torch.Tensor, k: int) -> torch.Tensor:
+def fourier_features(delta: Float[Tensor, "*batch 3"], k: int) -> Float[Tensor, "*batch features"]:
     """:math:`[\\sin 2\\pi m \\Delta, \\cos 2\\pi m \\Delta]_{m=1..k}` of every component:
     ``[..., 3] -> [..., 6k]``; periodic with period 1 in each component."""
     freqs = torch.arange(1, k + 1, device=delta.device, dtype=delta.dtype) * (2 * math.pi)
@@ -104,7 +106,7 @@ def fourier_features(delta: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat([torch.sin(arg), torch.cos(arg)], dim=-1)
 
 
-def time_embedding(t: torch.Tensor, dim: int, t_max: int) -> torch.Tensor:
+def time_embedding(t: DiffusionSteps, dim: int, t_max: int) -> Float[Tensor, "batch embedding"]:
     """Sinusoidal embedding of integer diffusion steps ``t`` ``[B]`` (rescaled to 0..1000)."""
     half = dim // 2
     s = t.to(torch.float64) * (1000.0 / t_max)
@@ -132,7 +134,9 @@ class _Layer(nn.Module):
                                   nn.Linear(hidden, hidden, dtype=dtype))
         self.act = nn.SiLU()
 
-    def forward(self, h: torch.Tensor, edges: torch.Tensor, pair_w: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: Float[Tensor, "batch atoms hidden"],
+                edges: Float[Tensor, "batch atoms atoms edge"],
+                pair_w: Float[Tensor, "batch atoms atoms"]) -> Float[Tensor, "batch atoms hidden"]:
         x = self.norm(h)
         pre = self.w_i(x)[:, :, None, :] + self.w_j(x)[:, None, :, :] + self.w_e(edges)
         msg = self.act(self.edge_out(self.act(pre)))                 # [B, N, N, H]
@@ -228,8 +232,8 @@ class CSPDenoiser(nn.Module):
                     nn.init.ones_(mod.weight)
                     nn.init.zeros_(mod.bias)
 
-    def forward(self, species: torch.Tensor, frac: torch.Tensor, lattice: torch.Tensor,
-                mask: torch.Tensor, t: torch.Tensor) -> DenoiserOutput:
+    def forward(self, species: Species | Float[Tensor, "batch atoms types"], frac: FracCoords,
+                lattice: Lattices, mask: AtomMask, t: DiffusionSteps) -> DenoiserOutput:
         dtype = frac.dtype
         if self.n_types:
             if species.shape != (*mask.shape, self.n_types) or not species.is_floating_point():

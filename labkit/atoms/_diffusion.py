@@ -49,11 +49,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import nn
+from jaxtyping import Float, Int
+from torch import Tensor, nn
 
 from labkit.atoms._denoiser import MAX_Z, CSPDenoiser, species_to_onehot
 from labkit.core.config import Config, check_in, check_int, check_positive, check_range
 from labkit.core.rng import make_generator
+from labkit.core.shapes import AtomMask, CrystalTensors, FracCoords, Lattices, Scalar, Species
 from labkit.errors import ConfigError, DataError, DivergenceError
 
 __all__ = [
@@ -236,7 +238,7 @@ class CSPConfig(Config):
 
 
 # -- inputs ----------------------------------------------------------------------------
-def unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def unpack(batch: Any) -> CrystalTensors:
     """``(species, frac, lattice, mask)`` from an object with those attributes, a mapping
     with those keys, or a 4-tuple; checks shapes and finiteness of the real atoms."""
     names = ("species", "frac", "lattice", "mask")
@@ -285,17 +287,17 @@ class SampleResult:
         seconds: wall time of the sampling.
     """
 
-    species: torch.Tensor
-    mask: torch.Tensor
-    frac: torch.Tensor
-    lattice: torch.Tensor
-    frac_trajectory: torch.Tensor
-    lattice_trajectory: torch.Tensor
-    species_trajectory: torch.Tensor
-    times: torch.Tensor
+    species: Species
+    mask: AtomMask
+    frac: FracCoords
+    lattice: Lattices
+    frac_trajectory: Float[Tensor, "batch frames atoms 3"]
+    lattice_trajectory: Float[Tensor, "batch frames 3 3"]
+    species_trajectory: Int[Tensor, "batch frames atoms"]
+    times: Int[Tensor, " frames"]
     seconds: float
 
-    def cartesian(self) -> torch.Tensor:
+    def cartesian(self) -> Float[Tensor, "batch atoms 3"]:
         """Final cartesian positions ``frac @ lattice`` (Å), ``[B, N, 3]``."""
         return self.frac @ self.lattice
 
@@ -373,7 +375,7 @@ class CrystalDiffusion(nn.Module):
         return coords, lattice_eps, torch.where(mask[..., None], eps_a, torch.zeros((), dtype=frac.dtype,
                                                                                     device=frac.device))
 
-    def loss(self, batch: Any, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def loss(self, batch: Any, generator: torch.Generator | None = None) -> dict[str, Scalar]:
         """The training loss on one batch: ``loss = cost_lattice * loss_lattice +
         cost_coord * loss_coord``, with ``loss_lattice`` the MSE of
         :math:`\\hat\\epsilon_L` and ``loss_coord`` the MSE (over real atoms) of the score
@@ -423,7 +425,7 @@ class CrystalDiffusion(nn.Module):
                 "loss_type": loss_a}
 
     @torch.no_grad()
-    def sample(self, species: torch.Tensor, mask: torch.Tensor | None = None, *,
+    def sample(self, species: Species, mask: AtomMask | None = None, *,
                seed: int | torch.Generator | None = 0, save_every: int = 10,
                langevin_step: float | None = None) -> SampleResult:
         """Crystal structure prediction for given compositions by DiffCSP's

@@ -15,6 +15,7 @@ import torch
 from labkit.atoms._diffusion import CrystalDiffusion, CSPConfig, unpack
 from labkit.core.device import resolve_device
 from labkit.core.rng import make_generator
+from labkit.core.shapes import CrystalTensors
 from labkit.core.train import Checkpoint, History, RunResult, guarded_step, run
 from labkit.errors import ConfigError, DataError
 
@@ -75,12 +76,12 @@ class CSPTrainer:
             self._source = None
             self._data = tuple(x.to(self.device) for x in (species, frac.to(dtype), lattice.to(dtype), mask))
 
-    def batch(self, i: int) -> tuple[torch.Tensor, ...]:
-        """The batch of step ``i`` (on the device)."""
+    def batch(self, i: int) -> CrystalTensors:
+        """The batch of step ``i`` (on the device): ``(species, frac, lattice, mask)``."""
         if self._source is not None:
             species, frac, lattice, mask = unpack(self._source(i))
-            return tuple(x.to(self.device) for x in (species, frac.to(self.dtype), lattice.to(self.dtype),
-                                                     mask))
+            return (species.to(self.device), frac.to(self.device, self.dtype),
+                    lattice.to(self.device, self.dtype), mask.to(self.device))
         assert self._data is not None
         count = self._data[0].shape[0]
         idx = torch.randint(0, count, (self.config.batch_size,), generator=self.rng).to(self.device)

@@ -19,13 +19,14 @@ _WHERE = {
     "euler": "integrate", "euler_step": "integrate",
     "dopri5": "dopri5",
     "Checkpoint": "train", "FitResult": "train", "History": "train", "fit": "train",
-    "CHECKPOINT_EVERY": "train", "RunResult": "train", "Trainer": "train", "run": "train",
+    "CHECKPOINT_EVERY": "train", "CHECKPOINT_FORMAT": "train", "fingerprint": "train", "RunResult": "train", "Trainer": "train", "run": "train",
     "guarded_step": "train", "exponential_schedule": "train", "set_lr": "train",
     "sample_windows": "train", "git_state": "provenance", "check_shapes": "shapes", "make_generator": "rng", "uniform": "rng", "linear_layer": "rng", "numpy_rng": "rng", "spawn_seeds": "rng",
 }
 
 __all__ = [
     "CHECKPOINT_EVERY",
+    "CHECKPOINT_FORMAT",
     "Checkpoint",
     "Config",
     "DEFAULT_BOUND",
@@ -45,6 +46,7 @@ __all__ = [
     "default_cache_dir",
     "default_device",
     "dopri5",
+    "fingerprint",
     "fit",
     "describe_device",
     "git_state",
@@ -96,12 +98,14 @@ if TYPE_CHECKING:
     from labkit.core.shapes import check_shapes
     from labkit.core.train import (
         CHECKPOINT_EVERY,
+        CHECKPOINT_FORMAT,
         Checkpoint,
         FitResult,
         History,
         RunResult,
         Trainer,
         exponential_schedule,
+        fingerprint,
         fit,
         guarded_step,
         run,

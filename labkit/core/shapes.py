@@ -32,17 +32,30 @@ import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
 from jaxtyping import AbstractArray, Bool, Float, Int, Shaped
 from torch import Tensor
 
 __all__ = [
+    "AtomMask",
     "BatchMask",
     "Batched",
+    "CrystalTensors",
+    "DiffusionSteps",
     "FieldTime",
+    "FracCoords",
     "Generators",
     "GroupElements",
+    "Jacobians",
+    "Lattices",
+    "MemberStates",
     "PerSample",
+    "PerTime",
     "PerTrajectory",
+    "Scalar",
+    "SeriesLike",
+    "Species",
+    "Spectra",
     "StepCounts",
     "States",
     "Times",
@@ -74,6 +87,36 @@ Generators = Float[Tensor, "k n n"]
 GroupElements = Float[Tensor, "batch d d"]
 #: One value per sample ``[batch]``, e.g. a per-sample error.
 PerSample = Float[Tensor, "batch"]
+#: A 0-d tensor, e.g. a loss.
+Scalar = Float[Tensor, ""]
+
+# -- dynamics --------------------------------------------------------------------------
+#: Jacobians ``[*batch, state, state]`` of a vector field or a map at states ``[*batch, state]``.
+Jacobians = Float[Tensor, "*batch state state"]
+#: Lyapunov spectra ``[*batch, exponents]``, one per trajectory.
+Spectra = Float[Tensor, "*batch exponents"]
+#: One value per sample time ``[time]``, e.g. the mean log-separation of neighbours.
+PerTime = Float[Tensor, "time"]
+#: The states of ``members`` models run at once, ``[members, batch, state]`` (the GTF
+#: trainer's stacked models).
+MemberStates = Float[Tensor, "members batch state"]
+#: A series ``[*batch, time, state]`` as a NumPy array or a tensor (what the reconstruction
+#: metrics take).
+SeriesLike = Float[np.ndarray | Tensor, "*batch time state"]
+
+# -- crystals (labkit.atoms: dense batches padded to ``atoms`` per structure) ----------------
+#: Atomic numbers ``[batch, atoms]``, 0 on padding.
+Species = Int[Tensor, "batch atoms"]
+#: Real atoms ``[batch, atoms]`` (False on padding).
+AtomMask = Bool[Tensor, "batch atoms"]
+#: Fractional coordinates ``[batch, atoms, 3]``.
+FracCoords = Float[Tensor, "batch atoms 3"]
+#: Lattices ``[batch, 3, 3]``, the lattice vectors as rows (Angstrom).
+Lattices = Float[Tensor, "batch 3 3"]
+#: One integer diffusion step per structure ``[batch]``.
+DiffusionSteps = Int[Tensor, "batch"]
+#: A padded batch of crystals as tensors: ``(species, frac, lattice, mask)``.
+CrystalTensors = tuple[Species, FracCoords, Lattices, AtomMask]
 
 #: A vector field ``f(t, y) -> dy/dt``: ``y`` and ``dy/dt`` are ``[*batch, state]``, ``t`` is
 #: 0-d (fixed-step integrators) or one time per trajectory (:func:`~labkit.core.dopri5`).

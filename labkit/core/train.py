@@ -41,15 +41,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from labkit.core.cache import atomic_write
+from labkit.core.cache import atomic_write, stable_hash
 from labkit.core.config import check_in, check_int
-from labkit.errors import ConfigError, DivergenceError
+from labkit.errors import CheckpointError, ConfigError, DivergenceError
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["CHECKPOINT_EVERY", "Checkpoint", "FitResult", "History", "RunResult", "Trainer",
-           "exponential_schedule", "fit", "guarded_step", "run", "sample_windows", "set_lr"]
+__all__ = ["CHECKPOINT_EVERY", "CHECKPOINT_FORMAT", "Checkpoint", "FitResult", "History",
+           "RunResult", "Trainer", "exponential_schedule", "fingerprint", "fit", "guarded_step",
+           "run", "sample_windows", "set_lr"]
 
 #: Steps between two checkpoints of :func:`run` unless ``checkpoint_every`` says otherwise.
 CHECKPOINT_EVERY = 100
@@ -122,16 +123,29 @@ class FitResult:
     steps_done: int
 
 
+#: The format a checkpoint file declares (and :meth:`Checkpoint.restore` requires).
+CHECKPOINT_FORMAT = "labkit-checkpoint-1"
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Checkpoint:
-    """Atomic checkpoints: every ``every`` steps, ``state()`` (a dict of tensors,
-    ``state_dict``s, numbers) is saved with the step and history to ``path``;
-    ``load(state)`` restores it when :func:`fit` resumes."""
+    """Atomic, safe checkpoints: every ``every`` steps, ``state()`` (a dict of tensors,
+    ``state_dict``s, numbers, strings, lists) is saved with the step, the history and the
+    run's ``fingerprint`` to ``path``; ``load(state)`` restores it when a run resumes.
+
+    Safety: files are written atomically (an interrupted save leaves the previous file) and
+    read with ``torch.load(weights_only=True)``, which rebuilds tensors and plain
+    containers only and never runs code from the file. A file that cannot be read, that is
+    not a labkit checkpoint, whose ``fingerprint`` differs from this run's (other data or
+    settings) or whose state does not fit the model raises
+    :class:`~labkit.errors.CheckpointError` naming the file.
+    """
 
     path: str | Path
     state: Callable[[], dict[str, Any]]
     load: Callable[[dict[str, Any]], None]
     every: int = 100
+    fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         check_int("every", self.every)
@@ -140,19 +154,76 @@ class Checkpoint:
         import torch
 
         buf = io.BytesIO()
-        torch.save({"step": step, "history": history.snapshot(), "state": self.state()}, buf)
+        torch.save({"format": CHECKPOINT_FORMAT, "step": step, "history": history.snapshot(),
+                    "fingerprint": self.fingerprint, "state": self.state()}, buf)
         atomic_write(self.path, buf.getvalue())
 
     def restore(self) -> tuple[int, History] | None:
-        """Load the checkpoint if it exists: returns ``(next_step, history)``."""
+        """Load the checkpoint if it exists: returns ``(next_step, history)``.
+
+        Raises:
+            CheckpointError: the file is unreadable, not a labkit checkpoint, from another
+                run, or its state does not fit.
+        """
         import torch
 
         path = Path(self.path)
         if not path.exists():
             return None
-        data = torch.load(path, map_location="cpu", weights_only=False)
-        self.load(data["state"])
-        return int(data["step"]), History.from_snapshot(data["history"])
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint {str(path)!r} is not a file")
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for a bad file
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} cannot be read safely ({type(exc).__name__}: "
+                f"{reason[:200]}): it is truncated, corrupt or not a labkit checkpoint; "
+                "delete it (or choose another path) to start afresh") from exc
+        if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise CheckpointError(f"checkpoint {str(path)!r} is not a labkit checkpoint "
+                                  f"(format {found!r}, expected {CHECKPOINT_FORMAT!r})")
+        missing = [k for k in ("step", "history", "state") if k not in data]
+        if missing or not isinstance(data["step"], int) or data["step"] < 0:
+            raise CheckpointError(f"checkpoint {str(path)!r} is incomplete (missing {missing}, "
+                                  f"step {data.get('step')!r})")
+        if self.fingerprint is not None and data.get("fingerprint") != self.fingerprint:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} belongs to another run: it was written with "
+                f"fingerprint {data.get('fingerprint')!r}, this run's is {self.fingerprint!r} "
+                "(other data, settings or seed); use another path, or delete it to start afresh")
+        try:
+            self.load(data["state"])
+            history = History.from_snapshot(data["history"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+            raise CheckpointError(f"checkpoint {str(path)!r} does not fit this model: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+        return data["step"], history
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short digest of what makes a run the run it is (its settings, seed, data), for
+    :attr:`Checkpoint.fingerprint`: tensors and arrays by the SHA-256 of their bytes,
+    :class:`~labkit.core.config.Config` objects by their fields, other values by their
+    JSON (``repr`` where JSON has none)."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for part in parts:
+        if hasattr(part, "detach") and hasattr(part, "cpu"):  # a tensor
+            arr = part.detach().cpu().contiguous().numpy()
+            digest.update(f"tensor{arr.dtype}{arr.shape}".encode())
+            digest.update(arr.tobytes())
+        elif isinstance(part, np.ndarray):
+            digest.update(f"array{part.dtype}{part.shape}".encode())
+            digest.update(np.ascontiguousarray(part).tobytes())
+        else:
+            value = part.to_dict() if callable(getattr(part, "to_dict", None)) else part
+            digest.update(stable_hash(value, length=64).encode())
+    return digest.hexdigest()[:16]
 
 
 Callback = Callable[[int, dict[str, float], History], bool | None]
@@ -248,6 +319,8 @@ class Trainer(Protocol):
 
     ``step(i)`` must update through :func:`guarded_step` (or keep its contract: no update
     from a non-finite loss or gradient), so that a diverged run keeps finite parameters.
+    A trainer may also define ``fingerprint() -> str`` (:func:`fingerprint` of its settings,
+    seed and data): a checkpoint written by another run is then refused on resume.
     """
 
     history: History
@@ -284,8 +357,11 @@ def _as_checkpoint(checkpoint: str | Path | Checkpoint | None, trainer: Trainer,
     if checkpoint is None or isinstance(checkpoint, Checkpoint):
         return checkpoint
     if isinstance(checkpoint, str | Path):
+        own = getattr(trainer, "fingerprint", None)
+        mark = own() if callable(own) else None
         return Checkpoint(path=Path(checkpoint), state=trainer.state_dict,
-                          load=trainer.load_state_dict, every=every)
+                          load=trainer.load_state_dict, every=every,
+                          fingerprint=None if mark is None else str(mark))
     raise ConfigError("checkpoint must be a path (str or pathlib.Path), a Checkpoint or None, "
                       f"got {type(checkpoint).__name__}")
 

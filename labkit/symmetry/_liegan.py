@@ -39,7 +39,7 @@ from torch import nn
 from labkit.core.config import Config, check_in, check_int, check_positive, check_range
 from labkit.core.device import resolve_device
 from labkit.core.rng import linear_layer, make_generator
-from labkit.core.train import Checkpoint, History, guarded_step, run
+from labkit.core.train import Checkpoint, History, fingerprint, guarded_step, run
 from labkit.errors import ConfigError
 from labkit.symmetry._data import SymmetryData
 from labkit.symmetry._reps import DirectSum, Vector
@@ -301,6 +301,12 @@ class LieGAN:
                      n_permutations=cfg.n_permutations)
 
     # -- checkpoints -----------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """The settings, the dtype and the data (a checkpoint of another run is refused on
+        resume); not the seed, which the checkpoint itself restores."""
+        return fingerprint(self.config, str(self._x.dtype), self.data.x,
+                           *(() if self.data.y is None else (self.data.y,)))
+
     def state_dict(self) -> dict[str, Any]:
         """Basis, discriminator, both optimizers, the random state, the score curve and
         :attr:`seed` (which seeds the final tests)."""

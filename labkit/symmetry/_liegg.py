@@ -31,7 +31,7 @@ from torch import nn
 
 from labkit.core.config import check_int, check_positive
 from labkit.core.rng import linear_layer
-from labkit.core.train import Checkpoint, History, guarded_step, run
+from labkit.core.train import Checkpoint, History, fingerprint, guarded_step, run
 from labkit.errors import ConfigError
 from labkit.symmetry._algebra import LieAlgebra, gl
 from labkit.symmetry._data import SymmetryData
@@ -71,6 +71,8 @@ class RegressorTrainer:
             raise ConfigError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
         self.rng = generator(seed)
         self.history = History()
+        self._fingerprint = fingerprint({"hidden": hidden, "depth": depth, "steps": steps,
+                                         "lr": lr, "dtype": str(dtype)}, data.x, data.y)
         x, y = data.x.to(dtype), data.y.to(dtype)
         layers: list[nn.Module] = []
         width = x.shape[1]
@@ -92,6 +94,10 @@ class RegressorTrainer:
         guarded_step(self.optimizer, loss)
         self.schedule.step()
         return {"loss": loss.item()}
+
+    def fingerprint(self) -> str:
+        """The settings and the data (a checkpoint of another run is refused on resume)."""
+        return self._fingerprint
 
     def state_dict(self) -> dict[str, Any]:
         """Weights, optimizer, schedule and the random state."""

@@ -72,7 +72,8 @@ def test_concat_wrapped_and_to():
     assert f32.frac.dtype == torch.float32 and f32.species.dtype == torch.int64
 
 
-def test_errors_name_the_structure_and_value():
+def test_errors_name_the_structure_and_value(unchecked_shapes):
+    # AtomsBatch's own errors (what users get); under the test run its shape check comes first
     with pytest.raises(DataError, match=r"structure 1 \(b\): atomic numbers must be in 1..118, got \[0\]"):
         AtomsBatch.from_arrays([ROCKSALT, ([0], [[0, 0, 0]], np.eye(3))], ids=["a", "b"])
     with pytest.raises(DataError, match=r"structure 0: frac must have shape \[2, 3\], got \(2, 2\)"):

@@ -31,7 +31,8 @@ class Oracle(torch.nn.Module):
         b, n = species.shape
         return SampleResult(species=species, mask=mask, frac=frac, lattice=lattice,
                             frac_trajectory=frac[:, None], lattice_trajectory=lattice[:, None],
-                            species_trajectory=species[:, None], times=torch.zeros(1), seconds=0.0)
+                            species_trajectory=species[:, None],
+                            times=torch.zeros(1, dtype=torch.int64), seconds=0.0)
 
 
 @pytest.fixture(scope="module")

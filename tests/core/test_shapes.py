@@ -7,18 +7,33 @@ pyproject.toml's pytest options install jaxtyping's import hook on the modules l
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import json
+import re
 import subprocess
 import sys
 import tomllib
 
 import jaxtyping
+import numpy as np
 import pytest
 import torch
 from beartype.roar import BeartypeCallHintParamViolation
 
-from labkit.core import check_shapes, dopri5, rk4, rk4_step
-from labkit.core.shapes import States
+from labkit.atoms import CSPDenoiser
+from labkit.core import check_shapes, dopri5, rk4, rk4_step, shapes
+from labkit.core.shapes import States, _has_shape
+from labkit.dynamics import (
+    GTFConfig,
+    GTFTrainer,
+    ShallowPLRNN,
+    get_system,
+    lyapunov_spectrum,
+    poincare_section,
+    reconstruction_data,
+    valid_prediction_time,
+)
 from labkit.errors import ConfigError
 from labkit.symmetry import (
     SpecialOrthogonalGroup,
@@ -74,6 +89,49 @@ def test_axis_names_bind_across_arguments():
         so(3).exp(torch.zeros(4, 3, dtype=torch.long))  # coefficients are floats
 
 
+def test_dynamics_functions_check_their_shapes():
+    lorenz = get_system("Lorenz")
+    with pytest.raises(jaxtyping.TypeCheckError, match="y0"):  # no state axis
+        lyapunov_spectrum(lorenz.vector_field(), torch.tensor(1.0, dtype=torch.float64),
+                          dt=0.01, time=1.0)
+    # the samples' times and the trajectory's time axis bind: 100 samples, 99 times
+    y = torch.randn(2, 100, 3, dtype=torch.float64)
+    t = torch.linspace(0.0, 1.0, 99, dtype=torch.float64)
+    with pytest.raises(jaxtyping.TypeCheckError, match="t"):
+        poincare_section(y, t, normal=[0.0, 0.0, 1.0])
+    # a NumPy forecast and a tensor truth of different lengths (SeriesLike takes both)
+    with pytest.raises(jaxtyping.TypeCheckError, match="x_pred"):
+        valid_prediction_time(torch.randn(50, 3, dtype=torch.float64), np.zeros((40, 3)),
+                              dt=0.1, lyapunov_exponent=1.0)
+
+
+def test_reconstruction_models_check_their_shapes():
+    model = ShallowPLRNN(3, 4, seed=0, dtype=torch.float64)
+    with pytest.raises(jaxtyping.TypeCheckError, match="z"):  # [K, B, M] expected
+        model.stacked_step(dict(model.named_parameters()), torch.zeros(5, 3, dtype=torch.float64))
+    with pytest.raises(jaxtyping.TypeCheckError, match="z0"):
+        model.generate(torch.tensor(0.0, dtype=torch.float64), 5)
+    trainer = GTFTrainer(reconstruction_data(n_steps=200, dt=0.01, n_test=0),
+                         GTFConfig(hidden_dim=4, seq_len=10, batch_size=2, steps=1), seeds=2,
+                         device="cpu")
+    x = trainer.sample()
+    predicted, forced = trainer.teacher_forced(x)
+    assert predicted.shape == forced.shape == (2, 2, 10, 3)  # one step fewer than x
+    with pytest.raises(jaxtyping.TypeCheckError, match="alpha"):  # one alpha per member
+        trainer.teacher_forced(x, torch.ones(3))
+
+
+def test_the_crystal_denoiser_checks_its_inputs():
+    net = CSPDenoiser(layers=1, hidden=8, fourier=2, timesteps=10)
+    species = torch.tensor([[8, 22, 0]])
+    lattice, t = 4 * torch.eye(3)[None], torch.tensor([5])
+    net(species, torch.rand(1, 3, 3), lattice, species > 0, t)
+    with pytest.raises(jaxtyping.TypeCheckError, match="frac"):  # 2-d coordinates
+        net(species, torch.rand(1, 3, 2), lattice, species > 0, t)
+    with pytest.raises(jaxtyping.TypeCheckError, match="mask"):  # 4 atoms against 3
+        net(species, torch.rand(1, 3, 3), lattice, torch.ones(1, 4, dtype=torch.bool), t)
+
+
 def test_other_annotations_are_left_to_the_functions_own_validation():
     # on_divergence is a Literal: check_shapes leaves it to rk4, which raises ConfigError
     with pytest.raises(ConfigError, match="on_divergence must be 'flag' or 'raise'"):
@@ -115,6 +173,39 @@ def test_the_annotated_modules_are_instrumented(repo):
     assert users - listed == set(), "add these modules to --jaxtyping-packages in pyproject.toml"
     assert "labkit.core.shapes" not in listed
     assert hasattr(rk4, "__wrapped__") and hasattr(frobenius_cosine, "__wrapped__")
+
+
+def test_shape_annotations_resolve(repo):
+    """jaxtyping's hook turns an annotation it cannot evaluate in the module's namespace
+    (a name imported only under TYPE_CHECKING, a typo) into ``Any``, silently unchecked:
+    every annotation of an instrumented module that names a shape must evaluate."""
+    shape_names = set(shapes.__all__) | {"Bool", "Complex", "Float", "Int", "Shaped", "Tensor"}
+    unresolved, checked = [], 0
+    for name in _instrumented(repo):
+        module = importlib.import_module(name)
+        namespace = vars(module)
+        functions = []
+        for obj in list(namespace.values()):
+            if getattr(obj, "__module__", None) != name:
+                continue
+            if inspect.isclass(obj):
+                functions.append(obj)
+                for member in vars(obj).values():
+                    member = member.fget if isinstance(member, property) else member
+                    functions.append(inspect.unwrap(getattr(member, "__func__", member)))
+            elif inspect.isfunction(obj):
+                functions.append(inspect.unwrap(obj))
+        for fn in functions:
+            for arg, annotation in getattr(fn, "__annotations__", {}).items():
+                if not isinstance(annotation, str):
+                    continue
+                try:
+                    checked += _has_shape(eval(annotation, namespace))
+                except Exception:
+                    if shape_names & set(re.findall(r"\w+", annotation)):
+                        unresolved.append(f"{name}.{fn.__qualname__}: {arg}: {annotation}")
+    assert not unresolved
+    assert checked > 100
 
 
 def test_users_pay_nothing():

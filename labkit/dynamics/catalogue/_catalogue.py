@@ -27,12 +27,18 @@ import types
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+from jaxtyping import Float
+from torch import Tensor
 
+from labkit.core.shapes import FieldTime, States
 from labkit.dynamics.catalogue._torchnp import torch_numpy
 from labkit.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from labkit.core.integrate import Trajectory
 
 __all__ = ["ANALYTIC_JACOBIAN_EXCLUDED", "JACOBIAN_METHODS", "OVERRIDES_FILE", "UNSUPPORTED",
            "System", "get_system", "list_systems"]
@@ -380,12 +386,13 @@ class System:
                               f"got {tuple(y.shape)}")
         return y
 
-    def rhs(self, t: torch.Tensor | float, y: torch.Tensor, /, **params: Any) -> torch.Tensor:
+    def rhs(self, t: FieldTime | float, y: States, /, **params: Any) -> Float[Tensor, "... state"]:
         """The vector field ``dy/dt`` at ``y`` (``[*batch, dim]``), shape ``[*batch, dim]``.
 
         Parameters default to :attr:`parameters`; any may be a tensor broadcasting
-        against ``y[..., 0]``, for a parameter batch (e.g. 512 values of ``rho``). ``t`` and
-        ``y`` are positional, so a parameter may be called ``t`` (BlinkingVortexMap's).
+        against ``y[..., 0]``, for a parameter batch (e.g. 512 values of ``rho``; the
+        result then has the broadcast batch shape, hence ``...`` in the annotation). ``t``
+        and ``y`` are positional, so a parameter may be called ``t`` (BlinkingVortexMap's).
         """
         y = self._check_state(y)
         t = torch.as_tensor(t, dtype=y.dtype, device=y.device)
@@ -395,7 +402,7 @@ class System:
         """``f(t, y)`` with the parameters bound, for :func:`labkit.core.rk4` and friends."""
         merged = self.params(params)  # fail now for unknown names
 
-        def field(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        def field(t: FieldTime, y: States) -> States:
             return self.rhs(t, y, **params)
 
         field.kernel_source = self._kernel_source(merged)  # type: ignore[attr-defined]
@@ -406,10 +413,11 @@ class System:
 
         return kernel_source_for(self.name, merged)
 
-    def jacobian(self, t: torch.Tensor | float, y: torch.Tensor, /, *, method: str = "auto",
-                 **params: Any) -> torch.Tensor:
+    def jacobian(self, t: FieldTime | float, y: States, /, *, method: str = "auto",
+                 **params: Any) -> Float[Tensor, "... state state"]:
         r"""The Jacobian :math:`J_{ij} = \partial f_i / \partial y_j` at each state ``y``
-        (``[*batch, dim]``), shape ``[*batch, dim, dim]``; parameters as in :meth:`rhs`.
+        (``[*batch, dim]``), shape ``[*batch, dim, dim]`` (a parameter batch broadcasts, as
+        in :meth:`rhs`); parameters as in :meth:`rhs`.
 
         Args:
             method: ``"analytic"``: dysts' hand-written Jacobian (when
@@ -464,8 +472,8 @@ class System:
                         / (2 * h[..., j:j + 1]))
         return torch.stack(cols, dim=-1)
 
-    def iterate(self, y0: torch.Tensor, n_steps: int, *, bound: float | None = None,
-                fast: str = "auto", **params: Any) -> Any:
+    def iterate(self, y0: States, n_steps: int, *, bound: float | None = None,
+                fast: str = "auto", **params: Any) -> Trajectory:
         """Iterate a map ``n_steps`` times from ``y0`` (``[*batch, dim]``).
 
         Returns a :class:`~labkit.core.Trajectory` with ``t = 0..n_steps`` (iterations),
@@ -515,7 +523,7 @@ class System:
         return Trajectory(t=steps, y=out, diverged=diverged, diverged_at=diverged_at)
 
     def default_state(self, *, dtype: torch.dtype = torch.float64,
-                      device: torch.device | str = "cpu") -> torch.Tensor:
+                      device: torch.device | str = "cpu") -> Float[Tensor, " state"]:
         """:attr:`initial_condition` as a tensor ``[dim]``."""
         return torch.tensor(self.initial_condition, dtype=dtype, device=device)
 

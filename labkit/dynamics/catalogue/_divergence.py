@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from labkit.core.integrate import Trajectory
+from labkit.core.shapes import PerTime
 from labkit.errors import ConfigError, DivergenceError
 
 __all__ = ["log_separation", "separation_rate"]
 
 
-def log_separation(traj: Trajectory) -> torch.Tensor:
+def log_separation(traj: Trajectory) -> PerTime:
     """Mean over members ``1..`` of ``log |y_i(t) - y_0(t)|``, shape ``[time]``.
 
     ``traj.y`` is ``[member, time, state]``; member 0 is the reference trajectory.

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
+from jaxtyping import Float
+from torch import Tensor
 
+from labkit.core.shapes import PerTrajectory, Times, TimeSeries
 from labkit.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -32,8 +36,8 @@ def _check_series(y: torch.Tensor, name: str = "y", min_len: int = 4) -> torch.T
     return y
 
 
-def power_spectrum(y: torch.Tensor, dt: float, *, detrend: bool = True,
-                   window: str = "hann") -> tuple[torch.Tensor, torch.Tensor]:
+def power_spectrum(y: TimeSeries, dt: float, *, detrend: bool = True, window: str = "hann"
+                   ) -> tuple[Float[Tensor, " freq"], Float[Tensor, "*batch freq state"]]:
     r"""One-sided power spectral density of each component, by a windowed periodogram.
 
     Args:
@@ -68,8 +72,8 @@ def power_spectrum(y: torch.Tensor, dt: float, *, detrend: bool = True,
     return freqs, psd
 
 
-def correlation_sum(points: torch.Tensor, radii: torch.Tensor, *,
-                    theiler: int = 0) -> torch.Tensor:
+def correlation_sum(points: TimeSeries, radii: Float[Tensor, " radii"], *,
+                    theiler: int = 0) -> Float[Tensor, "*batch radii"]:
     """Fraction of distinct pairs closer than each radius, ``[*batch, n_radii]``.
 
     ``points`` is ``[*batch, n, state]``; pairs closer than ``theiler`` in index (time)
@@ -86,8 +90,8 @@ def correlation_sum(points: torch.Tensor, radii: torch.Tensor, *,
     return (d[..., None, :] < radii[:, None]).to(points.dtype).mean(-1)
 
 
-def correlation_dimension(points: torch.Tensor, *, r_min: float, r_max: float,
-                          n_radii: int = 12, theiler: int = 0) -> torch.Tensor:
+def correlation_dimension(points: TimeSeries, *, r_min: float, r_max: float,
+                          n_radii: int = 12, theiler: int = 0) -> PerTrajectory:
     r"""Grassberger-Procaccia correlation dimension: the slope of :math:`\log C(r)` against
     :math:`\log r` over the scaling range ``[r_min, r_max]``, ``[*batch]``.
 
@@ -115,8 +119,8 @@ class PoincareSection:
         times: the matching crossing times ``[n_crossings]``.
     """
 
-    points: list[torch.Tensor]
-    times: list[torch.Tensor]
+    points: list[Float[Tensor, "_crossings state"]]
+    times: list[Float[Tensor, " _crossings"]]
 
     @property
     def counts(self) -> list[int]:
@@ -138,7 +142,7 @@ class PoincareSection:
                 f"({min(counts)} to {max(counts)} each)")
 
 
-def poincare_section(y: torch.Tensor, t: torch.Tensor, normal: torch.Tensor | list[float],
+def poincare_section(y: TimeSeries, t: Times, normal: Float[Tensor, " state"] | Sequence[float],
                      offset: float = 0.0, *, direction: int = 1) -> PoincareSection:
     """Where trajectories cross the plane ``normal . y = offset`` (linear interpolation
     between samples). ``direction`` 1 keeps upward crossings, -1 downward, 0 both."""
@@ -177,8 +181,8 @@ class OrbitDiagram:
     """
 
     parameter: str
-    values: torch.Tensor
-    maxima: list[torch.Tensor]
+    values: Float[Tensor, " values"]
+    maxima: list[Float[Tensor, " _maxima"]]
     variable: int
 
     def as_dict(self) -> dict[str, Any]:
@@ -200,7 +204,7 @@ class OrbitDiagram:
                 f"({min(counts)} to {max(counts)} per value)")
 
 
-def local_maxima(y: torch.Tensor) -> list[torch.Tensor]:
+def local_maxima(y: Float[Tensor, "*batch time"]) -> list[Float[Tensor, " _maxima"]]:
     """Interior local maxima of series ``[*batch, time]``, refined by a parabola through
     each peak and its neighbours; one tensor per batch member (flattened order)."""
     if y.shape[-1] < 3:
@@ -213,8 +217,8 @@ def local_maxima(y: torch.Tensor) -> list[torch.Tensor]:
     return [v[p] for v, p in zip(flat_v, flat_p, strict=True)]
 
 
-def orbit_diagram(system: System, parameter: str, values: torch.Tensor, *, n_ics: int = 4,
-                  t_transient: float, t_record: float, dt: float, variable: int = 0,
+def orbit_diagram(system: System, parameter: str, values: Float[Tensor, " values"], *,
+                  n_ics: int = 4, t_transient: float, t_record: float, dt: float, variable: int = 0,
                   seed: int | torch.Generator | None = 0, spread: float = 0.1) -> OrbitDiagram:
     """The orbit (bifurcation) diagram of a flow: integrate ``n_ics`` initial conditions
     near the default one for every value of ``parameter`` in one batched RK4 run (a

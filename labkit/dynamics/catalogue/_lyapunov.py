@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from labkit.core.integrate import DEFAULT_BOUND, rk4_step
+from labkit.core.shapes import PerTrajectory, Spectra, States
 from labkit.errors import ConfigError, DivergenceError
 
 __all__ = ["LyapunovResult", "kaplan_yorke_dimension", "lyapunov_spectrum"]
@@ -41,7 +42,7 @@ class LyapunovResult:
         ic_axis: the batch axis holding the initial conditions (summaries reduce it).
     """
 
-    exponents: torch.Tensor
+    exponents: Spectra
     time: float
     ic_axis: int = 0
 
@@ -59,7 +60,7 @@ class LyapunovResult:
         return self.exponents.std(dim=self.ic_axis) / math.sqrt(n)
 
     @property
-    def kaplan_yorke(self) -> torch.Tensor:
+    def kaplan_yorke(self) -> PerTrajectory:
         """Kaplan-Yorke dimension of each trajectory's spectrum, ``[*batch]``."""
         return kaplan_yorke_dimension(self.exponents)
 
@@ -104,7 +105,7 @@ class LyapunovResult:
         return "\n".join(lines)
 
 
-def kaplan_yorke_dimension(exponents: torch.Tensor) -> torch.Tensor:
+def kaplan_yorke_dimension(exponents: Spectra) -> PerTrajectory:
     r"""Kaplan-Yorke (Lyapunov) dimension of spectra ``[..., dim]`` (any order).
 
     .. math:: D_{KY} = k + \frac{\sum_{i \le k} \lambda_i}{|\lambda_{k+1}|},
@@ -126,7 +127,7 @@ def kaplan_yorke_dimension(exponents: torch.Tensor) -> torch.Tensor:
 
 def lyapunov_spectrum(
     field: Field,
-    y0: torch.Tensor,
+    y0: States,
     *,
     dt: float,
     time: float,

@@ -12,6 +12,7 @@ import torch
 
 from labkit.core.config import check_int, check_positive
 from labkit.core.integrate import DEFAULT_BOUND
+from labkit.core.shapes import PerTrajectory, States
 from labkit.dynamics.catalogue._lyapunov import LyapunovResult
 from labkit.errors import ConfigError, DataError, DivergenceError
 
@@ -21,7 +22,7 @@ __all__ = ["lyapunov_spectrum_map", "max_lyapunov_exponent_map"]
 def lyapunov_spectrum_map(
     jacobian: Callable[[torch.Tensor], torch.Tensor],
     step: Callable[[torch.Tensor], torch.Tensor],
-    z0: torch.Tensor,
+    z0: States,
     *,
     n_steps: int,
     transient: int = 0,
@@ -104,13 +105,13 @@ def lyapunov_spectrum_map(
 def max_lyapunov_exponent_map(
     jacobian: Callable[[torch.Tensor], torch.Tensor],
     step: Callable[[torch.Tensor], torch.Tensor],
-    z0: torch.Tensor,
+    z0: States,
     *,
     n_steps: int,
     transient: int = 0,
     dt: float = 1.0,
     bound: float = DEFAULT_BOUND,
-) -> torch.Tensor:
+) -> PerTrajectory:
     r"""The largest Lyapunov exponent of a map, per unit time, ``[*batch]``: one tangent
     vector, renormalised every step (:func:`lyapunov_spectrum_map` with one exponent).
 

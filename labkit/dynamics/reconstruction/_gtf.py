@@ -45,6 +45,8 @@ import dataclasses
 from typing import Any
 
 import torch
+from jaxtyping import Float
+from torch import Tensor
 
 from labkit.core.config import Config, check_in, check_int, check_positive, check_range
 from labkit.dynamics.reconstruction._plrnn import (
@@ -161,7 +163,8 @@ class GTFConfig(Config):
         return cls(**base)
 
 
-def estimate_alpha(model: PiecewiseLinearRNN, states: torch.Tensor) -> tuple[float, float]:
+def estimate_alpha(model: PiecewiseLinearRNN, states: Float[Tensor, "batch time state"]
+                   ) -> tuple[float, float]:
     r"""The adaptive GTF estimate :math:`\alpha^* = \max(0, 1 - 1/G)`.
 
     Args:
@@ -177,7 +180,8 @@ def estimate_alpha(model: PiecewiseLinearRNN, states: torch.Tensor) -> tuple[flo
     return max(0.0, 1.0 - 1.0 / g), g
 
 
-def jacobian_bound(jacobians: torch.Tensor) -> torch.Tensor:
+def jacobian_bound(jacobians: Float[Tensor, "*lead batch time state state"]
+                   ) -> Float[Tensor, "*lead"]:
     """:math:`G`: over the sequences (axis -4), the largest geometric mean over time (axis
     -3) of the spectral norms of ``jacobians`` ``[..., B, T, M, M]``; shape ``[...]``."""
     norms = torch.linalg.matrix_norm(jacobians.double(), ord=2)

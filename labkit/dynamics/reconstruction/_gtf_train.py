@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from torch import nn
+from jaxtyping import Float
+from torch import Tensor, nn
 
 from labkit.core.train import Checkpoint, History, run
 from labkit.dynamics._tables import markdown_table, records_to_xarray
@@ -62,7 +63,8 @@ class GTFResult:
     config: GTFConfig
     trainer: GTFTrainer = dataclasses.field(repr=False)
 
-    def generate(self, n_steps: int, x0: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(self, n_steps: int, x0: Float[Tensor, " obs"] | None = None
+                 ) -> Float[Tensor, "time obs"]:
         """Free-running trajectory of ``n_steps`` steps in observation space,
         ``[n_steps + 1, N]``."""
         return self.trainer.generate(n_steps, x0)

@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import nn
+from jaxtyping import Float
+from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from labkit.core.config import check_int
@@ -41,6 +42,11 @@ from labkit.errors import ConfigError, DataError
 __all__ = ["GTFTrainer"]
 
 Observation = IdentityObservation | AffineObservation
+#: Every member's training windows ``[members, batch, window, obs]`` (``window = T + 1``).
+Windows = Float[Tensor, "members batch window obs"]
+#: Every member's latent states along its windows, ``[members, batch, window - 1, latent]``
+#: (one per predicted step).
+WindowStates = Float[Tensor, "members batch window-1 latent"]
 
 
 class _Member(nn.Module):
@@ -289,7 +295,7 @@ class GTFTrainer:
         cfg = self.config
         return exponential_schedule(i, cfg.steps, cfg.lr_start, cfg.lr_end)
 
-    def sample(self) -> torch.Tensor:
+    def sample(self) -> Windows:
         """``[K, batch, seq_len + 1, N]``: each member's subsequences (random starts, with
         replacement, plus noise when ``config.noise``) from its own random stream."""
         cfg = self.config
@@ -297,8 +303,8 @@ class GTFTrainer:
                                            noise=cfg.noise)
                             for x, rng in zip(self._x, self.rngs, strict=True)])
 
-    def teacher_forced(self, x: torch.Tensor, alpha: torch.Tensor | None = None
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    def teacher_forced(self, x: Windows, alpha: Float[Tensor, " members"] | None = None
+                       ) -> tuple[WindowStates, WindowStates]:
         """Run every member through its sequences ``x`` (``[K, B, T+1, N]``) with forcing.
 
         Returns ``(predicted, forced)``, both ``[K, B, T, M]``: the model's one-step states
@@ -325,7 +331,7 @@ class GTFTrainer:
             forced.append(z)
         return torch.stack(preds, 2), torch.stack(forced, 2)
 
-    def alpha_states(self, x: torch.Tensor) -> torch.Tensor:
+    def alpha_states(self, x: Windows) -> WindowStates:
         """``[K, B, T, M]``: the latent states at which the Jacobians of the :math:`\\alpha`
         estimate are taken (the data's; unobserved units from a forced pass)."""
         with torch.no_grad():
@@ -419,8 +425,8 @@ class GTFTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         return ok
 
-    def generate(self, n_steps: int, x0: torch.Tensor | None = None, *,
-                 member: int | None = None) -> torch.Tensor:
+    def generate(self, n_steps: int, x0: Float[Tensor, " obs"] | None = None, *,
+                 member: int | None = None) -> Float[Tensor, "time obs"]:
         """A free-running trajectory of ``n_steps`` steps of one member (default
         :attr:`monitored`) in observation space ``[n_steps + 1, N]`` (float64, CPU), started from
         ``x0`` (default: the member's first training sample).

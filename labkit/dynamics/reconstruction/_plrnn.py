@@ -41,9 +41,11 @@ import itertools
 import math
 
 import torch
-from torch import nn
+from jaxtyping import Bool, Complex, Float, Int
+from torch import Tensor, nn
 
 from labkit.core.rng import make_generator, uniform
+from labkit.core.shapes import Jacobians, MemberStates, States, TimeSeries
 from labkit.errors import ConfigError, DivergenceError
 
 __all__ = ["ALRNN", "AffineObservation", "IdentityObservation", "PeriodicOrbits",
@@ -83,10 +85,10 @@ class PeriodicOrbits:
     """
 
     period: int
-    points: torch.Tensor
-    regions: torch.Tensor
-    eigenvalues: torch.Tensor
-    stable: torch.Tensor
+    points: Float[Tensor, "orbits period state"]
+    regions: Int[Tensor, "orbits period"]
+    eigenvalues: Complex[Tensor, "orbits state"]
+    stable: Bool[Tensor, " orbits"]
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
@@ -105,15 +107,15 @@ class PiecewiseLinearRNN(nn.Module):
     #: how many states each switching unit has (2 for a ReLU, 3 for a clipped ReLU).
     _states_per_unit: int = 2
 
-    def jacobian(self, z: torch.Tensor) -> torch.Tensor:
+    def jacobian(self, z: States) -> Jacobians:
         """The Jacobian of one step at ``z``, ``[*batch, M, M]``."""
         raise NotImplementedError(f"{type(self).__name__} has no jacobian")
 
-    def step(self, z: torch.Tensor) -> torch.Tensor:
+    def step(self, z: States) -> States:
         """One step of the map, ``[*batch, M] -> [*batch, M]`` (same as calling the model)."""
         return self(z)
 
-    def stacked_step(self, params: dict[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    def stacked_step(self, params: dict[str, torch.Tensor], z: MemberStates) -> MemberStates:
         """One step of K models with this one's structure and the parameters ``params``
         stacked on a leading axis (named as in :meth:`named_parameters`, buffers
         included, as :func:`torch.func.stack_module_state` gives them): ``z`` ``[K, B, M]``
@@ -134,7 +136,7 @@ class PiecewiseLinearRNN(nn.Module):
         """Number of switching (ReLU) units that define the linear subregions."""
         raise NotImplementedError
 
-    def pattern(self, z: torch.Tensor) -> torch.Tensor:
+    def pattern(self, z: States) -> Int[Tensor, "*batch switching"]:
         """The activation pattern ``[*batch, n_switching]`` (int64) of each state."""
         raise NotImplementedError
 
@@ -151,7 +153,7 @@ class PiecewiseLinearRNN(nn.Module):
         """Number of linear subregions (some may be empty)."""
         return self._states_per_unit ** self.n_switching
 
-    def region(self, z: torch.Tensor) -> torch.Tensor:
+    def region(self, z: States) -> Int[Tensor, "*batch"]:
         """The index of the linear subregion of each state, ``[*batch]`` int64 in
         ``[0, n_regions)``: the activation pattern read as a number in base 2 (base 3 for
         the clipped shPLRNN), first switching unit least significant."""
@@ -253,8 +255,8 @@ class PiecewiseLinearRNN(nn.Module):
         """All fixed points :math:`F(z^*) = z^*`: :meth:`cycles` with ``k = 1``."""
         return self.cycles(1, max_sequences=max_sequences)
 
-    def generate(self, z0: torch.Tensor, n_steps: int, *,
-                 bound: float | None = None) -> torch.Tensor:
+    def generate(self, z0: States, n_steps: int, *,
+                 bound: float | None = None) -> TimeSeries:
         """Free-running trajectory from ``z0`` (``[*batch, M]``) for ``n_steps`` steps.
 
         Returns ``[*batch, n_steps + 1, M]`` (``z0`` first), without gradient.
@@ -347,14 +349,14 @@ class ShallowPLRNN(PiecewiseLinearRNN):
     def extra_repr(self) -> str:
         return f"dim={self.dim}, hidden={self.hidden}, clipped={self.clipped}"
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: States) -> States:
         u = z @ self.W2.T
         phi = torch.relu(u + self.h2)
         if self.clipped:
             phi = phi - torch.relu(u)
         return self.A * z + phi @ self.W1.T + self.h1
 
-    def stacked_step(self, params: dict[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    def stacked_step(self, params: dict[str, torch.Tensor], z: MemberStates) -> MemberStates:
         u = torch.bmm(z, params["W2"].transpose(1, 2))
         phi = torch.relu(u + params["h2"][:, None])
         if self.clipped:
@@ -369,7 +371,7 @@ class ShallowPLRNN(PiecewiseLinearRNN):
             d = d - (u > 0).to(z.dtype)
         return d
 
-    def jacobian(self, z: torch.Tensor) -> torch.Tensor:
+    def jacobian(self, z: States) -> Jacobians:
         r""":math:`\partial F / \partial z = \mathrm{diag}(A) + W_1 \mathrm{diag}(d) W_2`,
         ``[*batch, M, M]``, with :math:`d` the ReLU slopes (for the clipped model
         :math:`1[W_2 z + h_2 > 0] - 1[W_2 z > 0]`)."""
@@ -381,7 +383,7 @@ class ShallowPLRNN(PiecewiseLinearRNN):
     def n_switching(self) -> int:
         return self.hidden
 
-    def pattern(self, z: torch.Tensor) -> torch.Tensor:
+    def pattern(self, z: States) -> Int[Tensor, "*batch switching"]:
         """Per hidden unit: ``1`` where the ReLU is on (``0`` off); for the clipped model
         ``0`` below both kinks, ``1`` between them, ``2`` above both."""
         z = self._check(z)
@@ -471,15 +473,15 @@ class ALRNN(PiecewiseLinearRNN):
             return z
         return torch.cat([z[..., : self.dim - p], torch.relu(z[..., self.dim - p:])], -1)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: States) -> States:
         return self.A * z + self._phi(z) @ (self.W * self._offdiag).T + self.h
 
-    def stacked_step(self, params: dict[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    def stacked_step(self, params: dict[str, torch.Tensor], z: MemberStates) -> MemberStates:
         w = params["W"] * params["_offdiag"]
         return params["A"][:, None] * z + torch.bmm(self._phi(z), w.transpose(1, 2)) \
             + params["h"][:, None]
 
-    def jacobian(self, z: torch.Tensor) -> torch.Tensor:
+    def jacobian(self, z: States) -> Jacobians:
         r""":math:`\mathrm{diag}(A) + W \mathrm{diag}(\Phi^{*\prime}(z))`, ``[*batch, M, M]``."""
         z = self._check(z)
         d = torch.ones_like(z)
@@ -492,12 +494,12 @@ class ALRNN(PiecewiseLinearRNN):
     def n_switching(self) -> int:
         return self.n_relu
 
-    def pattern(self, z: torch.Tensor) -> torch.Tensor:
+    def pattern(self, z: States) -> Int[Tensor, "*batch switching"]:
         """``[*batch, P]``: 1 where each ReLU unit is on."""
         z = self._check(z)
         return (z[..., self.dim - self.n_relu:] > 0).to(torch.int64)
 
-    def symbolic_code(self, z: torch.Tensor) -> torch.Tensor:
+    def symbolic_code(self, z: States) -> Int[Tensor, "*batch"]:
         r"""The linear subregion of each state, ``[*batch]`` int64 in :math:`[0, 2^P)`:
         :math:`\sum_i 2^i \, 1[z_{M-P+1+i} > 0]`. Applied to a trajectory
         ``[*batch, time, M]`` it gives the symbolic sequence ``[*batch, time]``."""
@@ -537,14 +539,14 @@ class IdentityObservation(nn.Module):
         bound = math.sqrt(6.0 / dim) if dim > n_obs else 0.0
         self.L = nn.Parameter(uniform((dim - n_obs, n_obs), bound, gen, dtype=dtype))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: Float[Tensor, "*batch latent"]) -> Float[Tensor, "*batch obs"]:
         return z[..., : self.n_obs]
 
-    def init_state(self, x: torch.Tensor) -> torch.Tensor:
+    def init_state(self, x: Float[Tensor, "*batch obs"]) -> Float[Tensor, "*batch latent"]:
         """``[x, L x]``: a latent state ``[*batch, M]`` for the observation ``x``."""
         return torch.cat([x, x @ self.L.T], -1)
 
-    def invert(self, x: torch.Tensor) -> torch.Tensor:
+    def invert(self, x: Float[Tensor, "*batch obs"]) -> Float[Tensor, "*batch obs"]:
         """The forcing signal for the forced units: ``x`` itself (``[*batch, N]``)."""
         return x
 
@@ -572,15 +574,15 @@ class AffineObservation(nn.Module):
         self.B = nn.Parameter(b.to(dtype))
         self.c = nn.Parameter(torch.zeros(n_obs, dtype=dtype), requires_grad=bias)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: Float[Tensor, "*batch latent"]) -> Float[Tensor, "*batch obs"]:
         return z @ self.B.T + self.c
 
-    def invert(self, x: torch.Tensor) -> torch.Tensor:
+    def invert(self, x: Float[Tensor, "*batch obs"]) -> Float[Tensor, "*batch latent"]:
         """:math:`B^+ (x - c)`, ``[*batch, M]`` (no gradient)."""
         with torch.no_grad():
             return (x - self.c) @ torch.linalg.pinv(self.B).T
 
-    def init_state(self, x: torch.Tensor) -> torch.Tensor:
+    def init_state(self, x: Float[Tensor, "*batch obs"]) -> Float[Tensor, "*batch latent"]:
         return self.invert(x)
 
     @property

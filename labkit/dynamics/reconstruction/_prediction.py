@@ -8,10 +8,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from jaxtyping import Float
+from torch import Tensor
 
 from labkit.core.config import check_int, check_positive
+from labkit.core.shapes import PerTrajectory, SeriesLike
 from labkit.dynamics.reconstruction._checks import (
-    Series,
     as_array,
     as_scale,
     check_finite,
@@ -28,10 +30,10 @@ VPT_THRESHOLD = 0.5
 
 def prediction_error(
     model: Any,
-    x_true: Series,
+    x_true: SeriesLike,
     *,
     n_steps: int = 20,
-) -> float | torch.Tensor:
+) -> float | PerTrajectory:
     r"""The ``n_steps``-ahead prediction error: from every true state :math:`x_t`
     (:math:`t < T - n`) run the model :math:`n` steps and take the mean squared error
     against :math:`x_{t+n}`, over all starts and dimensions (the official
@@ -88,14 +90,14 @@ def prediction_error(
 
 
 def valid_prediction_time(
-    x_true: Series,
-    x_pred: Series,
+    x_true: SeriesLike,
+    x_pred: SeriesLike,
     *,
     dt: float,
     lyapunov_exponent: float,
     threshold: float = VPT_THRESHOLD,
-    scale: Series | float | None = None,
-) -> float | torch.Tensor:
+    scale: Float[np.ndarray | Tensor, "#state"] | float | None = None,
+) -> float | PerTrajectory:
     r"""Valid prediction time in Lyapunov times (Vlachas et al. 2020, Neural Networks 126,
     191-217; used by Gilpin 2023 in Lyapunov times).
 

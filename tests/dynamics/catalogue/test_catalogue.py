@@ -258,7 +258,8 @@ def test_names_ignore_case_and_delay_equations_say_so():
         get_system("mackeyglass")
 
 
-def test_wrong_shaped_state_names_the_expected_shape():
+def test_wrong_shaped_state_names_the_expected_shape(unchecked_shapes):
+    # rhs's own errors (what users get); under the test run the shape check would come first
     with pytest.raises(ConfigError, match=r"Lorenz: the state must have shape \[\*batch, 3\], "
                                           r"got \(4, 2\)"):
         get_system("Lorenz").rhs(0.0, torch.zeros(4, 2))

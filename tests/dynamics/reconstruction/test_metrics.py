@@ -394,7 +394,9 @@ def test_a_diverged_model_is_an_error_not_a_nan():
      "dt must be > 0"),
     (lambda x: metric_floor(np.stack([x, x]), x), DataError, "single series"),
 ])
-def test_bad_input_messages(call, error, match):
+def test_bad_input_messages(call, error, match, unchecked_shapes):
+    # the functions' own errors (what users get); under the test run a shape check of
+    # their annotations (valid_prediction_time's equal shapes) would come first
     with pytest.raises(error, match=match):
         call(gaussian(1000, 3))
 
