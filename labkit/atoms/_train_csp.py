@@ -16,7 +16,7 @@ from labkit.atoms._diffusion import CrystalDiffusion, CSPConfig, unpack
 from labkit.core.device import resolve_device
 from labkit.core.rng import make_generator
 from labkit.core.shapes import CrystalTensors
-from labkit.core.train import Checkpoint, History, RunResult, guarded_step, run
+from labkit.core.train import Checkpoint, History, RunResult, fingerprint, guarded_step, run
 from labkit.errors import ConfigError, DataError
 
 __all__ = ["CSPTrainer", "CSPTraining", "train_csp"]
@@ -105,6 +105,13 @@ class CSPTrainer:
             losses["loss"].backward()
             guarded_step(self.opt, losses["loss"], clip=self.config.grad_clip)
         return {k: v.item() for k, v in losses.items()}
+
+    def fingerprint(self) -> str:
+        """The settings, the dtype and the training crystals (a data source given as a
+        callable is named by its qualified name): see :func:`labkit.core.run`."""
+        data = (() if self._data is None else self._data)
+        source = None if self._source is None else getattr(self._source, "__qualname__", "")
+        return fingerprint(self.config, str(self.dtype), source, *data)
 
     def state_dict(self) -> dict[str, Any]:
         """Weights, optimizer and random state (for :class:`~labkit.core.train.Checkpoint`)."""

@@ -205,8 +205,9 @@ class Checkpoint:
 def fingerprint(*parts: Any) -> str:
     """A short digest of what makes a run the run it is (its settings, seed, data), for
     :attr:`Checkpoint.fingerprint`: tensors and arrays by the SHA-256 of their bytes,
-    :class:`~labkit.core.config.Config` objects by their fields, other values by their
-    JSON (``repr`` where JSON has none)."""
+    :class:`~labkit.core.config.Config` objects by their fields except ``steps`` (so that a
+    run can be continued for more steps from its checkpoint), other values by their JSON
+    (``repr`` where JSON has none)."""
     import hashlib
 
     import numpy as np
@@ -221,7 +222,9 @@ def fingerprint(*parts: Any) -> str:
             digest.update(f"array{part.dtype}{part.shape}".encode())
             digest.update(np.ascontiguousarray(part).tobytes())
         else:
-            value = part.to_dict() if callable(getattr(part, "to_dict", None)) else part
+            value = part
+            if callable(getattr(part, "to_dict", None)):
+                value = {k: v for k, v in part.to_dict().items() if k != "steps"}
             digest.update(stable_hash(value, length=64).encode())
     return digest.hexdigest()[:16]
 

@@ -71,8 +71,9 @@ class RegressorTrainer:
             raise ConfigError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
         self.rng = generator(seed)
         self.history = History()
-        self._fingerprint = fingerprint({"hidden": hidden, "depth": depth, "steps": steps,
-                                         "lr": lr, "dtype": str(dtype)}, data.x, data.y)
+        # not ``steps``: a run can be continued for more steps from its checkpoint
+        self._fingerprint = fingerprint({"hidden": hidden, "depth": depth, "lr": lr,
+                                         "dtype": str(dtype)}, data.x, data.y)
         x, y = data.x.to(dtype), data.y.to(dtype)
         layers: list[nn.Module] = []
         width = x.shape[1]

@@ -235,7 +235,8 @@ def test_interrupted_training_resumes_exactly(tmp_path):
 
     path = tmp_path / "csp.pt"
     first = CSPTrainer(data, cfg, seed=1, device="cpu")
-    ck = Checkpoint(path=path, state=first.state_dict, load=first.load_state_dict, every=10)
+    ck = Checkpoint(path=path, state=first.state_dict, load=first.load_state_dict, every=10,
+                    fingerprint=first.fingerprint())
     part = fit(first.step, 30, checkpoint=ck, callbacks=[lambda i, m, h: i == 19])
     assert part.steps_done == 20
     resumed = train_csp(data, cfg, seed=1, device="cpu", checkpoint=str(path))

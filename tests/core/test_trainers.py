@@ -27,7 +27,7 @@ from labkit.dynamics import (
     train_gtf_ensemble,
     train_node,
 )
-from labkit.errors import ConfigError, DivergenceError
+from labkit.errors import CheckpointError, ConfigError, DivergenceError
 from labkit.symmetry import LieGANConfig, liegan, so2_invariant, train_regressor
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -198,6 +198,37 @@ def test_resume_equals_uninterrupted(name, tmp_path):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_nan_policy_keeps_the_last_finite_parameters(name):
     assert_nan_policy(CASES[name])
+
+
+#: How each model is trained on *other* data (or settings), for the fingerprint test.
+OTHER_RUN = {
+    "gtf": lambda steps, **kw: train_gtf(
+        reconstruction_data(n_steps=400, dt=0.02, n_test=0),
+        GTFConfig(hidden_dim=8, seq_len=10, batch_size=4, steps=steps), device="cpu", **kw),
+    "gtf_ensemble": lambda steps, **kw: train_gtf_ensemble(
+        _series(), GTFConfig(hidden_dim=8, seq_len=12, batch_size=4, steps=steps),
+        seeds=[0, 3], device="cpu", **kw),
+    "node": lambda steps, **kw: train_node(
+        _series(), NODEConfig(hidden_dim=12, seq_len=4, batch_size=4, steps=steps),
+        device="cpu", **kw),
+    "csp": lambda steps, **kw: train_csp(
+        _crystals(), CSPConfig(hidden=32, batch_size=2, steps=steps), device="cpu", **kw),
+    "liegan": lambda steps, **kw: liegan(
+        so2_invariant(150), LieGANConfig(steps=steps, early_stop=False, batch_size=32,
+                                         eval_every=2, n_permutations=20), device="cpu", **kw),
+    "regressor": lambda steps, **kw: train_regressor(so2_invariant(150), hidden=8, steps=steps,
+                                                     **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_RUN))
+def test_a_checkpoint_of_another_run_is_refused(name, tmp_path):
+    path = tmp_path / "run.pt"
+    CASES[name].train(2, checkpoint=path)
+    with pytest.raises(CheckpointError, match=r"run\.pt' belongs to another run"):
+        OTHER_RUN[name](4, checkpoint=path)
+    # the same run, continued for more steps, resumes
+    assert len(CASES[name].train(3, checkpoint=path).history) == 3
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

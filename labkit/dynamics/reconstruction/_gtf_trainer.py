@@ -28,7 +28,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from labkit.core.config import check_int
 from labkit.core.device import resolve_device
 from labkit.core.rng import make_generator
-from labkit.core.train import History, exponential_schedule, sample_windows, set_lr
+from labkit.core.train import History, exponential_schedule, fingerprint, sample_windows, set_lr
 from labkit.dynamics.reconstruction._data import ReconstructionData
 from labkit.dynamics.reconstruction._free_run import as_data
 from labkit.dynamics.reconstruction._gtf import GTFConfig, build_model, jacobian_bound, next_alpha
@@ -442,6 +442,12 @@ class GTFTrainer:
             return obs(model.generate(z0, n_steps)).to("cpu", torch.float64)
 
     # -- checkpoints ------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """The settings, the members' seeds and data, and the dtype: a checkpoint of another
+        run is refused on resume."""
+        return fingerprint(self.config, self.seeds, str(self.dtype),
+                           *(d.train for d in self.datasets))
+
     def state_dict(self) -> dict[str, Any]:
         """Stacked parameters, optimizer, every member's :math:`\\alpha`, status, random
         state and history."""

@@ -22,6 +22,7 @@ from labkit.core.train import (
     Checkpoint,
     History,
     exponential_schedule,
+    fingerprint,
     guarded_step,
     run,
     sample_windows,
@@ -145,6 +146,10 @@ class _NODETrainer:
             loss.backward()
             finite = guarded_step(self.optimizer, loss, clip=cfg.grad_clip)
         return {"loss": loss.item() if finite else math.nan, "lr": lr}
+
+    def fingerprint(self) -> str:
+        """The settings, the dtype and the training series (see :func:`labkit.core.run`)."""
+        return fingerprint(self.config, str(self.dtype), self.data.train)
 
     def state_dict(self) -> dict[str, Any]:
         with self._lock:
@@ -271,5 +276,3 @@ def train_node(
     return NODEResult(field=trainer.field, history=res.history, status=res.status,
                       message=res.message, seconds=res.seconds, config=config,
                       data=data, trainer=trainer)
-
-
