@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from labkit.errors import ConfigError
-from labkit.widgets._symmetry import INPUTS, OUTPUTS, SymmetryController
+from labkit.widgets._symmetry import DATASETS, INPUTS, OUTPUTS, SymmetryController
 from labkit.widgets._toolkits import PANEL_LAYOUT, panel_component, serve_app
 
 __all__ = ["serve_symmetry", "symmetry_app", "symmetry_panel_class"]
@@ -58,6 +58,13 @@ def symmetry_app(**options: Any) -> Any:
 
 def serve_symmetry(*, port: int = 5006, address: str = "127.0.0.1", show: bool = False,
                    **options: Any) -> None:
-    """Serve :func:`symmetry_app` (one dashboard per browser session) until interrupted."""
+    """Serve :func:`symmetry_app` (one dashboard per browser session) until interrupted.
+
+    Raises:
+        ConfigError: an unknown ``dataset`` (before the server starts).
+    """
+    if "dataset" in options and options["dataset"] not in DATASETS:
+        raise ConfigError(f"unknown data set {options['dataset']!r}; choose one of "
+                          f"{list(DATASETS)}")
     serve_app("symmetry", lambda: symmetry_app(**options), port=port, address=address,
               show=show, title="labkit symmetry")

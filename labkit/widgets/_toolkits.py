@@ -118,11 +118,19 @@ def panel_component(name: str, *, doc: str, module: str, asset: str, controller:
 
 def serve_app(name: str, make: Callable[[], Any], *, port: int, address: str, show: bool,
               title: str) -> None:
-    """Serve ``make()`` at ``/<name>`` (one app per browser session) until interrupted."""
+    """Serve ``make()`` at ``/<name>`` (one app per browser session) until interrupted.
+
+    ``make()`` runs once before the server starts, so that bad options (an unknown system
+    or data set) are an error here rather than a blank page in the browser.
+
+    Raises:
+        ConfigError: a bad port, or what ``make()`` raises for bad options.
+    """
     import panel as pn
 
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ConfigError(f"port must be an int in [0, 65535], got {port!r}")
+    make()  # raises for bad options before anything listens
     origins = [f"{address}:{port}", f"localhost:{port}"]
     pn.serve({name: make}, port=port, address=address, show=show, websocket_origin=origins,
              title=title)
