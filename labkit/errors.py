@@ -27,6 +27,12 @@ class DivergenceError(LabkitError, FloatingPointError):
     """A numerical computation diverged (non-finite values or values beyond a bound)."""
 
 
+class StepLimitError(LabkitError, RuntimeError):
+    """An adaptive integrator ran out of steps (``max_steps``) before the end of its
+    interval. Not a divergence: the state was finite and within the bound; raise
+    ``max_steps`` or loosen the tolerances."""
+
+
 class CheckpointError(LabkitError, RuntimeError):
     """A checkpoint cannot be read (truncated, corrupt, not labkit's), or it was written by
     another run (other data or settings); the message names the file."""
@@ -38,3 +44,7 @@ class RunFailedError(LabkitError, RuntimeError):
     def __init__(self, message: str, run_dir: str | None = None) -> None:
         super().__init__(message)
         self.run_dir = run_dir
+
+
+class FolderBusyError(LabkitError, RuntimeError):
+    """Another process (named by PID and host) is writing into the same output folder."""

@@ -15,7 +15,8 @@ _WHERE = {
     "Config": "config", "check_in": "config", "check_positive": "config",
     "check_int": "config", "check_range": "config",
     "default_device": "device", "describe_device": "device", "resolve_device": "device",
-    "DEFAULT_BOUND": "integrate", "Trajectory": "integrate", "rk4": "integrate", "rk4_step": "integrate",
+    "DEFAULT_BOUND": "integrate", "BOUND_FACTOR": "integrate", "default_bound": "integrate",
+    "resolve_bound": "integrate", "Trajectory": "integrate", "rk4": "integrate", "rk4_step": "integrate",
     "euler": "integrate", "euler_step": "integrate",
     "dopri5": "dopri5",
     "Checkpoint": "train", "FitResult": "train", "History": "train", "fit": "train",
@@ -25,6 +26,7 @@ _WHERE = {
 }
 
 __all__ = [
+    "BOUND_FACTOR",
     "CHECKPOINT_EVERY",
     "CHECKPOINT_FORMAT",
     "Checkpoint",
@@ -43,6 +45,7 @@ __all__ = [
     "check_int",
     "check_positive",
     "check_range",
+    "default_bound",
     "default_cache_dir",
     "default_device",
     "dopri5",
@@ -53,6 +56,7 @@ __all__ = [
     "linear_layer",
     "make_generator",
     "numpy_rng",
+    "resolve_bound",
     "resolve_device",
     "euler",
     "euler_step",
@@ -92,7 +96,17 @@ if TYPE_CHECKING:
     from labkit.core.config import Config, check_in, check_int, check_positive, check_range
     from labkit.core.device import default_device, describe_device, resolve_device
     from labkit.core.dopri5 import dopri5
-    from labkit.core.integrate import DEFAULT_BOUND, Trajectory, euler, euler_step, rk4, rk4_step
+    from labkit.core.integrate import (
+        BOUND_FACTOR,
+        DEFAULT_BOUND,
+        Trajectory,
+        default_bound,
+        euler,
+        euler_step,
+        resolve_bound,
+        rk4,
+        rk4_step,
+    )
     from labkit.core.provenance import git_state
     from labkit.core.rng import linear_layer, make_generator, numpy_rng, spawn_seeds, uniform
     from labkit.core.shapes import check_shapes

@@ -319,19 +319,28 @@ static inline void lk_store_lanes(int64_t b, int n, int64_t j, int64_t nsave, co
     }
 }
 
+/* The bounds of a block's lanes, bl [W], from bound [B] (one per trajectory), spare lanes
+   repeating the last trajectory's as lk_load_lanes does. */
+static inline void lk_load_bounds(int64_t b, int n, const real* bound, real* bl) {
+    for (int w = 0; w < W; w++) bl[w] = bound[b + (w < n ? w : n - 1)];
+}
+
 /* Trajectories b0..b1-1 from y0 [B, D]; method 0 RK4, 1 Euler, 2 a map. save_at holds
-   nsave step counts (the first 0). Flows check divergence at the end of each segment
-   and flag it with the segment's end time, as the eager loop does; maps check every
-   iteration and flag the iteration. A diverged trajectory goes on as NaN. */
+   nsave step counts (the first 0). bound [B] is each trajectory's divergence bound,
+   compared in real as the eager loop compares (labkit.core.integrate.default_bound).
+   Flows check divergence at the end of each segment and flag it with the segment's end
+   time, as the eager loop does; maps check every iteration and flag the iteration. A
+   diverged trajectory goes on as NaN. */
 void lk_integrate(int64_t b0, int64_t b1, int method, const real* y0, const real* p,
                   int64_t pstride, double t0, double dt, int64_t nsave,
-                  const int64_t* save_at, double bound, real* out, float* out32,
+                  const int64_t* save_at, const real* bound, real* out, float* out32,
                   real* yend, uint8_t* diverged, real* diverged_at) {
     for (int64_t b = b0; b < b1; b += W) {
         const int n = (b1 - b) < W ? (int)(b1 - b) : W;
-        real y[D * W], pl[PSLOTS * W];
+        real y[D * W], pl[PSLOTS * W], bl[W];
         int dead[W];
         lk_load_lanes(b, n, y0, p, pstride, y, pl);
+        lk_load_bounds(b, n, bound, bl);
         for (int w = 0; w < W; w++) dead[w] = 0;
         lk_store_lanes(b, n, 0, nsave, y, out, out32);
         for (int64_t j = 1; j < nsave; j++) {
@@ -340,7 +349,7 @@ void lk_integrate(int64_t b0, int64_t b1, int method, const real* y0, const real
                 for (int64_t i = 0; i < k; i++) {
                     lk_map_lanes(y, pl);
                     for (int w = 0; w < W; w++) {
-                        if (!dead[w] && lk_bad_lane(y, w, (real)bound)) {
+                        if (!dead[w] && lk_bad_lane(y, w, bl[w])) {
                             dead[w] = 1;
                             if (w < n) diverged_at[b + w] = (real)(save_at[j - 1] + i + 1);
                         }
@@ -355,7 +364,7 @@ void lk_integrate(int64_t b0, int64_t b1, int method, const real* y0, const real
                     else lk_euler_lanes(ti, dt, y, pl);
                 }
                 for (int w = 0; w < W; w++) {
-                    if (!dead[w] && lk_bad_lane(y, w, (real)bound)) {
+                    if (!dead[w] && lk_bad_lane(y, w, bl[w])) {
                         dead[w] = 1;
                         if (w < n) diverged_at[b + w] = ts + (real)((double)k * dt);
                     }
@@ -442,13 +451,14 @@ static inline void lk_reorthonormalize_lanes(real* restrict V, int m, real* rest
    at t0 and accumulates as t += dt, as in the eager loop. */
 void lk_lyapunov(int64_t b0, int64_t b1, int method, const real* y0, const real* p,
                  int64_t pstride, double t0, double dt, int64_t n_transient, int64_t n_steps, int64_t m,
-                 int64_t qr_every, double bound, real* exps, real* yend,
+                 int64_t qr_every, const real* bound, real* exps, real* yend,
                  uint8_t* diverged, real* diverged_at) {
     for (int64_t b = b0; b < b1; b += W) {
         const int n = (b1 - b) < W ? (int)(b1 - b) : W;
-        real y[D * W], pl[PSLOTS * W], V[D * D * W], acc[D * W], when[W];
+        real y[D * W], pl[PSLOTS * W], V[D * D * W], acc[D * W], when[W], bl[W];
         int dead[W], bad[W];
         lk_load_lanes(b, n, y0, p, pstride, y, pl);
+        lk_load_bounds(b, n, bound, bl);
         real t = (real)t0;
         for (int64_t i = 0; i < n_transient; i++) {
             if (method == 2) lk_map_lanes(y, pl);
@@ -457,7 +467,7 @@ void lk_lyapunov(int64_t b0, int64_t b1, int method, const real* y0, const real*
         }
         int alive = 0;
         for (int w = 0; w < W; w++) {
-            dead[w] = lk_bad_lane(y, w, (real)bound);
+            dead[w] = lk_bad_lane(y, w, bl[w]);
             bad[w] = 0;
             when[w] = t;
             alive += !dead[w];
@@ -474,7 +484,7 @@ void lk_lyapunov(int64_t b0, int64_t b1, int method, const real* y0, const real*
                 lk_reorthonormalize_lanes(V, (int)m, acc, bad);
                 alive = 0;
                 for (int w = 0; w < W; w++) {
-                    if (!dead[w] && (bad[w] || lk_bad_lane(y, w, (real)bound))) {
+                    if (!dead[w] && (bad[w] || lk_bad_lane(y, w, bl[w]))) {
                         dead[w] = 1;
                         when[w] = t;
                     }
@@ -495,16 +505,20 @@ void lk_lyapunov(int64_t b0, int64_t b1, int method, const real* y0, const real*
 _DOPRI5 = """
 /* Dormand-Prince 5(4) for trajectories b0..b1-1, each with its own step, as
    labkit.core.dopri5.dopri5 does it (same stages, controller, dense output and flags).
-   out [B, n_out, D] arrives filled with NaN; row 0 is the initial state. */
+   out [B, n_out, D] arrives filled with NaN; row 0 is the initial state. status [B]
+   arrives 0 (reached the end) and becomes 1 where a trajectory diverged (beyond its
+   bound [B], non-finite, or its step collapsed) or 2 where it used max_steps attempts
+   before the end; stopped_at gets the time it had reached then. */
 void lk_dopri5(int64_t b0, int64_t b1, const real* y0, const real* p, int64_t pstride,
                const real* t_out, int64_t n_out, double rtol, double atol, double h0,
-               int64_t max_steps, double bound, real* out, uint8_t* diverged,
-               real* diverged_at, int64_t* n_steps) {
+               int64_t max_steps, const real* bound, real* out, uint8_t* status,
+               real* stopped_at, int64_t* n_steps) {
     const real tiny = %(tiny)s;
     const real t_end = t_out[n_out - 1];
     for (int64_t b = b0; b < b1; b++) {
         real y[D], ks[7][D], yi[D], err[D], acc[D], r5[D];
         const real* pb = p + b * pstride;
+        const real bnd = bound[b];
         memcpy(y, y0 + b * D, sizeof(y));
         for (int i = 0; i < D; i++) out[(b * n_out) * D + i] = y[i];
         real t = t_out[0], h;
@@ -586,7 +600,7 @@ void lk_dopri5(int64_t b0, int64_t b1, const real* y0, const real* p, int64_t ps
                 memcpy(y, yi, sizeof(y));
                 memcpy(ks[0], ks[6], sizeof(y));
                 accepted++;
-                for (int i = 0; i < D; i++) if (fabs(y[i]) > bound) blown = 1;
+                for (int i = 0; i < D; i++) if (fabs(y[i]) > bnd) blown = 1;
             }
             real factor;
             if (finite) {
@@ -598,12 +612,17 @@ void lk_dopri5(int64_t b0, int64_t b1, const real* y0, const real* p, int64_t ps
             h = hs * factor;
             const real at = fabs(t) > 1 ? fabs(t) : 1;
             const int stuck = !ok && h <= (real)1e-14 * at;
-            if (blown || stuck || attempts >= max_steps) {
-                diverged[b] = 1;
-                diverged_at[b] = t;
+            if (blown || stuck) {
+                status[b] = 1;
+                stopped_at[b] = t;
                 break;
             }
             if (next >= n_out) break;
+            if (attempts >= max_steps) {
+                status[b] = 2;
+                stopped_at[b] = t;
+                break;
+            }
         }
         (void)acc;
         n_steps[b] = accepted;

@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 
 from labkit.core._tableau import _A, _C, _D, _E
-from labkit.core.integrate import DEFAULT_BOUND, Trajectory
+from labkit.core.integrate import Trajectory, resolve_bound
 from labkit.core.shapes import States, VectorField
 from labkit.errors import ConfigError
 
@@ -46,7 +46,7 @@ def dopri5(
     atol: float = 1e-9,
     h0: float | None = None,
     max_steps: int = 1_000_000,
-    bound: float = DEFAULT_BOUND,
+    bound: float | None = None,
     on_divergence: Literal["flag", "raise"] = "flag",
     fast: Literal["auto", "compiled", "eager"] = "auto",
 ) -> Trajectory:
@@ -60,9 +60,19 @@ def dopri5(
         t_eval: increasing output times; the first is the initial time.
         rtol, atol: tolerances of the local error estimate (per component).
         h0: first step; by default chosen from ``|y0|`` and ``|f(y0)|``.
-        max_steps: attempted steps per trajectory before it is flagged as stuck.
-        bound: a trajectory whose state exceeds this magnitude counts as diverged.
-        on_divergence: ``"flag"`` or ``"raise"`` (:class:`DivergenceError`).
+        max_steps: attempted (accepted or rejected) steps per trajectory; one that has
+            not reached ``t_eval[-1]`` after them stops with ``out_of_steps`` (status
+            ``"max_steps"``), which is not a divergence.
+        bound: a trajectory with a component beyond this magnitude counts as diverged
+            (as does a non-finite one). A number applies to every trajectory and takes
+            precedence; None (the default) gives each its
+            :func:`~labkit.core.integrate.default_bound` (``max(1e6, 1e4 * max(|y0|,
+            scale))``, ``scale`` the catalogue field's attractor extent at its
+            parameters), the same rule as :func:`~labkit.core.rk4`, in both the compiled
+            and the eager solver.
+        on_divergence: ``"flag"`` marks failed trajectories in the result; ``"raise"``
+            raises :class:`~labkit.errors.DivergenceError` for a divergence and
+            :class:`~labkit.errors.StepLimitError` for a trajectory out of steps.
         fast: ``"auto"`` integrates with a compiled C kernel (:mod:`labkit.core.kernels`)
             when ``f`` carries a kernel source (catalogue fields do) and ``y0`` is
             float32/float64 on the CPU, else eagerly; ``"compiled"`` insists on the
@@ -73,8 +83,11 @@ def dopri5(
     Returns:
         A :class:`Trajectory` on ``t_eval`` with ``y`` ``[*batch, time, state]`` and
         ``n_steps`` (accepted steps per trajectory). A trajectory that diverges, or
-        whose step size collapses (a singularity or extreme stiffness), is flagged with
-        the time it happened and NaN afterwards.
+        whose step size collapses (a singularity or extreme stiffness), is flagged in
+        ``diverged`` with the time it happened and NaN afterwards; one that ran out of
+        steps, in ``out_of_steps`` with the time it had reached (``out_of_steps_at``) and
+        NaN afterwards. :attr:`Trajectory.status` says which, per trajectory (``"ok"``,
+        ``"diverged"``, ``"max_steps"``).
     """
     if not isinstance(y0, torch.Tensor) or y0.ndim < 1:
         raise ConfigError(f"y0 must be a tensor [*batch, state], got {type(y0).__name__}")
@@ -90,6 +103,9 @@ def dopri5(
         raise ConfigError("rtol and atol cannot both be 0")
     if on_divergence not in ("flag", "raise"):
         raise ConfigError(f"on_divergence must be 'flag' or 'raise', got {on_divergence!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ConfigError(f"max_steps must be an int >= 1, got {max_steps!r}")
+    bounds = resolve_bound(bound, f, y0)
 
     if fast not in ("auto", "compiled", "eager"):
         raise ConfigError(f"fast must be 'auto', 'compiled' or 'eager', got {fast!r}")
@@ -98,10 +114,10 @@ def dopri5(
 
         found = kernel_for(getattr(f, "kernel_source", None), y0)
         if found is not None:
-            out, div, div_at, steps = run_dopri5(found[0], found[1], y0, t_out, rtol=rtol,
-                                                 atol=atol, h0=h0, max_steps=max_steps,
-                                                 bound=bound)
-            done = Trajectory(t=t_out, y=out, diverged=div, diverged_at=div_at, n_steps=steps)
+            out, status, stopped_at, steps = run_dopri5(
+                found[0], found[1], y0, t_out, rtol=rtol, atol=atol, h0=h0,
+                max_steps=max_steps, bound=bounds)
+            done = _result(t_out, out, status == 1, status == 2, stopped_at, steps, max_steps)
             return done.raise_if_diverged() if on_divergence == "raise" else done
         if fast == "compiled":
             raise ConfigError("fast='compiled' needs a catalogue field and a float32/float64 "
@@ -119,7 +135,8 @@ def dopri5(
     next_out = torch.ones(batch, dtype=torch.long, device=device)
     active = torch.ones(batch, dtype=torch.bool, device=device)
     diverged = torch.zeros(batch, dtype=torch.bool, device=device)
-    diverged_at = torch.full(batch, math.nan, dtype=dtype, device=device)
+    starved = torch.zeros(batch, dtype=torch.bool, device=device)
+    stopped_at = torch.full(batch, math.nan, dtype=dtype, device=device)
     accepted = torch.zeros(batch, dtype=torch.long, device=device)
     rows = torch.arange(math.prod(batch), device=device).view(batch)
 
@@ -167,26 +184,43 @@ def dopri5(
                 y = torch.where(ok[..., None], y_new, y)
                 k1 = torch.where(ok[..., None], ks[6], k1)
                 accepted += ok.long()
-                blown = ok & (y.abs() > bound).any(-1)
+                blown = ok & (y.abs() > bounds[..., None]).any(-1)
 
             factor = _SAFETY * err_norm.clamp_min(1e-10) ** -0.2
             factor = torch.where(finite, factor.clamp(_MIN_FACTOR, _MAX_FACTOR),
                                  torch.full_like(factor, _MIN_FACTOR))
             h = torch.where(active, h_step * factor, h)
             stuck = active & ~ok & (h <= 1e-14 * t.abs().clamp_min(1.0))
-            bad = blown | stuck | (active & (attempts >= max_steps))
-            if bool(bad.any()):
-                diverged_at = torch.where(bad, t, diverged_at)
+            bad = blown | stuck
+            # out of steps: still short of the end after max_steps attempts (a
+            # trajectory whose last allowed attempt reached the end is done, not starved)
+            out_now = active & ~bad & (next_out < n_out) & (attempts >= max_steps)
+            stopped = bad | out_now
+            if bool(stopped.any()):
+                stopped_at = torch.where(stopped, t, stopped_at)
                 diverged |= bad
-                active &= ~bad
+                starved |= out_now
+                active &= ~stopped
                 if on_divergence == "raise":
                     break
             active &= next_out < n_out
 
-    result = Trajectory(
-        t=t_out, y=out.reshape(*batch, n_out, dim), diverged=diverged.reshape(batch),
-        diverged_at=diverged_at.reshape(batch), n_steps=accepted.reshape(batch),
-    )
+    result = _result(t_out, out.reshape(*batch, n_out, dim), diverged.reshape(batch),
+                     starved.reshape(batch), stopped_at.reshape(batch),
+                     accepted.reshape(batch), max_steps)
     if on_divergence == "raise":
         result.raise_if_diverged()
     return result
+
+
+def _result(t_out: torch.Tensor, y: torch.Tensor, diverged: torch.Tensor,
+            starved: torch.Tensor, stopped_at: torch.Tensor, steps: torch.Tensor,
+            max_steps: int) -> Trajectory:
+    """The :class:`Trajectory` of either solver: ``stopped_at`` split into the times of
+    the diverged and of the starved trajectories."""
+    nan = torch.full_like(stopped_at, math.nan)
+    return Trajectory(t=t_out, y=y, diverged=diverged,
+                      diverged_at=torch.where(diverged, stopped_at, nan), n_steps=steps,
+                      out_of_steps=starved,
+                      out_of_steps_at=torch.where(starved, stopped_at, nan),
+                      max_steps=max_steps)

@@ -6,6 +6,15 @@ Vector fields act on the last axis and broadcast over leading batch axes:
 trajectory, whether and when it diverged (a non-finite value, or ``|y|`` beyond
 ``bound``). Diverged trajectories are never returned as silent NaNs: their samples
 after the divergence are NaN *and* flagged in ``diverged``/``diverged_at``.
+
+The bound. An explicit ``bound=`` (one number for every trajectory) always wins. Without
+one, each trajectory gets :func:`default_bound`: :data:`BOUND_FACTOR` (1e4) times the
+larger of its initial state's largest component and the field's ``attractor_scale``
+(every catalogue system's ``vector_field()`` carries one: the extent of its attractor,
+grown with the parameters, see :meth:`labkit.dynamics.System.extent`), and never below
+:data:`DEFAULT_BOUND` (1e6). So a plain function ``f`` keeps the fixed 1e6 unless it
+starts beyond 100, Lorenz at ``rho = 1e6`` (bounded, ``|z|`` up to 2e6) is not flagged,
+and an orbit that escapes to infinity still is: ``y' = y`` from 1 at ``t = ln 1e6``.
 """
 
 from __future__ import annotations
@@ -29,15 +38,76 @@ from labkit.core.shapes import (
     TimeSeries,
     VectorField,
 )
-from labkit.errors import ConfigError, DivergenceError
+from labkit.errors import ConfigError, DivergenceError, StepLimitError
 
 if TYPE_CHECKING:
+    import numpy as np
     import xarray as xr
 
-__all__ = ["DEFAULT_BOUND", "Trajectory", "euler", "euler_step", "rk4", "rk4_step"]
+__all__ = ["BOUND_FACTOR", "DEFAULT_BOUND", "Trajectory", "default_bound", "euler",
+           "euler_step", "resolve_bound", "rk4", "rk4_step"]
 
-#: Magnitude (in the state's own units) beyond which a trajectory counts as diverged.
+#: The least default bound (in the state's own units): a trajectory beyond it counts as
+#: diverged unless its field's scale or its initial state allows more
+#: (:func:`default_bound`). It was the one fixed bound before bounds followed the scale.
 DEFAULT_BOUND = 1.0e6
+
+#: The default bound's multiple of a run's scale (:func:`default_bound`).
+BOUND_FACTOR = 1.0e4
+
+
+def default_bound(f: Any, y0: States) -> PerTrajectory:
+    """The bound each trajectory of ``y0`` gets when the caller gives none, ``[*batch]``
+    in ``y0``'s dtype:
+
+    .. math:: b = \\max\\bigl(10^6,\\; 10^4 \\max(\\lVert y_0 \\rVert_\\infty,\\, s)\\bigr)
+
+    (:data:`DEFAULT_BOUND`, :data:`BOUND_FACTOR`), with ``s`` the field's
+    ``attractor_scale`` attribute (a number, or a tensor broadcasting against the batch,
+    one per parameter value), 0 for a field without one.
+
+    Why this rule. Divergence means escaping to infinity, and a bound only stands in for
+    infinity, so it must lie far outside every bounded orbit the run can have: 1e4 times
+    the attractor's extent, or the start if that is further out. The scale has to come
+    from the system, not from the trajectory: on its way to its attractor Lorenz at
+    ``rho = 1e6`` grows from ``|y| = 20`` to ``2e6`` at the rate ``sqrt(sigma rho)``, just
+    as an escaping orbit grows, so no rule that watches the trajectory's growth can tell
+    the two apart. Catalogue fields carry their extent at their parameters
+    (:meth:`labkit.dynamics.System.extent`). The floor 1e6 keeps what was flagged before
+    for every field at a scale below 100 (116 of the catalogue's 129 flows and every map
+    at their defaults; the 13 others get 1e6 to 1.8e7) and for the unbounded phase
+    coordinates of a few flows, whose extent says nothing; a too large bound only delays
+    a flag by a few e-foldings of an escape (``ln 10 / lambda`` per decade), a too small
+    one flags a bounded orbit.
+
+    Example:
+        >>> import torch
+        >>> y0 = torch.tensor([[1.0, 2.0], [0.0, 300.0]], dtype=torch.float64)
+        >>> default_bound(lambda t, y: -y, y0).tolist()
+        [1000000.0, 3000000.0]
+    """
+    batch = y0.shape[:-1]
+    mag = y0.detach().abs().amax(-1).to(torch.float64)
+    scale = getattr(f, "attractor_scale", None)
+    if scale is not None:
+        s = torch.as_tensor(scale, dtype=torch.float64, device=y0.device).detach()
+        try:
+            s = torch.broadcast_to(s, batch)
+        except RuntimeError:  # a parameter batch that is not the trajectories': the largest
+            s = s.amax()
+        mag = torch.maximum(mag, s)
+    return (BOUND_FACTOR * mag).clamp_min(DEFAULT_BOUND).to(y0.dtype)
+
+
+def resolve_bound(bound: float | None, f: Any, y0: torch.Tensor) -> torch.Tensor:
+    """The bound of every trajectory of ``y0``, ``[*batch]`` in its dtype and on its device:
+    ``bound`` where given (one number for all), else :func:`default_bound`."""
+    if bound is None:
+        return default_bound(f, y0)
+    if isinstance(bound, bool) or not isinstance(bound, int | float) or not bound > 0:
+        raise ConfigError(f"bound must be a number > 0 (math.inf: only non-finite values "
+                          f"count) or None for the default, got {bound!r}")
+    return torch.full(y0.shape[:-1], float(bound), dtype=y0.dtype, device=y0.device)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +116,20 @@ class Trajectory:
 
     Attributes:
         t: sample times, ``[time]``.
-        y: states, ``[*batch, time, state]``; NaN after a trajectory diverged.
-        diverged: ``[*batch]`` bool, True where the trajectory diverged.
+        y: states, ``[*batch, time, state]``; NaN after a trajectory diverged or ran out
+            of steps.
+        diverged: ``[*batch]`` bool, True where the trajectory diverged (a non-finite
+            state, a state beyond the bound, or, in :func:`~labkit.core.dopri5`, a step
+            size collapsed at a singularity).
         diverged_at: ``[*batch]`` time of divergence (NaN where it did not diverge).
         n_steps: ``[*batch]`` accepted steps per trajectory (adaptive solvers), else None.
+        out_of_steps: ``[*batch]`` bool, True where an adaptive solver used its
+            ``max_steps`` attempts before the end (not a divergence); None for fixed-step
+            integrators, which cannot.
+        out_of_steps_at: ``[*batch]`` the time such a trajectory had reached (NaN
+            elsewhere); None with ``out_of_steps``.
+        max_steps: the adaptive solver's limit of attempted steps per trajectory, else
+            None.
     """
 
     t: Times
@@ -57,20 +137,56 @@ class Trajectory:
     diverged: BatchMask
     diverged_at: PerTrajectory
     n_steps: StepCounts | None = None
+    out_of_steps: BatchMask | None = None
+    out_of_steps_at: PerTrajectory | None = None
+    max_steps: int | None = None
 
     @property
     def n_diverged(self) -> int:
         """How many trajectories diverged."""
         return int(self.diverged.sum())
 
+    @property
+    def n_out_of_steps(self) -> int:
+        """How many trajectories ran out of steps (0 for fixed-step integrators)."""
+        return 0 if self.out_of_steps is None else int(self.out_of_steps.sum())
+
+    @property
+    def status(self) -> np.ndarray:
+        """Per trajectory, ``[*batch]`` strings: ``"ok"`` (reached the end),
+        ``"diverged"`` or ``"max_steps"`` (an adaptive solver ran out of steps)."""
+        import numpy as np
+
+        out = np.full(tuple(self.diverged.shape), "ok", dtype="<U9")
+        if self.out_of_steps is not None:
+            out[self.out_of_steps.cpu().numpy()] = "max_steps"
+        out[self.diverged.cpu().numpy()] = "diverged"
+        return out
+
     def raise_if_diverged(self) -> Trajectory:
-        """Raise :class:`DivergenceError` naming the first diverged trajectories; else self."""
+        """Raise if a trajectory did not reach the end; else return self.
+
+        Raises:
+            DivergenceError: naming the first diverged trajectories and their times.
+            StepLimitError: where none diverged but some ran out of steps (an adaptive
+                solver's ``max_steps``): their samples after that time are NaN as well.
+        """
         if self.n_diverged:
             idx = torch.nonzero(self.diverged)[:5].tolist()
             times = [float(self.diverged_at[tuple(i)]) for i in idx]
             raise DivergenceError(
                 f"{self.n_diverged} of {self.diverged.numel()} trajectories diverged; "
                 f"first at batch index/time {list(zip(idx, times, strict=True))}"
+            )
+        if self.n_out_of_steps:
+            assert self.out_of_steps is not None and self.out_of_steps_at is not None
+            idx = torch.nonzero(self.out_of_steps)[:5].tolist()
+            times = [float(self.out_of_steps_at[tuple(i)]) for i in idx]
+            raise StepLimitError(
+                f"{self.n_out_of_steps} of {self.out_of_steps.numel()} trajectories ran out "
+                f"of steps (max_steps={self.max_steps}) before t = {float(self.t[-1]):.6g}; "
+                f"first at batch index/time {list(zip(idx, times, strict=True))}: raise "
+                "max_steps or loosen rtol/atol (this is not a divergence)"
             )
         return self
 
@@ -83,7 +199,8 @@ class Trajectory:
         """An :class:`xarray.Dataset` with dims ``(*batch_dims, "time", "var")``.
 
         ``batch_dims`` defaults to ``("ic",)`` for one batch axis and ``ic0, ic1, ...``
-        otherwise. ``diverged`` and ``diverged_at`` are data variables over the batch dims.
+        otherwise. ``diverged`` and ``diverged_at`` (and ``out_of_steps`` from an adaptive
+        solver) are data variables over the batch dims.
         """
         import xarray as xr
 
@@ -104,6 +221,8 @@ class Trajectory:
                 "y": (dims, self.y.detach().cpu().numpy()),
                 "diverged": (tuple(batch_dims), self.diverged.cpu().numpy()),
                 "diverged_at": (tuple(batch_dims), self.diverged_at.cpu().numpy()),
+                **({} if self.out_of_steps is None else
+                   {"out_of_steps": (tuple(batch_dims), self.out_of_steps.cpu().numpy())}),
             },
             coords=all_coords,
         )
@@ -127,7 +246,7 @@ def rk4(
     dt: float,
     *,
     save_every: int = 1,
-    bound: float = DEFAULT_BOUND,
+    bound: float | None = None,
     on_divergence: Literal["flag", "raise"] = "flag",
     fast: Literal["auto", "compiled", "eager", "graph"] = "auto",
     out_dtype: torch.dtype | None = None,
@@ -140,7 +259,13 @@ def rk4(
         t_span: ``(t0, t1)``; ``(t1 - t0) / dt`` must be a whole number of steps.
         dt: step size (> 0).
         save_every: keep every ``save_every``-th step (the first and last are kept).
-        bound: a trajectory whose state exceeds this magnitude counts as diverged.
+        bound: a trajectory with a component beyond this magnitude counts as diverged
+            (as does a non-finite one). A number applies to every trajectory and takes
+            precedence; None (the default) gives each its :func:`default_bound`:
+            ``max(1e6, 1e4 * max(|y0|, scale))``, ``scale`` the field's
+            ``attractor_scale`` (catalogue fields: the attractor's extent at their
+            parameters), so that a plain ``f`` keeps 1e6 unless it starts beyond 100.
+            The compiled and eager paths compare against the same per-trajectory bound.
         on_divergence: ``"flag"`` marks diverged trajectories in the result;
             ``"raise"`` raises :class:`DivergenceError` instead.
         fast: ``"compiled"`` runs a fused C kernel on the CPU (:mod:`labkit.core.kernels`;
@@ -181,7 +306,7 @@ def euler(
     dt: float,
     *,
     save_every: int = 1,
-    bound: float = DEFAULT_BOUND,
+    bound: float | None = None,
     on_divergence: Literal["flag", "raise"] = "flag",
     fast: Literal["auto", "compiled", "eager", "graph"] = "auto",
     out_dtype: torch.dtype | None = None,
@@ -206,7 +331,7 @@ def _fixed_step(
     dt: float,
     *,
     save_every: int,
-    bound: float,
+    bound: float | None,
     on_divergence: str,
     fast: str,
     out_dtype: torch.dtype | None,
@@ -229,6 +354,7 @@ def _fixed_step(
         raise ConfigError(f"on_divergence must be 'flag' or 'raise', got {on_divergence!r}")
     if not torch.isfinite(y0).all():
         raise ConfigError("y0 contains non-finite values")
+    bounds = resolve_bound(bound, f, y0)
 
     if fast not in ("auto", "compiled", "eager", "graph"):
         raise ConfigError(f"fast must be 'auto', 'compiled', 'eager' or 'graph', got {fast!r}")
@@ -242,7 +368,7 @@ def _fixed_step(
         save_at.append(n_steps)
     on_cpu = y0.device.type == "cpu"
     if fast in ("auto", "compiled") and on_cpu:
-        compiled = _run_compiled(f, y0, t0, dt, save_at, bound, out_dtype, method=method)
+        compiled = _run_compiled(f, y0, t0, dt, save_at, bounds, out_dtype, method=method)
         if compiled is not None:
             if on_divergence == "raise":
                 compiled.raise_if_diverged()
@@ -266,7 +392,7 @@ def _fixed_step(
         t=torch.zeros((), dtype=y0.dtype, device=y0.device),
     )
     out[..., 0, :] = state.y
-    segment = functools.partial(_segment, step, dt=dt, bound=bound)
+    segment = functools.partial(_segment, step, dt=dt, bound=bounds)
     use_graph = fast == "graph" or (
         fast == "auto" and y0.device.type == "cuda" and len(save_at) > _GRAPH_MIN_SEGMENTS
     )
@@ -292,7 +418,7 @@ def _fixed_step(
 
 
 def _run_compiled(f: VectorField, y0: torch.Tensor, t0: float, dt: float, save_at: list[int],
-                  bound: float, out_dtype: torch.dtype | None, *, method: str
+                  bound: torch.Tensor, out_dtype: torch.dtype | None, *, method: str
                   ) -> Trajectory | None:
     """The integration by a compiled kernel, or None where none applies."""
     from labkit.core.kernels import kernel_for, run_fixed
@@ -366,18 +492,18 @@ def _device_step(f: VectorField, y0: torch.Tensor, dt: float, method: str, *, co
 
 
 def _segment(step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], state: _State, k: int,
-             *, dt: float, bound: float) -> None:
+             *, dt: float, bound: torch.Tensor) -> None:
     """Advance ``state`` by ``k`` steps, then check divergence, all in place.
 
     Nothing here reads a value back to the host, so one call can be captured in a CUDA
     graph and replayed: ``k`` steps cost one launch instead of ``~40 k``. A trajectory
-    that went non-finite or beyond ``bound`` is flagged with the segment's end time and
-    its state set to NaN.
+    that went non-finite or beyond its ``bound`` (``[*batch]``, in the state's dtype, as the
+    C kernel compares) is flagged with the segment's end time and its state set to NaN.
     """
     y = state.y
     for i in range(k):
         y = step(state.t + i * dt, y)
-    bad = ~torch.isfinite(y).all(-1) | (y.abs() > bound).any(-1)
+    bad = ~torch.isfinite(y).all(-1) | (y.abs() > bound[..., None]).any(-1)
     new = bad & ~state.diverged
     state.diverged_at.copy_(torch.where(new, state.t + k * dt, state.diverged_at))
     state.diverged.logical_or_(new)

@@ -111,16 +111,15 @@ class _Library:
         self.integrate = lib.lk_integrate
         self.integrate.restype = None
         self.integrate.argtypes = [i64, i64, ctypes.c_int, p, p, i64, ctypes.c_double,
-                                   ctypes.c_double, i64, p, ctypes.c_double, p, p, p, p, p]
+                                   ctypes.c_double, i64, p, p, p, p, p, p, p]
         self.lyapunov = lib.lk_lyapunov
         self.lyapunov.restype = None
         self.lyapunov.argtypes = [i64, i64, ctypes.c_int, p, p, i64, ctypes.c_double,
-                                  ctypes.c_double, i64, i64, i64, i64, ctypes.c_double, p, p,
-                                  p, p]
+                                  ctypes.c_double, i64, i64, i64, i64, p, p, p, p, p]
         self.dopri5 = lib.lk_dopri5
         self.dopri5.restype = None
         self.dopri5.argtypes = [i64, i64, p, p, i64, p, i64, ctypes.c_double, ctypes.c_double,
-                                ctypes.c_double, i64, ctypes.c_double, p, p, p, p]
+                                ctypes.c_double, i64, p, p, p, p, p]
         self.path = path
 
 
@@ -343,16 +342,27 @@ def _ptr(t: torch.Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
+def _bound_rows(bound: float | torch.Tensor, batch: torch.Size, n: int,
+                y0: torch.Tensor) -> torch.Tensor:
+    """The divergence bound of each trajectory, ``[n]`` in ``y0``'s dtype (the kernels
+    compare in their ``real``, as the eager loops compare in the state's dtype): one
+    number for all, or a tensor broadcasting against the batch
+    (:func:`labkit.core.integrate.resolve_bound`)."""
+    rows = torch.as_tensor(bound, dtype=y0.dtype).detach().cpu()
+    return rows.expand(batch).reshape(n).contiguous()
+
+
 def run_fixed(lib: _Library, params: torch.Tensor, y0: torch.Tensor, *, method: str,
-              t0: float, dt: float, save_at: list[int], bound: float,
+              t0: float, dt: float, save_at: list[int], bound: float | torch.Tensor,
               out_dtype: torch.dtype | None
               ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the fixed-step driver: returns ``(out [*batch, nsave, D], last state,
-    diverged, diverged_at)``."""
+    diverged, diverged_at)``; ``bound``: one number, or one per trajectory."""
     batch, dim = y0.shape[:-1], y0.shape[-1]
     y_flat = y0.reshape(-1, dim).contiguous()
     n = y_flat.shape[0]
     p, pstride = _param_rows(params, batch, n, y0)
+    bounds = _bound_rows(bound, batch, n, y0)
     nsave = len(save_at)
     steps = torch.tensor(save_at, dtype=torch.int64)
     out = out32 = None
@@ -369,7 +379,8 @@ def run_fixed(lib: _Library, params: torch.Tensor, y0: torch.Tensor, *, method: 
 
     def call(b0: int, b1: int) -> None:
         lib.integrate(b0, b1, code, y_flat.data_ptr(), p.data_ptr(), pstride, t0, dt, nsave,
-                      steps.data_ptr(), bound, _ptr(out), _ptr(out32), yend.data_ptr(),
+                      steps.data_ptr(), bounds.data_ptr(), _ptr(out), _ptr(out32),
+                      yend.data_ptr(),
                       diverged.data_ptr(), diverged_at.data_ptr())
 
     split_call(n, n * save_at[-1], call)
@@ -381,8 +392,8 @@ def run_fixed(lib: _Library, params: torch.Tensor, y0: torch.Tensor, *, method: 
 
 
 def run_lyapunov(lib: _Library, params: torch.Tensor, y0: torch.Tensor, *, dt: float,
-                 n_transient: int, n_steps: int, m: int, qr_every: int, bound: float,
-                 t0: float = 0.0, method: str = "rk4"
+                 n_transient: int, n_steps: int, m: int, qr_every: int,
+                 bound: float | torch.Tensor, t0: float = 0.0, method: str = "rk4"
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the Benettin driver (``method`` ``"rk4"`` for a flow, ``"map"`` for a map, whose
     ``dt`` is then only the time an iteration stands for): ``(sums of log |R_ii|
@@ -392,6 +403,7 @@ def run_lyapunov(lib: _Library, params: torch.Tensor, y0: torch.Tensor, *, dt: f
     y_flat = y0.reshape(-1, dim).contiguous()
     n = y_flat.shape[0]
     p, pstride = _param_rows(params, batch, n, y0)
+    bounds = _bound_rows(bound, batch, n, y0)
     exps = torch.empty((n, m), dtype=y0.dtype)
     yend = torch.empty_like(y_flat)
     diverged = torch.zeros(n, dtype=torch.uint8)
@@ -400,7 +412,7 @@ def run_lyapunov(lib: _Library, params: torch.Tensor, y0: torch.Tensor, *, dt: f
     def call(b0: int, b1: int) -> None:
         lib.lyapunov(b0, b1, code, y_flat.data_ptr(), p.data_ptr(), pstride, t0, dt,
                      n_transient,
-                     n_steps, m, qr_every, bound, exps.data_ptr(), yend.data_ptr(),
+                     n_steps, m, qr_every, bounds.data_ptr(), exps.data_ptr(), yend.data_ptr(),
                      diverged.data_ptr(), diverged_at.data_ptr())
 
     # a tangent step costs about (1 + m) field calls: weigh the work accordingly
@@ -410,30 +422,35 @@ def run_lyapunov(lib: _Library, params: torch.Tensor, y0: torch.Tensor, *, dt: f
 
 
 def run_dopri5(lib: _Library, params: torch.Tensor, y0: torch.Tensor, t_out: torch.Tensor, *,
-               rtol: float, atol: float, h0: float | None, max_steps: int, bound: float
+               rtol: float, atol: float, h0: float | None, max_steps: int,
+               bound: float | torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Run the adaptive driver: ``(out [*batch, n_out, D], diverged, diverged_at,
-    accepted steps)``."""
+    """Run the adaptive driver: ``(out [*batch, n_out, D], status, stopped_at, accepted
+    steps)``; ``status`` (uint8) is 0 where a trajectory reached the end, 1 where it
+    diverged, 2 where it ran out of steps (``max_steps``), and ``stopped_at`` the time it
+    had reached then (NaN for 0)."""
     batch, dim = y0.shape[:-1], y0.shape[-1]
     y_flat = y0.reshape(-1, dim).contiguous()
     n = y_flat.shape[0]
     p, pstride = _param_rows(params, batch, n, y0)
+    bounds = _bound_rows(bound, batch, n, y0)
     times = t_out.to(dtype=y0.dtype).contiguous()
     n_out = times.numel()
     out = torch.full((n, n_out, dim), math.nan, dtype=y0.dtype)
-    diverged = torch.zeros(n, dtype=torch.uint8)
-    diverged_at = torch.full((n,), math.nan, dtype=y0.dtype)
+    status = torch.zeros(n, dtype=torch.uint8)
+    stopped_at = torch.full((n,), math.nan, dtype=y0.dtype)
     accepted = torch.zeros(n, dtype=torch.int64)
 
     def call(b0: int, b1: int) -> None:
         lib.dopri5(b0, b1, y_flat.data_ptr(), p.data_ptr(), pstride, times.data_ptr(), n_out,
-                   rtol, atol, -1.0 if h0 is None else h0, max_steps, bound, out.data_ptr(),
-                   diverged.data_ptr(), diverged_at.data_ptr(), accepted.data_ptr())
+                   rtol, atol, -1.0 if h0 is None else h0, max_steps, bounds.data_ptr(),
+                   out.data_ptr(), status.data_ptr(), stopped_at.data_ptr(),
+                   accepted.data_ptr())
 
     # the work is unknown before the run; n_out samples per trajectory is a lower bound
     split_call(n, n * max(n_out, 100), call)
-    return (out.reshape(*batch, n_out, dim), diverged.bool().reshape(batch),
-            diverged_at.reshape(batch), accepted.reshape(batch))
+    return (out.reshape(*batch, n_out, dim), status.reshape(batch),
+            stopped_at.reshape(batch), accepted.reshape(batch))
 
 
 def _param_rows(params: torch.Tensor, batch: torch.Size, n: int,

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from labkit.core.device import resolve_device
-from labkit.core.integrate import DEFAULT_BOUND, rk4, rk4_step
+from labkit.core.integrate import rk4, rk4_step
 from labkit.core.rng import make_generator
 from labkit.dynamics import (
     get_system,
@@ -222,10 +222,6 @@ def _dtype_for(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "cuda" else torch.float64
 
 
-def _bad(y: torch.Tensor, bound: float) -> torch.Tensor:
-    return ~torch.isfinite(y).all(-1) | (y.abs() > bound).any(-1)
-
-
 def _starting_states(system: Any, params: dict[str, Any], n_ic: int, dt: float,
                      gen: torch.Generator, dtype: torch.dtype,
                      device: torch.device) -> tuple[torch.Tensor, str]:
@@ -239,6 +235,7 @@ def _starting_states(system: Any, params: dict[str, Any], n_ic: int, dt: float,
     if system.kind == "map":
         orbit = system.iterate(base[None], MAP_TRANSIENT + n_ic, **params)
         along = orbit.y[0, MAP_TRANSIENT + 1:]
+        escaped = bool(orbit.diverged.any())
     else:
         period = system.period or 100 * system.dt
         n_warm = max(1, round(TRANSIENT_PERIODS * period / dt))
@@ -246,14 +243,16 @@ def _starting_states(system: Any, params: dict[str, Any], n_ic: int, dt: float,
         field = system.vector_field(**params)
         warm = rk4(field, base[None], (0.0, n_warm * dt), dt, save_every=n_warm)
         start = warm.y[:, -1]
-        if warm.diverged.any():
+        escaped = bool(warm.diverged.any())
+        if escaped:
             along = start
         else:
             run = rk4(field, start, (0.0, n_along * dt), dt)
+            escaped = bool(run.diverged.any())
             along = run.y[0, 1:]
             idx = torch.linspace(0, len(along) - 1, n_ic).round().long()
             along = along[idx.to(along.device)]
-    if not torch.isfinite(along).all() or _bad(along, DEFAULT_BOUND).any():
+    if escaped or not torch.isfinite(along).all():
         note = ("the orbit from the default initial condition diverged with these parameters; "
                 "starting from it directly. ")
         return base + jitter, note
@@ -281,7 +280,7 @@ def _color_values(system: Any, params: dict[str, Any], y: torch.Tensor, mode: st
 def attractor_view(system: str = "Lorenz", *, parameters: Mapping[str, Any] | None = None,
                    n_ic: int = 256, periods: float = 10.0, samples: int = 1000,
                    color_by: str = "time", seed: int = 0, device: str = "auto",
-                   bound: float = DEFAULT_BOUND) -> AttractorData:
+                   bound: float | None = None) -> AttractorData:
     """Integrate ``n_ic`` trajectories of ``system`` for the viewer.
 
     Args:
@@ -297,7 +296,9 @@ def attractor_view(system: str = "Lorenz", *, parameters: Mapping[str, Any] | No
         color_by: one of :data:`COLOR_MODES`.
         seed: seed of the initial-condition jitter.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
-        bound: a state beyond this magnitude counts as diverged.
+        bound: a state beyond this magnitude counts as diverged; ``None``: the
+            integrators' default, relative to the attractor's extent at these parameters
+            (:func:`labkit.core.integrate.default_bound`).
 
     Returns:
         :class:`AttractorData`. Diverged trajectories are flagged and named in
@@ -365,8 +366,9 @@ def attractor_view(system: str = "Lorenz", *, parameters: Mapping[str, Any] | No
     if diverged.any():
         first = float(np.nanmin(diverged_at))
         unit = "iteration" if sys_.kind == "map" else "t ="
+        limit = f"|y| > {bound:g}" if bound is not None else "beyond the divergence bound"
         message += (f"{int(diverged.sum())} of {n_ic} trajectories diverged (non-finite or "
-                    f"|y| > {bound:g}); the first at {unit} {first:.4g}. "
+                    f"{limit}); the first at {unit} {first:.4g}. "
                     "They are drawn in red up to that point.")
     names = [f"x{i}" for i in range(sys_.dim)][:3]
     names += ["0"] * (3 - len(names))

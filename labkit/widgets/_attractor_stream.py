@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from labkit.core.device import resolve_device
-from labkit.core.integrate import DEFAULT_BOUND, rk4
+from labkit.core.integrate import rk4
 from labkit.core.rng import make_generator
 from labkit.dynamics import get_system
 from labkit.errors import ConfigError
@@ -162,7 +162,7 @@ class Ensemble:
     def __init__(self, system: str, *, parameters: Mapping[str, Any] | None = None,
                  n_ic: int = 256, periods: float = 10.0, samples: int = 800,
                  color_by: str = "time", seed: int = 0, device: str = "auto",
-                 bound: float = DEFAULT_BOUND, version: int = 1) -> None:
+                 bound: float | None = None, version: int = 1) -> None:
         self.system = get_system(system)
         self.n_ic = _check_int("n_ic", n_ic, 1, MAX_IC)
         self.seed = seed
@@ -374,6 +374,9 @@ class Ensemble:
         """Index of the oldest sample still in the ring."""
         return max(0, self.written - self.capacity)
 
+    def _limit(self) -> str:
+        return f"|y| > {self.bound:g}" if self.bound is not None else "beyond the divergence bound"
+
     def bounds(self) -> list[float]:
         """Lower and upper corner of the positions in the ring, flattened."""
         filled = min(self.written, self.capacity)
@@ -412,7 +415,7 @@ class Ensemble:
             first = float(np.nanmin(self.diverged_at))
             unit = "iteration" if self.system.kind == "map" else "t ="
             text += (f"{int(self.diverged.sum())} of {self.n_ic} trajectories diverged "
-                     f"(non-finite or |y| > {self.bound:g}); the first at {unit} {first:.4g}. "
+                     f"(non-finite or {self._limit()}); the first at {unit} {first:.4g}. "
                      "They are drawn in red; restart to draw new initial conditions.")
         return text.strip()
 

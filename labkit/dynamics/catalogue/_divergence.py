@@ -18,8 +18,7 @@ def log_separation(traj: Trajectory) -> PerTime:
     """
     if traj.y.ndim != 3 or traj.y.shape[0] < 2:
         raise ConfigError(f"need y of shape [member >= 2, time, state], got {tuple(traj.y.shape)}")
-    if traj.n_diverged:
-        traj.raise_if_diverged()
+    traj.raise_if_diverged()  # diverged, or (adaptive solvers) out of steps
     dist = (traj.y[1:] - traj.y[:1]).norm(dim=-1)
     if (dist <= 0).any():
         raise ConfigError("members coincide with the reference: perturb the initial states")

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from labkit.core.integrate import DEFAULT_BOUND, rk4_step
+from labkit.core.integrate import resolve_bound, rk4_step
 from labkit.core.shapes import PerTrajectory, Spectra, States
 from labkit.errors import ConfigError, DivergenceError
 
@@ -135,7 +135,7 @@ def lyapunov_spectrum(
     qr_every: int = 1,
     n_exponents: int | None = None,
     ic_axis: int = 0,
-    bound: float = DEFAULT_BOUND,
+    bound: float | None = None,
     tangent: str = "difference",
     observe: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
     fast: str = "auto",
@@ -153,7 +153,11 @@ def lyapunov_spectrum(
         qr_every: steps between re-orthonormalizations.
         n_exponents: how many leading exponents (default: all ``dim``).
         ic_axis: the batch axis of ``y0`` that holds initial conditions.
-        bound: a state beyond this magnitude counts as diverged.
+        bound: a state with a component beyond this magnitude counts as diverged. A
+            number applies to every trajectory; None (the default) gives each the bound
+            :func:`labkit.core.rk4` gives it (:func:`labkit.core.integrate.default_bound`:
+            ``max(1e6, 1e4 * max(|y0|, scale))``, ``scale`` the catalogue field's
+            attractor extent at its parameters), in the compiled and the eager loop.
         tangent: ``"difference"`` (central difference of the RK4 step) or ``"jvp"``
             (exact forward-mode derivative of the step; slower).
         observe: called as ``observe(t, y)`` with the time and the states ``[*batch,
@@ -197,9 +201,10 @@ def lyapunov_spectrum(
 
     if fast not in ("auto", "compiled", "eager"):
         raise ConfigError(f"fast must be 'auto', 'compiled' or 'eager', got {fast!r}")
+    bounds = resolve_bound(bound, field, y0)
     if fast != "eager" and observe is None:
         done = _compiled(field, y0, dt=dt, transient=transient, time=time, m=m,
-                         qr_every=qr_every, bound=bound, ic_axis=ic_axis, t0=t0)
+                         qr_every=qr_every, bound=bounds, ic_axis=ic_axis, t0=t0)
         if done is not None:
             return done
     if fast == "compiled":
@@ -207,7 +212,7 @@ def lyapunov_spectrum(
                           "float64, a system that compiles, and no observe callback")
 
     def check(y: torch.Tensor, when: float) -> None:
-        bad = ~torch.isfinite(y).all(-1) | (y.abs() > bound).any(-1)
+        bad = ~torch.isfinite(y).all(-1) | (y.abs() > bounds[..., None]).any(-1)
         if bad.any():
             idx = torch.nonzero(bad)[:5].tolist()
             raise DivergenceError(f"{int(bad.sum())} trajectories diverged by t = {when:.4g} "
@@ -263,7 +268,7 @@ def lyapunov_spectrum(
 
 
 def _compiled(field: Field, y0: torch.Tensor, *, dt: float, transient: float, time: float,
-              m: int, qr_every: int, bound: float, ic_axis: int,
+              m: int, qr_every: int, bound: torch.Tensor, ic_axis: int,
               t0: float = 0.0) -> LyapunovResult | None:
     """:func:`lyapunov_spectrum` by the compiled Benettin kernel, or None where none
     applies."""

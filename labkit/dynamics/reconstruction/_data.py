@@ -231,8 +231,10 @@ def reconstruction_data(system: str = "Lorenz", *, n_steps: int = 100_000, dt: f
 
     Raises:
         ConfigError: bad settings, or a map instead of a flow.
-        DivergenceError: the trajectory left :data:`~labkit.core.integrate.DEFAULT_BOUND`
-            or became non-finite, or LSODA needed more than
+        DivergenceError: the trajectory left the integrators' default bound
+            (:func:`~labkit.core.integrate.default_bound`: ``max(1e6, 1e4 * max(|y0|,
+            extent))`` with the system's extent at ``params``, :meth:`System.extent
+            <labkit.dynamics.System.extent>`) or became non-finite, or LSODA needed more than
             :data:`ODE_STEPS_PER_DYSTS_STEP` steps per dysts step for a sample (a flow
             blowing up, or too stiff); the message names the time.
 
@@ -279,18 +281,21 @@ def _integrate(system: Any, params: dict[str, Any], dt: float, n: int) -> torch.
     ``k = 0..n`` (LSODA at :data:`ODE_RTOL`, :data:`ODE_ATOL`)."""
     from scipy.integrate import odeint
 
-    from labkit.core.integrate import DEFAULT_BOUND
+    from labkit.core.integrate import default_bound
     from labkit.errors import DivergenceError
 
     field = _numpy_field(system, params)
+    start = system.default_state()
+    # the bound rk4 would give this run: 1e4 times the attractor's extent at ``params``
+    bound = float(default_bound(system.vector_field(**params), start).amax())
 
     def bounded(t: float, y: np.ndarray) -> np.ndarray:
-        if not np.all(np.abs(y) <= DEFAULT_BOUND):  # NaN fails too; stops LSODA at once
+        if not np.all(np.abs(y) <= bound):  # NaN fails too; stops LSODA at once
             raise DivergenceError(f"{system.name} diverged at t = {t:.6g}: a state "
-                                  f"non-finite or beyond {DEFAULT_BOUND:g}")
+                                  f"non-finite or beyond {bound:g}")
         return field(t, y)
 
-    y0 = system.default_state().numpy()
+    y0 = start.numpy()
     grid = np.arange(n + 1, dtype=np.float64) * dt
     max_steps = 500 + ODE_STEPS_PER_DYSTS_STEP * math.ceil(dt / system.dt)
     with warnings.catch_warnings():
@@ -305,11 +310,11 @@ def _integrate(system: Any, params: dict[str, Any], dt: float, n: int) -> torch.
             f"integrating {system.name} failed between t = {grid[k]:.6g} and "
             f"{grid[min(k + 1, n)]:.6g} (LSODA: {info['message'].strip().rstrip('.')}; at most "
             f"{max_steps} steps a sample): the flow is blowing up or too stiff")
-    bad = ~(np.isfinite(y).all(1) & (np.abs(y) <= DEFAULT_BOUND).all(1))
+    bad = ~(np.isfinite(y).all(1) & (np.abs(y) <= bound).all(1))
     if bad.any():
         k = int(np.argmax(bad))
         raise DivergenceError(f"{system.name} diverged at t = {k * dt:.6g} (sample {k}): "
-                              f"non-finite or beyond {DEFAULT_BOUND:g}")
+                              f"non-finite or beyond {bound:g}")
     return torch.from_numpy(y)
 
 
