@@ -3,9 +3,12 @@
 Files come from the CDVAE repository at a pinned commit (txie-93/cdvae, MIT licence;
 Xie et al., ICLR 2022), one CSV per split with a P1 CIF per row. Real users download
 them once into the cache folder (:func:`labkit.core.cache.default_cache_dir`), checked
-against SHA-256; tests and offline machines pass ``root=`` (or set
-``$LABKIT_CDVAE_ROOT`` to) a folder that already holds ``<name>/<split>.csv``. Every
-split is also checked against the published number of structures.
+against SHA-256 on download and on every later read from the cache. Only splits whose
+checksum labkit knows (:data:`CDVAE_SHA256`) are downloaded; for the others a user
+passes ``sha256=`` themselves, or ``root=`` (or sets ``$LABKIT_CDVAE_ROOT`` to) a folder
+that already holds ``<name>/<split>.csv``, which is read as it is, without download or
+checksum (tests and offline machines do the same). Every split is also checked against
+the published number of structures.
 
 Only the *official* splits carry ``official=True``. :func:`resplit` makes seeded
 train/val/test subsets of any data set and labels them as not official, so a number
@@ -27,12 +30,12 @@ import torch
 from labkit.atoms._batch import AtomsBatch
 from labkit.core.cache import default_cache_dir
 from labkit.core.config import check_in, check_int
-from labkit.core.download import fetch
+from labkit.core.download import check_sha256, fetch
 from labkit.core.rng import make_generator
 from labkit.errors import ConfigError, DataError
 
-__all__ = ["CDVAE_COMMIT", "CDVAE_SIZES", "CrystalDataset", "load_cdvae", "benchmark_splits", "load_sample", "read_split",
-           "resplit"]
+__all__ = ["CDVAE_COMMIT", "CDVAE_SHA256", "CDVAE_SIZES", "CrystalDataset", "load_cdvae", "benchmark_splits",
+           "load_sample", "read_split", "resplit"]
 
 #: The CDVAE commit the files are taken from.
 CDVAE_COMMIT = "f857f598d6f6cca5dc1ea0582d228f12dcc2c2ea"
@@ -45,9 +48,12 @@ CDVAE_SIZES: dict[str, dict[str, int]] = {
     "mp_20": {"train": 27136, "val": 9047, "test": 9046},
 }
 
-#: SHA-256 of the files whose bytes labkit has checked (the official validation splits,
-#: the files the shipped samples in ``labkit/atoms/data`` were cut from); the others are
-#: recorded on first download and checked after that.
+#: SHA-256 of the split files at :data:`CDVAE_COMMIT` whose bytes labkit has checked: the
+#: official validation splits of perov-5 and carbon-24 (the files the shipped samples in
+#: ``labkit/atoms/data`` were cut from). The other seven splits (the train and test splits,
+#: and all of MP-20) have no entry: their bytes have not been available to labkit, so a
+#: checksum cannot be recorded honestly, and :func:`load_cdvae` refuses to download them
+#: (or to read them from the cache) unless the caller passes ``sha256=`` or ``root=``.
 CDVAE_SHA256: dict[tuple[str, str], str] = {
     ("perov_5", "val"): "326f401219901270374b71e2faff63df3a29a99fd26f469993b9f476b693daf2",
     ("carbon_24", "val"): "36c00689cd63073c954a58bc6ed6e2adb7aeed5a630c994970959a1babffd50e",
@@ -101,8 +107,17 @@ class CrystalDataset:
             formulas=tuple(self.formulas[int(i)] for i in rows), source=self.source)
 
 
+def _unknown_checksum(name: str, split: str, url: str) -> DataError:
+    return DataError(
+        f"the SHA-256 of {name}/{split}.csv (CDVAE commit {CDVAE_COMMIT[:12]}) is not yet known to labkit, "
+        f"so it is neither downloaded nor read from the cache unchecked. To use the file anyway: download "
+        f"{url} yourself, put it at <folder>/{name}/{split}.csv and pass root=<folder> (or set "
+        f"LABKIT_CDVAE_ROOT=<folder>): a file under root is read as it is, without a checksum; or pass "
+        f"sha256=<the file's SHA-256, from a source you trust> to download it and check it against that")
+
+
 def _locate(name: str, split: str, root: str | os.PathLike[str] | None, cache_dir: Path | None,
-            download: bool) -> Path:
+            download: bool, sha256: str | None) -> Path:
     if root is None:
         root = os.environ.get("LABKIT_CDVAE_ROOT")
     if root is not None:
@@ -110,10 +125,17 @@ def _locate(name: str, split: str, root: str | os.PathLike[str] | None, cache_di
         if not path.is_file():
             raise DataError(f"no {name}/{split}.csv under root {root} (expected {path})")
         return path
+    url = _URL.format(commit=CDVAE_COMMIT, name=name, split=split)
+    known = CDVAE_SHA256.get((name, split))
+    if sha256 is not None and known is not None and sha256 != known:
+        raise ConfigError(f"sha256 {sha256!r} for {name}/{split} differs from the checksum labkit records "
+                          f"for it ({known}); leave sha256 out")
+    expected = sha256 if sha256 is not None else known
+    if expected is None:
+        raise _unknown_checksum(name, split, url)
     dest = (cache_dir or default_cache_dir() / "cdvae") / name / f"{split}.csv"
     if dest.is_file() or download:
-        url = _URL.format(commit=CDVAE_COMMIT, name=name, split=split)
-        return fetch(url, dest, sha256=CDVAE_SHA256.get((name, split)))
+        return fetch(url, dest, sha256=expected)  # a cache hit is hashed and checked too
     raise DataError(f"{name}/{split} is not in the cache ({dest}) and download=False")
 
 
@@ -167,6 +189,7 @@ def load_cdvae(
     download: bool = True,
     limit: int | None = None,
     dtype: torch.dtype = torch.float64,
+    sha256: str | None = None,
 ) -> CrystalDataset:
     """One official split of a CDVAE benchmark.
 
@@ -179,11 +202,18 @@ def load_cdvae(
         download: fetch a missing file (checked against its SHA-256).
         limit: read only the first ``limit`` rows (the result is then not official).
         dtype: of the coordinates and lattices.
+        sha256: the file's SHA-256, for a split without one in :data:`CDVAE_SHA256`
+            (the download and every cache hit are checked against it); for a split with
+            one it may only repeat it. Not used with ``root``.
 
     Raises:
-        ConfigError: an unknown name or split.
-        DataError: a missing file, a failed or corrupted download, a CIF that does not
-            parse (naming the row), or a full split whose size differs from the published one.
+        ConfigError: an unknown name or split, a malformed ``sha256``, or one that
+            contradicts labkit's record.
+        DataError: a missing file; a split whose checksum labkit does not know (and no
+            ``sha256`` or ``root`` given: the message says how to use the file anyway);
+            a failed or corrupted download, or a cached file whose bytes do not match
+            (naming the file and both hashes); a CIF that does not parse (naming the
+            row); or a full split whose size differs from the published one.
 
     Example (``root``: any folder holding ``perov_5/val.csv``)::
 
@@ -192,7 +222,9 @@ def load_cdvae(
     """
     check_in("name", name, tuple(CDVAE_SIZES))
     check_in("split", split, SPLITS)
-    path = _locate(name, split, root, Path(cache_dir) if cache_dir is not None else None, download)
+    if sha256 is not None:
+        check_sha256(sha256)
+    path = _locate(name, split, root, Path(cache_dir) if cache_dir is not None else None, download, sha256)
     batch, props, formulas = read_split(path, limit=limit, dtype=dtype)
     expected = CDVAE_SIZES[name][split]
     whole = limit is None or limit >= expected
@@ -264,7 +296,8 @@ def benchmark_splits(
         name: the benchmark.
         data: ``"sample"``: a seeded 80/10/10 re-split of the structures labkit ships
             (:func:`load_sample`); ``"download"``: the official train and test splits,
-            fetched into the cache; a folder: its ``<name>/train.csv`` and ``test.csv``
+            fetched into the cache (a :class:`DataError` while labkit knows no checksum
+            for them, see :data:`CDVAE_SHA256`); a folder: its ``<name>/train.csv`` and ``test.csv``
             when both exist (official), else a re-split of its ``<name>/val.csv``.
         seed: of a re-split (an int: it goes into the label, see :func:`resplit`).
         cache_dir: for ``"download"``.

@@ -9,9 +9,15 @@ app is built.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import math
+import os
+import signal
+import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, SupportsFloat
+from typing import Any, NoReturn, SupportsFloat
 
 from labkit.errors import ConfigError
 from labkit.widgets._assets import widget_module, widget_style
@@ -117,20 +123,92 @@ def panel_component(name: str, *, doc: str, module: str, asset: str, controller:
 
 
 def serve_app(name: str, make: Callable[[], Any], *, port: int, address: str, show: bool,
-              title: str) -> None:
-    """Serve ``make()`` at ``/<name>`` (one app per browser session) until interrupted.
+              title: str) -> NoReturn:
+    """Serve ``make()`` at ``/<name>`` (one app per browser session) until SIGINT (Ctrl-C)
+    or SIGTERM, then end the process with exit status 0.
 
     ``make()`` runs once before the server starts, so that bad options (an unknown system
     or data set) are an error here rather than a blank page in the browser.
 
-    Raises:
-        ConfigError: a bad port, or what ``make()`` raises for bad options.
-    """
-    import panel as pn
+    This is the server loop of ``labkit serve``: it owns the process. On the first SIGINT
+    or SIGTERM (also one that arrives while ``make()`` runs) the IOLoop stops, the server
+    closes its port and connections, one line ``labkit: stopped serving NAME (SIGNAL)``
+    goes to stdout, and the process ends with status 0 (a stop that was asked for is a
+    success; not 130/143, which would say the process died of the signal). A second
+    signal during that shutdown ends the process at once, with the same status.
 
+    The process ends through :func:`os._exit`, after the ``atexit`` functions have run and
+    stdout and stderr are flushed, not through interpreter finalization: each browser
+    session's app runs its work on daemon threads (the symmetry dashboard's LieGAN
+    training, the attractor viewer's stream and panels) that are inside torch's C++ code
+    most of the time and cannot be interrupted from outside. CPython before 3.14 ends such
+    threads during finalization with ``pthread_exit``, whose unwinding through torch's C++
+    frames calls ``std::terminate``: "terminate called without an active exception" and
+    an abort (status 134), which is what issue 15 reported. ``os._exit`` ends them with
+    the process instead; labkit keeps nothing that needs finalizing (its files are written
+    atomically).
+
+    Must be called from the main thread (signal handlers live there).
+
+    Raises:
+        ConfigError: a bad port, a call from another thread, or what ``make()`` raises
+            for bad options (the process then ends normally, by the caller).
+    """
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ConfigError(f"port must be an int in [0, 65535], got {port!r}")
-    make()  # raises for bad options before anything listens
-    origins = [f"{address}:{port}", f"localhost:{port}"]
-    pn.serve({name: make}, port=port, address=address, show=show, websocket_origin=origins,
-             title=title)
+    if threading.current_thread() is not threading.main_thread():
+        raise ConfigError("serve_app must run in the main thread: it stops on SIGINT/SIGTERM")
+    received: list[int] = []
+    loop: list[Any] = []  # the server's IOLoop, once it is set up
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if received:  # a second signal while shutting down: do not wait any longer
+            _end_process(name, received[0])
+        received.append(signum)
+        if loop:  # stop the IOLoop from inside it (a signal handler must not touch it)
+            loop[0].asyncio_loop.call_soon_threadsafe(loop[0].stop)
+        else:  # before the server is set up: unwind make() or the set-up
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            from panel.io.server import get_server  # seconds: a Ctrl-C here is handled too
+
+            make()  # raises for bad options before anything listens
+            origins = [f"{address}:{port}", f"localhost:{port}"]
+            server = get_server({name: make}, port=port, address=address, show=show,
+                                websocket_origin=origins, title=title, verbose=True, start=False)
+            for sig in previous:  # get_server installed a SIGINT handler of its own
+                signal.signal(sig, on_signal)
+            loop.append(server.io_loop)
+        except KeyboardInterrupt:
+            if not received:
+                raise
+            _end_process(name, received[0])
+        if not received:
+            server.start()
+            server.io_loop.start()  # returns once on_signal has stopped it
+        with contextlib.suppress(Exception):
+            server.stop()  # close the port and the connections
+        _end_process(name, received[0] if received else None)
+    except BaseException:
+        for sig, handler in previous.items():  # an error in make(): the caller reports it
+            signal.signal(sig, handler)
+        raise
+
+
+def _end_process(name: str, signum: int | None) -> NoReturn:
+    """Say that serving stopped, run the ``atexit`` functions, flush, and end the process
+    with status 0 without interpreter finalization (see :func:`serve_app`)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):  # another signal now: end at once
+        signal.signal(sig, lambda *_: os._exit(0))
+    how = f" ({signal.Signals(signum).name})" if signum is not None else ""
+    try:
+        print(f"labkit: stopped serving {name}{how}", flush=True)
+        atexit._run_exitfuncs()  # what a normal exit would run; errors are printed, not raised
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(0)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import shutil
 
 import pytest
 import torch
@@ -116,20 +115,6 @@ def test_fetch_refuses_a_corrupted_file_and_keeps_nothing(tmp_path):
         fetch((tmp_path / "missing").as_uri(), tmp_path / "x.bin", sha256=right)
     with pytest.raises(ConfigError, match="sha256 must be 64 lowercase hex digits, got 'abc'"):
         fetch(payload.as_uri(), dest, sha256="abc")
-
-
-def test_fetch_without_checksum_records_one(tmp_path):
-    payload = tmp_path / "p.csv"
-    payload.write_text("a,b\n1,2\n")
-    dest = tmp_path / "c" / "p.csv"
-    with pytest.warns(UserWarning, match="no published checksum"):
-        fetch(payload.as_uri(), dest)
-    assert (tmp_path / "c" / "p.csv.sha256").read_text().strip() == sha256_file(payload)
-    shutil.copy(payload, dest)
-    assert fetch(payload.as_uri(), dest) == dest  # matches the record
-    dest.write_text("changed")
-    with pytest.raises(DataError, match="does not match its checksum"):
-        fetch(payload.as_uri(), dest)
 
 
 def test_benchmark_splits_say_what_they_are(shared_data, tmp_path):
