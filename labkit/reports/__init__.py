@@ -10,22 +10,35 @@ Inside a notebook, ``record(name, value)`` hands a result to the run's ``run.jso
 to the sweep's dataset. The ``labkit`` command (:mod:`labkit.reports.cli`) wraps these.
 """
 
-from labkit.reports._params import Parameter, check_parameters, notebook_parameters
+from labkit.reports._lock import FolderLock
+from labkit.reports._params import (
+    Parameter,
+    check_parameters,
+    notebook_digest,
+    notebook_parameters,
+    parse_yaml,
+)
 from labkit.reports._record import read_records, record
-from labkit.reports._run import RunResult, read_run, run_notebook
-from labkit.reports._sweep import SweepResult, grid_points, load_grid, sweep
+from labkit.reports._run import RunResult, RunState, inspect_run, read_run, run_notebook
+from labkit.reports._sweep import SweepResult, grid_points, load_grid, sweep, sweep_status
 
 __all__ = [
+    "FolderLock",
     "Parameter",
     "RunResult",
+    "RunState",
     "SweepResult",
     "check_parameters",
     "grid_points",
+    "inspect_run",
     "load_grid",
+    "notebook_digest",
     "notebook_parameters",
+    "parse_yaml",
     "read_records",
     "read_run",
     "record",
     "run_notebook",
     "sweep",
+    "sweep_status",
 ]

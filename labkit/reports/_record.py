@@ -14,9 +14,12 @@ from typing import Any
 
 from labkit.errors import ConfigError
 
-__all__ = ["MAX_RECORD_SIZE", "RECORD_MIME", "read_records", "record", "session_records"]
+__all__ = ["MAX_RECORD_SIZE", "PARAMETERS_MIME", "RECORD_MIME", "read_parameters",
+           "read_records", "record", "record_parameters", "session_records"]
 
 RECORD_MIME = "application/vnd.labkit.record+json"
+#: MIME type of the values a report kernel received for its parameters.
+PARAMETERS_MIME = "application/vnd.labkit.parameters+json"
 #: Largest number of elements a recorded array may have ("scalars and small arrays").
 MAX_RECORD_SIZE = 100_000
 
@@ -95,3 +98,22 @@ def read_records(nb: Any) -> dict[str, Any]:
                 item = json.loads(payload) if isinstance(payload, str) else payload
                 found[item["name"]] = item["value"]
     return found
+
+
+def record_parameters(values: dict[str, Any]) -> None:
+    """Display the values the kernel holds for its parameters (a run adds a cell that calls
+    this right after the parameters are set, so ``run.json`` reports what the kernel got)."""
+    from IPython.display import display
+
+    payload = json.dumps(values, allow_nan=True, default=repr)
+    display({PARAMETERS_MIME: payload, "text/plain": f"parameters: {_short(values)}"}, raw=True)
+
+
+def read_parameters(nb: Any) -> dict[str, Any] | None:
+    """The parameter values recorded by :func:`record_parameters` in an executed notebook."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            payload = output.get("data", {}).get(PARAMETERS_MIME)
+            if payload is not None:
+                return json.loads(payload) if isinstance(payload, str) else dict(payload)
+    return None

@@ -2,12 +2,17 @@
 
 ::
 
-    labkit run NOTEBOOK [-p NAME VALUE]... [-f params.yaml] [--out DIR] [--timeout S]
-    labkit sweep NOTEBOOK --grid grid.yaml [--workers N] [--scheduler ADDRESS] [--out DIR]
+    labkit [--debug] run NOTEBOOK [-p NAME VALUE]... [-f params.yaml] [--out DIR] [--timeout S]
+    labkit [--debug] sweep NOTEBOOK --grid grid.yaml [--workers N] [--scheduler ADDRESS]
+                     [--out DIR] [--status]
     labkit list [FOLDER_OR_NOTEBOOK]...
 
-Exit status: 0 on success, 1 when a run (or any run of a sweep) failed, 2 for bad
-input (unknown parameters, missing files), which is reported before anything starts.
+Exit status: 0 on success, 1 when a run (or any point of a sweep) failed, 2 for bad
+input (a named error, before anything starts: unknown or out-of-range parameters,
+missing or malformed files and folders, an unreachable scheduler, a busy output folder),
+128 + the signal's number when a run or sweep is interrupted (130 for Ctrl-C, 143 for
+SIGTERM). ``labkit serve`` exits 0 when stopped by Ctrl-C or SIGTERM (its normal way to
+stop). ``--debug`` adds the traceback to a named error.
 """
 
 from __future__ import annotations
@@ -27,13 +32,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labkit", description="Run labkit notebooks headlessly as parameterized reports; regenerate the catalogue's tables."
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an input error, not only its message")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute a notebook and write a report folder")
     run.add_argument("notebook", type=Path)
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                      metavar=("NAME", "VALUE"),
-                     help="set a parameter; VALUE is read as YAML (3, 0.5, true, [1, 2], text)")
+                     help="set a parameter; VALUE is read as YAML 1.2 (3, 0.5, 1e-3, true, "
+                          "[1, 2], text; yes/no and dates stay text)")
     run.add_argument("-f", "--parameters-file", type=Path,
                      help="a YAML mapping of parameters (-p values win)")
     run.add_argument("--out", type=Path, help="run folder (default reports/<notebook stem>)")
@@ -48,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", help="address of an existing dask scheduler")
     sw.add_argument("--out", type=Path, help="sweep folder (default reports/<stem>-sweep)")
     sw.add_argument("--timeout", type=float, help="limit in seconds for any one cell")
+    sw.add_argument("--status", action="store_true",
+                    help="only show each point's state (done, stale, failed, interrupted, "
+                         "killed, running, corrupt, missing); run nothing")
+    sw.add_argument("--connect-timeout", type=float, default=10.0,
+                    help="seconds to wait for --scheduler to answer (default 10)")
 
     serve = sub.add_parser("serve", help="serve a labkit app in the browser (Panel)")
     serve.add_argument("app", choices=sorted(APPS), help="which app")
@@ -67,20 +80,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _parameters(args: argparse.Namespace) -> dict[str, Any]:
     from labkit.reports._params import parse_value
+    from labkit.reports._sweep import _yaml_mapping
 
     values: dict[str, Any] = {}
     if args.parameters_file is not None:
-        import yaml
-
-        try:
-            loaded = yaml.safe_load(args.parameters_file.read_text())
-        except FileNotFoundError:
-            raise LabkitError(
-                f"parameters file {str(args.parameters_file)!r} does not exist") from None
-        if not isinstance(loaded, dict):
-            raise LabkitError(f"parameters file {str(args.parameters_file)!r} must be a mapping,"
-                              f" got {loaded!r}")
-        values.update(loaded)
+        values.update(_yaml_mapping(args.parameters_file, "parameters file"))
     for name, text in args.parameter:
         values[name] = parse_value(text)
     return values
@@ -98,10 +102,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from labkit.reports._sweep import sweep
+    from labkit.reports._sweep import sweep, sweep_status
 
+    if args.status:
+        rows = sweep_status(args.notebook, args.grid, out_dir=args.out)
+        counts: dict[str, int] = {}
+        for point, key, state in rows:
+            counts[state.state] = counts.get(state.state, 0) + 1
+            print(f"{state.state:<12} {key}  {point}  ({state.reason})")
+        print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f" of {len(rows)} points")
+        return 0
     result = sweep(args.notebook, args.grid, out_dir=args.out, workers=args.workers,
-                   scheduler=args.scheduler, timeout=args.timeout, progress=True)
+                   scheduler=args.scheduler, timeout=args.timeout, progress=True,
+                   connect_timeout=args.connect_timeout)
     print(f"{len(result.ran)} run(s) executed, {len(result.skipped)} already complete, "
           f"{len(result.failed)} failed; results in {result.out_dir / 'results.nc'}")
     return 1 if result.failed else 0
@@ -141,7 +154,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for nb in found:
         print(nb)
         try:
-            params = notebook_parameters(nb)
+            params = notebook_parameters(nb)  # a bad notebook is one line, not the end
         except LabkitError as exc:
             print(f"  ({exc})")
             continue
@@ -171,8 +184,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"labkit: run failed: {exc}", file=sys.stderr)
         return 1
     except LabkitError as exc:
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
         print(f"labkit: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        import signal
+
+        name = getattr(exc, "signame", "SIGINT")
+        where = f" (state recorded in {args.out})" if getattr(args, "out", None) else ""
+        print(f"labkit: interrupted by {name}{where}", file=sys.stderr)
+        return 128 + int(getattr(signal, name, signal.SIGINT))
 
 
 if __name__ == "__main__":

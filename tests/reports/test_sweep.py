@@ -20,8 +20,13 @@ from tests.reports.test_run import labkit
 SQUARE = Path(__file__).parent / "notebooks" / "square.ipynb"
 
 
+def _folders(out: Path) -> list[Path]:
+    """The point folders (not the hidden lock files beside them)."""
+    return sorted(d for d in (out / "runs").iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
 def _completed(out: Path) -> list[Path]:
-    return [d for d in (out / "runs").iterdir() if read_run(d)["status"] == "completed"]
+    return [d for d in _folders(out) if read_run(d)["status"] == "completed"]
 
 
 def test_grid_points_are_the_cartesian_product_with_fixed_values():
@@ -55,17 +60,16 @@ def test_two_by_two_grid_on_two_workers_then_a_rerun_runs_nothing(tmp_path):
     np.testing.assert_array_equal(ds["square"].values, [[1.0, 11.0], [4.0, 14.0]])
     np.testing.assert_array_equal(ds["vector"].sel(a=2, b=10.0).values, [0, 2, 4])
     assert ds["label"].sel(a=1, b=10.0).item() == "1-10.0"
-    assert (ds["status"].values == "completed").all()
+    assert (ds["status"].values == "done").all()
     assert len(_completed(out)) == 4
     summary = (out / "summary.html").read_text()
     assert summary.count('report.html">report</a>') == 4
-    stamps = {d.name: (d / "run.json").stat().st_mtime_ns for d in (out / "runs").iterdir()}
+    stamps = {d.name: (d / "run.json").stat().st_mtime_ns for d in _folders(out)}
 
     again = labkit("sweep", str(SQUARE), "--grid", str(grid), "--out", str(out))
     assert again.returncode == 0, again.stderr
     assert "0 run(s) executed, 4 already complete" in again.stdout
-    assert {d.name: (d / "run.json").stat().st_mtime_ns
-            for d in (out / "runs").iterdir()} == stamps
+    assert {d.name: (d / "run.json").stat().st_mtime_ns for d in _folders(out)} == stamps
 
 
 @pytest.mark.slow  # two cell timeouts and three kernels: ~30 s on 2 cores
@@ -74,7 +78,7 @@ def test_failed_points_are_reported_and_retried_on_the_next_sweep(tmp_path):
                    workers=2, timeout=4)
     assert len(result.failed) == 1 and len(result.ran) == 2
     status = result.dataset["status"].values.ravel().tolist()
-    assert sorted(status) == ["completed", "failed"]
+    assert sorted(status) == ["done", "failed"]
     assert np.isnan(result.dataset["square"].values).sum() == 1  # the failed point: no value
     again = sweep(SQUARE, {"a": [1], "sleep_s": [0.0, 30.0]}, out_dir=tmp_path / "s",
                   workers=1, timeout=4)
@@ -108,7 +112,7 @@ def test_killing_a_worker_mid_sweep_loses_and_duplicates_nothing(tmp_path):
         while victim is None and time.monotonic() < deadline:
             processing = client.processing()
             busy = [w for w, tasks in processing.items() if tasks]
-            running = list((out / "runs").glob("*/run.json")) if (out / "runs").exists() else []
+            running = list((out / "runs").glob(".*.staging-*/run.json")) if (out / "runs").exists() else []
             if busy and running:
                 victim = busy[0]
             time.sleep(0.2)
@@ -120,7 +124,7 @@ def test_killing_a_worker_mid_sweep_loses_and_duplicates_nothing(tmp_path):
         client.close()
         cluster.close()
 
-    runs = sorted((out / "runs").iterdir())
+    runs = _folders(out)
     assert len(runs) == 4 and len(_completed(out)) == 4
     ds = xr.open_dataset(out / "results.nc", engine="h5netcdf")
     np.testing.assert_array_equal(ds["square"].values, [[1.0, 2.0], [4.0, 5.0]])
