@@ -9,7 +9,8 @@ and leaves in ``out_dir``:
 - ``kernel.log``: what the kernel wrote to its stdout and stderr (not the terminal's);
 - ``run.json``: the parameters the kernel received, the notebook's content digest, git
   commit, package versions, device, timings, status, the error (cell and traceback) if
-  any, the recorded values and the SHA-256 of every file of the run.
+  any, the recorded values, the SHA-256 of every file of the run and the report's size
+  (``report_bytes``).
 
 How a run stays truthful:
 
@@ -660,6 +661,7 @@ def _execute(nb_path: Path, nb: Any, values: dict[str, Any], overrides: dict[str
     with _signals_deferred():
         records: dict[str, Any] = {}
         received: dict[str, Any] | None = None
+        out_nb: Any = None
         executed = staging / executed_name
         if executed.exists():
             try:
@@ -671,7 +673,6 @@ def _execute(nb_path: Path, nb: Any, values: dict[str, Any], overrides: dict[str
                 received = read_parameters(out_nb)
                 if error is not None and status == "failed":
                     error["cell_index"] = _failing_cell(out_nb, error.get("cell_index"))
-                atomic_write(staging / REPORT_FILE, notebook_to_html(out_nb, title=nb_path.stem))
         if received is not None:
             info["parameters"] = received
             wrong = [n for n in values if n not in received or not _same(received[n], values[n])]
@@ -688,7 +689,11 @@ def _execute(nb_path: Path, nb: Any, values: dict[str, Any], overrides: dict[str
                      "evalue": "the executed notebook does not show the values its kernel "
                                "received", "traceback": ""}
         info.update(status=status, finished=_now(), duration_s=round(duration, 3), error=error,
-                    records=records)
+                    records=records, report_bytes=None)
+        if out_nb is not None:  # written once the status is final: its header shows it
+            report = notebook_to_html(out_nb, title=nb_path.stem, run=info).encode()
+            atomic_write(staging / REPORT_FILE, report)
+            info["report_bytes"] = len(report)
         info["files"] = _file_hashes(staging, info)
         _write_run(staging, info)
         _swap_in(staging, out)

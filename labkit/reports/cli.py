@@ -95,7 +95,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     result = run_notebook(args.notebook, _parameters(args), out_dir=args.out,
                           timeout=args.timeout, progress=not args.quiet)
-    print(f"completed in {result.duration_s:.1f} s: {result.report}")
+    print(f"completed in {result.duration_s:.1f} s: {result.report} "
+          f"({result.report.stat().st_size / 1e6:.2f} MB)")
     for name, value in result.records.items():
         print(f"  {name} = {value!r}")
     return 0
