@@ -1,7 +1,10 @@
 """Atoms: molecules and crystals.
 
 Structures travel as :class:`AtomsBatch` (dense padded tensors); the CDVAE benchmarks load
-with :func:`load_cdvae` (checked downloads) or :func:`load_sample` (shipped); a DiffCSP-style
+with :func:`load_cdvae` (checked downloads) or :func:`load_sample` (shipped) and are
+written with :func:`write_structure` (CIF, POSCAR); :func:`crystal_bonds` finds bonds by
+VESTA's element-pair cut-offs and :func:`cell_info` the lattice parameters and space
+group (spglib); a DiffCSP-style
 periodic diffusion model (:class:`CrystalDiffusion`, trained by :func:`train_csp`) predicts
 structures; :mod:`labkit.atoms.metrics` scores them with the field's definitions beside
 the no-model baselines (:func:`csp_benchmark`). ASE, pymatgen, SMACT and matminer are
@@ -9,6 +12,8 @@ imported only inside the functions that need them, so importing this package sta
 """
 
 from labkit.atoms._batch import AtomsBatch
+from labkit.atoms._bonds import CrystalBonds, bond_cutoffs, crystal_bonds
+from labkit.atoms._cellinfo import CellInfo, cell_info
 from labkit.atoms._denoiser import CSPDenoiser, DenoiserOutput
 from labkit.atoms._diffusion import (
     CrystalDiffusion,
@@ -32,6 +37,7 @@ from labkit.atoms.io import (
     read_cdvae_csv,
     read_cif,
     sample_crystals,
+    write_structure,
 )
 from labkit.atoms.metrics import (
     CoverageResult,
@@ -56,9 +62,11 @@ __all__ = [
     "CSPRow",
     "CSPTrainer",
     "CSPTraining",
+    "CellInfo",
     "Conformers",
     "CoverageResult",
     "CrystalDataset",
+    "CrystalBonds",
     "CrystalDiffusion",
     "CrystalSymmetry",
     "DenoiserOutput",
@@ -67,9 +75,12 @@ __all__ = [
     "SampleResult",
     "ValidityResult",
     "benchmark_splits",
+    "bond_cutoffs",
+    "cell_info",
     "composition_valid",
     "cosine_alpha_bars",
     "coverage",
+    "crystal_bonds",
     "crystal_point_group",
     "csp_benchmark",
     "g2_conformers",
@@ -94,4 +105,5 @@ __all__ = [
     "wrapped_normal_log_density",
     "wrapped_normal_score",
     "wrapped_normal_score_norm",
+    "write_structure",
 ]

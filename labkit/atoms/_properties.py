@@ -12,12 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from labkit.atoms._cellinfo import SYMPREC, spglib_dataset
 from labkit.atoms._metric_common import _check_structures
 from labkit.core.config import check_positive
 from labkit.errors import DataError
-
-#: spglib's symmetry tolerance (Angstrom) for :func:`space_group_numbers`.
-SYMPREC = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,21 +58,12 @@ def space_group_numbers(structures: Sequence, *, symprec: float = SYMPREC) -> np
     Returns:
         ``[n]`` int array; 0 where spglib finds no symmetry dataset.
     """
-    import warnings
-
-    import spglib
-
     check_positive("symprec", symprec)
     _check_structures("structures", structures)
     out = np.zeros(len(structures), dtype=int)
     for i, s in enumerate(structures):
-        cell = (s.lattice.matrix, s.frac_coords, [site.specie.Z for site in s])
-        try:
-            with warnings.catch_warnings():  # spglib 2.5's notice on its error handling
-                warnings.simplefilter("ignore", DeprecationWarning)
-                data = spglib.get_symmetry_dataset(cell, symprec=symprec)
-        except Exception:  # newer spglib raises where older versions returned None
-            data = None
+        data = spglib_dataset(s.lattice.matrix, s.frac_coords, [site.specie.Z for site in s],
+                              symprec)
         out[i] = 0 if data is None else int(data.number)
     return out
 

@@ -1,8 +1,10 @@
-"""Reading and generating atomic structures. The only module that imports ASE (lazily)."""
+"""Reading, writing and generating atomic structures. The only module that imports ASE
+(lazily); files are written with pymatgen's writers (CIF, VASP POSCAR)."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -20,8 +22,14 @@ __all__ = [
     "read_cif",
     "sample_crystals",
     "structure_to_arrays",
+    "structure_file_format",
+    "write_structure",
 ]
 
+#: File formats :func:`write_structure` writes, by file name: a suffix, or for VASP a name
+#: holding POSCAR or CONTCAR (as pymatgen's ``Structure.from_file`` reads them).
+STRUCTURE_SUFFIXES = {".cif": "cif", ".vasp": "poscar", ".poscar": "poscar"}
+POSCAR_NAMES = ("POSCAR", "CONTCAR")
 #: Elements ASE's EMT calculator has parameters for.
 EMT_ELEMENTS = frozenset({"H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au"})
 
@@ -182,3 +190,75 @@ def arrays_to_structure(species, frac, lattice):
     return Structure(Lattice(np.asarray(lattice, dtype=np.float64)),
                      [int(z) for z in species],  # pyright: ignore[reportArgumentType]
                      np.asarray(frac, dtype=np.float64), coords_are_cartesian=False)
+
+
+# -- writing structures --------------------------------------------------------------
+def structure_file_format(path) -> str:
+    """``"cif"`` or ``"poscar"``: the format :func:`write_structure` picks for ``path``, by
+    its suffix (``.cif``; ``.vasp``, ``.poscar``; any case) or a VASP name (one holding
+    ``POSCAR`` or ``CONTCAR``, e.g. ``POSCAR``, ``POSCAR.relaxed``, ``truth_CONTCAR``).
+
+    Raises:
+        ConfigError: any other name, quoting it and its extension.
+    """
+    from pathlib import Path
+
+    p = Path(path)
+    fmt = STRUCTURE_SUFFIXES.get(p.suffix.lower())
+    if fmt is None and any(name in p.name for name in POSCAR_NAMES):
+        fmt = "poscar"
+    if fmt is None:
+        raise ConfigError(
+            f"cannot tell the format of {p.name!r} from its extension {p.suffix or '(none)'!r}: "
+            f"use {', '.join(STRUCTURE_SUFFIXES)} or a name holding {' or '.join(POSCAR_NAMES)}")
+    return fmt
+
+
+def write_structure(structure, path, *, comment: str | None = None):
+    """Write one crystal to ``path`` as CIF or VASP POSCAR, chosen by the file name
+    (:func:`structure_file_format`), with pymatgen's writers (``CifWriter``, ``Poscar``).
+
+    The CIF is written in P1 (every atom listed, no symmetry search), the POSCAR with
+    fractional coordinates, atoms in their order (consecutive atoms of one element share a
+    species line). Both read back with ``pymatgen.core.Structure.from_file`` to the same
+    lattice, species and coordinates.
+
+    Args:
+        structure: a pymatgen ``Structure``, an ASE ``Atoms`` or ``(species [N], frac
+            [N, 3], lattice [3, 3])`` (lattice vectors as rows, Å).
+        path: the file to write (its folder must exist).
+        comment: POSCAR's first line (default: the reduced formula); ignored for CIF.
+
+    Returns:
+        The path written, as a ``pathlib.Path``.
+
+    Raises:
+        ConfigError: a file name whose format is not known.
+        DataError: a structure that cannot be read, or a missing folder.
+    """
+    from pathlib import Path
+
+    from pymatgen.io.cif import CifWriter
+    from pymatgen.io.vasp import Poscar
+
+    p = Path(path)
+    fmt = structure_file_format(p)
+    crystal: Any
+    if isinstance(structure, tuple) and len(structure) == 3:
+        species, frac, lattice = (np.asarray(v) for v in structure)
+        if species.ndim != 1 or frac.shape != (species.shape[0], 3) or lattice.shape != (3, 3):
+            raise DataError(f"expected (species [N], frac [N, 3], lattice [3, 3]), got shapes "
+                            f"{species.shape}, {frac.shape}, {lattice.shape}")
+        crystal = arrays_to_structure(species, frac, lattice)
+    elif hasattr(structure, "get_scaled_positions"):
+        crystal = arrays_to_structure(*ase_to_arrays(structure))
+    else:
+        structure_to_arrays(structure)  # raises a named DataError for anything else
+        crystal = structure
+    if not p.parent.is_dir():
+        raise DataError(f"cannot write {p}: no folder {p.parent}")
+    if fmt == "cif":
+        CifWriter(crystal).write_file(str(p))
+    else:
+        Poscar(crystal, comment=comment).write_file(str(p))
+    return p

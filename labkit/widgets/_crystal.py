@@ -6,6 +6,11 @@ turns structures and settings into float32 buffers by calling the pure functions
 ``widgets/crystal.js``, raw WebGL, no CDN) and :func:`crystal_app` the same module in a
 Panel app (``labkit serve crystals``). The static plotly figures of
 :mod:`labkit.widgets._crystal_plots` draw the same scenes for offline reports.
+
+Time per frame (one 5-atom perov-5 crystal, 2 shared cores): about 1 ms for the scene (bonds
+by :func:`labkit.atoms.crystal_bonds`) and 0.05-4 ms for its space group (spglib, slowest
+on a symmetric crystal), so a 100-frame trajectory beside its ground truth rebuilds in
+well under a second (docs/crystals.md, "Bonds in the crystal viewer").
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
+from labkit.atoms import CellInfo, write_structure
 from labkit.errors import ConfigError
 from labkit.widgets._assets import widget_module, widget_style
 from labkit.widgets._crystal_data import (
@@ -26,6 +33,7 @@ from labkit.widgets._crystal_data import (
     as_trajectory,
     check_bond_scale,
     check_repeat,
+    crystal_info,
     pack_scenes,
 )
 from labkit.widgets._toolkits import (
@@ -51,11 +59,16 @@ INPUTS: dict[str, Any] = {
 }
 REBUILD = ("repeat", "images", "bond_scale")
 #: Outputs (set by Python only). Buffers are described by
-#: :class:`~labkit.widgets._crystal_data.ScenePayload`.
+#: :class:`~labkit.widgets._crystal_data.ScenePayload`, one entry per slot (a panel's
+#: frame): ``frame_bounds`` float32 ``[slots, 2, 3]``, the box (lowest and highest x, y, z
+#: in Å) holding the slot's atoms, cell corners and half-bond ends, for a view that frames
+#: every frame (a denoising run's first cell is far smaller than its last); ``frame_info``
+#: a list of dicts (formula, space_group, symbol, a, b, c in Å, alpha, beta, gamma in
+#: degrees, volume in Å^3, and ``text``, one line for people).
 OUTPUTS: dict[str, Any] = {
     "atoms": b"", "atom_offsets": b"", "bond_vertices": b"", "bond_offsets": b"",
-    "cells": b"", "centres": b"", "panels": [], "n_frames": 1, "extent": 1.0,
-    "elements": {}, "message": "", "version": 0,
+    "cells": b"", "centres": b"", "frame_bounds": b"", "frame_info": [], "panels": [],
+    "n_frames": 1, "extent": 1.0, "elements": {}, "message": "", "version": 0,
 }
 _TITLES = {1: ("",), 2: ("generated", "ground truth")}
 
@@ -135,7 +148,8 @@ class CrystalController:
         self._set({
             "atoms": p.atoms.tobytes(), "atom_offsets": p.atom_offsets.tobytes(),
             "bond_vertices": p.bonds.tobytes(), "bond_offsets": p.bond_offsets.tobytes(),
-            "cells": p.cells.tobytes(), "centres": p.centres.tobytes(), "panels": p.panels,
+            "cells": p.cells.tobytes(), "centres": p.centres.tobytes(),
+            "frame_bounds": p.bounds.tobytes(), "frame_info": p.info, "panels": p.panels,
             "n_frames": p.n_frames, "extent": p.extent, "elements": p.elements,
             "message": "", "version": self._get("version") + 1,
         })
@@ -145,6 +159,36 @@ class CrystalController:
         """The crystal of each panel at ``frame`` (default: the current frame)."""
         f = self._get("frame") if frame is None else frame
         return [t.frame(min(f, t.n_frames - 1)) for t in self.trajectories]
+
+    def cell_info(self, frame: int | None = None) -> list[CellInfo]:
+        """Lattice parameters, volume and space group (spglib) of each panel's crystal at
+        ``frame`` (default: the current frame); ``frame_info`` holds the same for the front
+        end."""
+        return [crystal_info(c) for c in self.crystals(frame)]
+
+    def export(self, path: str | Path, *, panel: int = 0, frame: int | None = None) -> Path:
+        """Write the crystal shown in ``panel`` at ``frame`` (default: the current frame) to
+        ``path``: CIF (``.cif``) or VASP POSCAR (``.vasp``, ``.poscar``, or a name holding
+        ``POSCAR`` or ``CONTCAR``), by :func:`labkit.atoms.write_structure` (pymatgen's
+        writers). A PNG of the view is saved by the browser.
+
+        Returns:
+            The path written.
+
+        Raises:
+            ConfigError: an unknown file extension (named in the message), or ``panel`` or
+                ``frame`` out of range.
+        """
+        n = len(self.trajectories)
+        if isinstance(panel, bool) or not isinstance(panel, int) or not 0 <= panel < n:
+            raise ConfigError(f"panel must be an int in [0, {n - 1}] ({n} panel(s)), got "
+                              f"{panel!r}")
+        if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int)
+                                  or not 0 <= frame < self.n_frames):
+            raise ConfigError(f"frame must be an int in [0, {self.n_frames - 1}] or None, got "
+                              f"{frame!r}")
+        c = self.crystals(frame)[panel]
+        return write_structure((c.species, c.frac, c.lattice), path)
 
     def figure(self, *, animate: bool = False) -> Any:
         """The current view as a static plotly figure (for papermill and HTML reports):
@@ -172,13 +216,16 @@ class CrystalViewer(AnyWidgetState, anywidget.AnyWidget, CrystalController):
     """Crystals and denoising trajectories in JupyterLab, Notebook and VS Code (no CDN).
 
     Atoms are shaded spheres coloured by element (Jmol colours) and sized by covalent
-    radius, bonds join atoms closer than ``bond_scale`` times the sum of their covalent
-    radii (across the cell boundary too), the unit cell is outlined, and atoms on faces,
-    edges and corners are repeated on the opposite ones. Drag to rotate, scroll to zoom,
-    hover an atom for its element, index and fractional coordinates. A trajectory (the
-    lattice moves during denoising) gets a frame slider and play/pause; ``frame`` is
+    radius; bonds join atoms closer than VESTA's cut-off for their two elements (times
+    ``bond_scale``; :func:`labkit.atoms.crystal_bonds`: cation-anion and covalent bonds, no
+    metal-metal ones), across the cell boundary too; the unit cell is outlined, and atoms
+    on faces, edges and corners are repeated on the opposite ones. Drag to rotate, scroll
+    to zoom, hover an atom for its element, index and fractional coordinates. A trajectory
+    (the lattice moves during denoising) gets a frame slider and play/pause; ``frame`` is
     synced, so Python sees it move and can set it. ``compare`` shows a second structure
-    (e.g. the ground truth) beside the first, with the same camera.
+    (e.g. the ground truth) beside the first, with the same camera. ``frame_info`` holds
+    each frame's space group and lattice parameters, ``frame_bounds`` the box that frames
+    it; :meth:`export` writes the shown crystal as CIF or POSCAR.
 
     Example::
 
@@ -189,6 +236,8 @@ class CrystalViewer(AnyWidgetState, anywidget.AnyWidget, CrystalController):
         viewer            # in a notebook cell
         viewer.frame = 0  # the first (noisiest) frame
         viewer.figure()   # the same view as a static plotly figure
+        viewer.cell_info()[0].summary()  # 'P1 (1) · a=... ': space group, lattice
+        viewer.export("prediction.cif")  # or "POSCAR": the shown frame of panel 0
 
     Args:
         structure: a crystal or trajectory: pymatgen ``Structure``, ASE ``Atoms``,

@@ -8,9 +8,11 @@ cartesian positions are ``frac @ lattice``. A trajectory has ``frac [T, N, 3]`` 
 :func:`as_crystal` and :func:`as_trajectory` adapt what users hold (numpy or torch arrays,
 pymatgen ``Structure``, ASE ``Atoms``, batches with ``species``/``frac``/``lattice``/``mask``
 and sampler results with a leading time axis) without importing pymatgen or ASE.
-:func:`crystal_scene` turns one crystal into what is drawn (periodic images, bonds, cell
-edges); the :class:`~labkit.widgets.CrystalViewer`, its Panel app and the static plotly
-figures all call it, so a report shows what the live widget shows.
+:func:`crystal_scene` turns one crystal into what is drawn (periodic images, bonds by
+VESTA's element-pair cut-offs, cell edges) and :func:`crystal_info` gives its lattice
+parameters and space group; the :class:`~labkit.widgets.CrystalViewer`, its Panel app
+and the static plotly figures all call them, so a report shows what the live widget
+shows.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit.atoms import CellInfo, cell_info, crystal_bonds
 from labkit.errors import ConfigError
 
 # The data model and adaptors (_crystal_model) and the element table (_elements) live in
@@ -48,13 +51,21 @@ __all__ = [
     "as_crystal",
     "as_trajectory",
     "cell_edges",
+    "crystal_info",
     "crystal_scene",
     "element_symbol",
 ]
 
-#: Two atoms are bonded when closer than ``BOND_SCALE`` times the sum of their covalent
-#: radii (the usual ball-and-stick rule; 1.2 keeps ionic A-O contacts of perovskites).
-BOND_SCALE = 1.2
+#: Factor on VESTA's element-pair bond cut-offs (:func:`labkit.atoms.bond_cutoffs`): 1 draws
+#: the bonds VESTA draws by default (cation-anion and covalent pairs, no metal-metal).
+BOND_SCALE = 1.0
+#: Largest ``bond_scale`` accepted (twice VESTA's cut-offs already joins second neighbours).
+MAX_BOND_SCALE = 2.0
+#: A frame with less volume per atom than this is drawn without bonds, Å^3: under half the
+#: volume per atom of diamond (5.67 Å^3), the densest crystal at ambient pressure, so only
+#: the collapsed, near-singular cells of a denoising run's first frames, where every atom
+#: would be bonded to hundreds of images of the others.
+MIN_VOLUME_PER_ATOM = 2.0
 #: A wrapped fractional coordinate within this of a cell face counts as on the face (its
 #: image on the opposite face is shown too), dimensionless.
 IMAGE_TOL = 1e-2
@@ -79,8 +90,8 @@ class CrystalScene:
         frac: ``[M, 3]`` their fractional coordinates in the unit cell's basis (an image on
             the far face has a coordinate equal to the repeat, e.g. ``1.0``).
         source: ``[M]`` index of the atom of the crystal each shown atom is an image of.
-        species: ``[M]`` atomic numbers; ``radii`` ``[M]`` covalent radii (Å); ``colors``
-            ``[M, 3]`` RGB in [0, 1].
+        species: ``[M]`` atomic numbers; ``radii`` ``[M]`` covalent radii (Å, the drawn
+            sphere size); ``colors`` ``[M, 3]`` RGB in [0, 1].
         bonds: ``[K, 2]`` pairs of indices into the shown atoms, ``i < j``.
         dangling: ``[D]`` shown atoms bonded to an image that is not shown (across the
             boundary), and ``partners`` ``[D, 3]`` where that image is (cartesian Å): drawn
@@ -107,6 +118,16 @@ class CrystalScene:
     def n_shown(self) -> int:
         return int(self.source.shape[0])
 
+    @property
+    def bounds(self) -> np.ndarray:
+        """``[2, 3]`` the box (lowest, highest x y z, Å) holding everything drawn: the atoms'
+        centres, the cell's corners and the ends of the half-bonds. A view that frames this
+        box frames the structure, whatever the size of the cell (a denoising run's first
+        cell can be a hundred times smaller than its last)."""
+        ends = (self.cart[self.dangling] + self.partners) / 2
+        points = np.concatenate([self.cart, self.cell.reshape(-1, 3), ends])
+        return np.stack([points.min(0), points.max(0)])
+
 
 def check_repeat(repeat: Any) -> tuple[int, int, int]:
     """``repeat`` as three ints in ``[1, MAX_REPEAT]``; :class:`ConfigError` otherwise."""
@@ -123,9 +144,9 @@ def check_repeat(repeat: Any) -> tuple[int, int, int]:
 
 def check_bond_scale(scale: Any) -> float:
     if isinstance(scale, bool) or not isinstance(scale, int | float | np.floating) \
-            or not 0.0 <= float(scale) <= 3.0:
-        raise ConfigError(f"bond_scale must be a number in [0, 3] (times the sum of covalent "
-                          f"radii), got {scale!r}")
+            or not 0.0 <= float(scale) <= MAX_BOND_SCALE:
+        raise ConfigError(f"bond_scale must be a number in [0, {MAX_BOND_SCALE:g}] (times "
+                          f"VESTA's bond cut-off of each pair of elements), got {scale!r}")
     return float(scale)
 
 
@@ -135,22 +156,29 @@ def cell_edges(lattice: np.ndarray) -> np.ndarray:
     return np.stack([[corners[i], corners[j]] for i, j in _EDGES])
 
 
+def wrap_frac(frac: np.ndarray, tol: float = IMAGE_TOL) -> np.ndarray:
+    """Fractional coordinates wrapped into ``[-tol, 1 - tol)``: ``0.9999`` is on the face at
+    0 (and shown on both faces)."""
+    wrapped = np.mod(frac, 1.0)
+    wrapped[wrapped > 1.0 - tol] -= 1.0
+    return wrapped
+
+
 def shown_images(frac: np.ndarray, repeat: tuple[int, int, int] = (1, 1, 1), *,
                  images: bool = True, tol: float = IMAGE_TOL
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fractional positions of the atoms shown in ``repeat`` cells, their sources, and the
-    images just outside (a halo one cell thick, for bonds that cross the boundary).
+    images just outside (a halo one cell thick).
 
-    Coordinates are wrapped into ``[0, 1)``; each atom appears once per repeated cell, and
-    with ``images`` an atom within ``tol`` of a cell face also on the opposite face (so a
-    corner atom appears at all 8 corners, an edge atom on 4 edges, a face atom on 2 faces),
-    as crystal viewers draw them.
+    Coordinates are wrapped by :func:`wrap_frac`; each atom appears once per repeated cell,
+    and with ``images`` an atom within ``tol`` of a cell face also on the opposite face (so
+    a corner atom appears at all 8 corners, an edge atom on 4 edges, a face atom on 2
+    faces), as crystal viewers draw them.
 
     Returns:
         ``(frac [M, 3], source [M], halo_frac [H, 3], halo_source [H])``, by source atom.
     """
-    wrapped = np.mod(frac, 1.0)
-    wrapped[wrapped > 1.0 - tol] -= 1.0  # 0.9999 is on the face at 0
+    wrapped = wrap_frac(frac, tol)
     reps = np.asarray(repeat)
     shifts = np.array(list(itertools.product(*(range(-1, r + 2) for r in repeat))),
                       dtype=np.float64)
@@ -164,6 +192,58 @@ def shown_images(frac: np.ndarray, repeat: tuple[int, int, int] = (1, 1, 1), *,
     return cand[src, which], src, cand[hsrc, hwhich], hsrc
 
 
+#: Cell offsets of a shown atom or bond partner are packed into one integer key per
+#: (atom, cell) with this many values per axis, centred on 0.
+_KEY_SPAN = 64
+
+
+def _keys(atom: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    c = cell + _KEY_SPAN // 2
+    return ((atom * _KEY_SPAN + c[:, 0]) * _KEY_SPAN + c[:, 1]) * _KEY_SPAN + c[:, 2]
+
+
+def _scene_bonds(c: Crystal, wrapped: np.ndarray, src: np.ndarray, cells: np.ndarray,
+                 reps: tuple[int, int, int], scale: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The crystal's bonds (:func:`labkit.atoms.crystal_bonds`) between the shown atoms
+    (``src`` [M] in cells ``cells`` [M, 3] of the ``wrapped`` coordinates), and the
+    half-bonds to partners that are not shown but lie in the cells next to the repeated
+    ones (in a cell thinner than a bond, a partner further out is not drawn).
+
+    Returns:
+        ``(pairs [K, 2], dangling [D], partner_frac [D, 3])``.
+    """
+    graph = crystal_bonds(c.species, wrapped, c.lattice, scale=scale)
+    # both directions: atom `frm` bonds to atom `to` in the cell `image` away from its own
+    frm = np.concatenate([graph.i, graph.j])
+    to = np.concatenate([graph.j, graph.i])
+    image = np.concatenate([graph.image, -graph.image])
+    # every shown copy of `frm`: shown atoms sorted by source, repeated per bond
+    order = np.argsort(src, kind="stable")
+    counts = np.bincount(src, minlength=c.n_atoms)
+    starts = np.cumsum(counts) - counts
+    per_bond = counts[frm]
+    bond = np.repeat(np.arange(len(frm)), per_bond)
+    within = np.arange(len(bond)) - np.repeat(np.cumsum(per_bond) - per_bond, per_bond)
+    atom = order[starts[frm[bond]] + within]  # a shown atom, index into the scene
+    cell = cells[atom] + image[bond]  # where its partner is
+    partner = to[bond]
+    near = ((cell >= -1) & (cell <= np.asarray(reps))).all(1)
+    atom, cell, partner = atom[near], cell[near], partner[near]
+    shown_keys = _keys(src, cells)
+    key_order = np.argsort(shown_keys)
+    wanted = _keys(partner, cell)
+    pos = np.minimum(np.searchsorted(shown_keys, wanted, sorter=key_order), len(src) - 1)
+    hit = shown_keys[key_order[pos]] == wanted
+    other = key_order[pos]
+    inner = hit & (atom < other)  # each bond between shown atoms is met from both ends
+    pairs = np.stack([atom[inner], other[inner]], axis=1)
+    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    outer = np.nonzero(~hit)[0]
+    outer = outer[np.lexsort((partner[outer], atom[outer]))]
+    return pairs, atom[outer], wrapped[partner[outer]] + cell[outer]
+
+
 def crystal_scene(crystal: Any, *, repeat: Sequence[int] = (1, 1, 1), images: bool = True,
                   bonds: bool = True, bond_scale: float = BOND_SCALE) -> CrystalScene:
     """What to draw for ``crystal`` (anything :func:`as_crystal` reads).
@@ -171,10 +251,13 @@ def crystal_scene(crystal: Any, *, repeat: Sequence[int] = (1, 1, 1), images: bo
     Args:
         repeat: cells along ``a``, ``b``, ``c`` (each in ``[1, 6]``).
         images: also show atoms on faces, edges and corners on the opposite ones.
-        bonds: find bonds: a pair closer than ``bond_scale`` times the sum of their
-            covalent radii. Periodic: a bond to an image that is not shown (across the
-            boundary) is kept as a half-bond (``dangling``/``partners``).
-        bond_scale: see ``bonds``.
+        bonds: find bonds with :func:`labkit.atoms.crystal_bonds`: a pair closer than
+            VESTA's cut-off for its two elements (times ``bond_scale``), so cation-anion
+            and covalent bonds, and no metal-metal ones. Periodic: a bond to an image that
+            is not shown (across the boundary) is kept as a half-bond
+            (``dangling``/``partners``). A cell with less than :data:`MIN_VOLUME_PER_ATOM`
+            per atom (a collapsed early denoising frame) gets no bonds.
+        bond_scale: factor on the cut-offs, in ``[0, 2]``.
 
     Raises:
         ConfigError: bad ``repeat`` or ``bond_scale``, or more than 20,000 atoms to show.
@@ -182,40 +265,32 @@ def crystal_scene(crystal: Any, *, repeat: Sequence[int] = (1, 1, 1), images: bo
     c = as_crystal(crystal)
     reps = check_repeat(repeat)
     scale = check_bond_scale(bond_scale)
-    frac, src, halo_frac, halo_src = shown_images(c.frac, reps, images=images)
+    frac, src, _, _ = shown_images(c.frac, reps, images=images)
     if len(src) > MAX_SHOWN_ATOMS:
         raise ConfigError(f"{len(src)} atoms to show with repeat={list(reps)}; at most "
                           f"{MAX_SHOWN_ATOMS}: use a smaller repeat")
     cart = frac @ c.lattice
     species = c.species[src]
-    radii = COVALENT_RADII[species]
     pairs = np.zeros((0, 2), dtype=np.int64)
     dangling, partners = np.zeros(0, dtype=np.int64), np.zeros((0, 3))
-    if bonds and len(src) > 0 and scale > 0:
-        # cKDTree is defined in a compiled module that scipy ships no stub for
-        from scipy.spatial import cKDTree  # pyright: ignore[reportAttributeAccessIssue]
-
-        halo = halo_frac @ c.lattice
-        allpos = np.concatenate([cart, halo])
-        allrad = np.concatenate([radii, COVALENT_RADII[c.species[halo_src]]])
-        reach = scale * 2 * float(allrad.max())
-        cand = cKDTree(allpos).query_pairs(reach, output_type="ndarray")
-        m = len(src)
-        cand = cand[(cand[:, 0] < m) | (cand[:, 1] < m)]  # at least one shown atom
-        if len(cand):
-            d = np.linalg.norm(allpos[cand[:, 0]] - allpos[cand[:, 1]], axis=-1)
-            keep = (d < scale * (allrad[cand[:, 0]] + allrad[cand[:, 1]])) & (d > 1e-6)
-            cand = np.sort(cand[keep], axis=1)  # shown index first (shown atoms come first)
-            inner = cand[cand[:, 1] < m]
-            pairs = inner[np.lexsort((inner[:, 1], inner[:, 0]))]
-            outer = cand[cand[:, 1] >= m]
-            outer = outer[np.lexsort((outer[:, 1], outer[:, 0]))]
-            dangling, partners = outer[:, 0], allpos[outer[:, 1]]
+    volume = abs(float(np.linalg.det(c.lattice)))
+    if bonds and len(src) > 0 and scale > 0 and volume >= MIN_VOLUME_PER_ATOM * c.n_atoms:
+        wrapped = wrap_frac(c.frac)
+        cells = np.rint(frac - wrapped[src]).astype(np.int64)
+        pairs, dangling, partner_frac = _scene_bonds(c, wrapped, src, cells, reps, scale)
+        partners = partner_frac @ c.lattice
     centre = (np.asarray(reps, dtype=np.float64) / 2) @ c.lattice
-    return CrystalScene(cart=cart, frac=frac, source=src, species=species, radii=radii,
-                        colors=ELEMENT_COLORS[species], bonds=pairs, dangling=dangling,
-                        partners=partners,
+    return CrystalScene(cart=cart, frac=frac, source=src, species=species,
+                        radii=COVALENT_RADII[species], colors=ELEMENT_COLORS[species],
+                        bonds=pairs, dangling=dangling, partners=partners,
                         cell=cell_edges(c.lattice), centre=centre, crystal=c)
+
+
+def crystal_info(crystal: Any) -> CellInfo:
+    """Lattice parameters, volume and space group (spglib, :func:`labkit.atoms.cell_info`)
+    of ``crystal`` (anything :func:`as_crystal` reads)."""
+    c = as_crystal(crystal)
+    return cell_info(c.species, c.frac, c.lattice)
 
 
 # ---- packing for the browser -------------------------------------------------------------------
@@ -228,16 +303,30 @@ ATOM_STRIDE = 12
 BOND_STRIDE = 6
 
 
+def info_record(info: CellInfo, formula: str) -> dict[str, Any]:
+    """One slot's entry of :attr:`ScenePayload.info`: plain JSON numbers and strings."""
+    return {"formula": formula, "space_group": info.space_group, "symbol": info.symbol,
+            "a": round(info.a, 4), "b": round(info.b, 4), "c": round(info.c, 4),
+            "alpha": round(info.alpha, 3), "beta": round(info.beta, 3),
+            "gamma": round(info.gamma, 3), "volume": round(info.volume, 3),
+            "text": f"{formula} · {info.summary()}"}
+
+
 @dataclasses.dataclass(frozen=True)
 class ScenePayload:
     """Frames of one or more panels packed as float32/int32 buffers for the front end.
 
     Panel ``p`` at frame ``f`` is slot ``panels[p]["slot"] + min(f, panels[p]["frames"] - 1)``
     (a single structure beside a trajectory stays put). Slot ``s`` owns atoms
-    ``atom_offsets[s]:atom_offsets[s + 1]`` (rows of :data:`ATOM_STRIDE` floats), bond vertices
-    ``bond_offsets[s]:bond_offsets[s + 1]`` (rows of :data:`BOND_STRIDE`: two half-bonds per bond between shown atoms, then one per
-    dangling bond), the 24 cell-edge
-    vertices ``cells[s]`` and the view centre ``centres[s]``.
+    ``atom_offsets[s]:atom_offsets[s + 1]`` (rows of :data:`ATOM_STRIDE` floats), bond
+    vertices ``bond_offsets[s]:bond_offsets[s + 1]`` (rows of :data:`BOND_STRIDE`: two
+    half-bonds per bond between shown atoms, then one per dangling bond), the 24 cell-edge
+    vertices ``cells[s]``, the view centre ``centres[s]`` (the centre of the repeated
+    cell), the box ``bounds[s]`` = ``[[xmin, ymin, zmin], [xmax, ymax, zmax]]`` (Å) holding
+    the slot's atoms, cell corners and half-bond ends (:attr:`CrystalScene.bounds`: frame
+    it and the frame fills the view), and ``info[s]``, the slot's crystal described for
+    people (:func:`info_record`: formula, space group, lattice parameters, ``text``).
+    ``extent`` is the largest diagonal of any slot's box, Å.
     """
 
     atoms: np.ndarray
@@ -246,6 +335,8 @@ class ScenePayload:
     bond_offsets: np.ndarray
     cells: np.ndarray
     centres: np.ndarray
+    bounds: np.ndarray
+    info: list[dict[str, Any]]
     panels: list[dict[str, Any]]
     n_frames: int
     extent: float
@@ -255,8 +346,9 @@ class ScenePayload:
 def pack_scenes(trajectories: Sequence[CrystalTrajectory], titles: Sequence[str], *,
                 repeat: Sequence[int] = (1, 1, 1), images: bool = True, bonds: bool = True,
                 bond_scale: float = BOND_SCALE) -> ScenePayload:
-    """Every frame of every panel through :func:`crystal_scene`, packed for the browser."""
-    atoms, bond_rows, cells, centres = [], [], [], []
+    """Every frame of every panel through :func:`crystal_scene` and :func:`crystal_info`,
+    packed for the browser."""
+    atoms, bond_rows, cells, centres, bounds, info = [], [], [], [], [], []
     atom_offsets, bond_offsets = [0], [0]
     panels, seen = [], set()
     extent = 1e-6
@@ -286,8 +378,10 @@ def pack_scenes(trajectories: Sequence[CrystalTrajectory], titles: Sequence[str]
             bond_offsets.append(bond_offsets[-1] + 4 * len(i) + 2 * len(sc.dangling))
             cells.append(sc.cell.reshape(24, 3))
             centres.append(sc.centre)
-            corners = np.concatenate([sc.cell.reshape(-1, 3), sc.cart])
-            extent = max(extent, float(np.linalg.norm(corners.max(0) - corners.min(0))))
+            box = sc.bounds
+            bounds.append(box)
+            info.append(info_record(crystal_info(sc.crystal), sc.crystal.formula))
+            extent = max(extent, float(np.linalg.norm(box[1] - box[0])))
             seen.update(int(z) for z in np.unique(sc.species))
     return ScenePayload(
         atoms=np.ascontiguousarray(np.concatenate(atoms), dtype=np.float32),
@@ -296,5 +390,6 @@ def pack_scenes(trajectories: Sequence[CrystalTrajectory], titles: Sequence[str]
         bond_offsets=np.asarray(bond_offsets, dtype=np.int32),
         cells=np.ascontiguousarray(np.stack(cells), dtype=np.float32),
         centres=np.ascontiguousarray(np.stack(centres), dtype=np.float32),
-        panels=panels, n_frames=max(p["frames"] for p in panels), extent=extent,
+        bounds=np.ascontiguousarray(np.stack(bounds), dtype=np.float32),
+        info=info, panels=panels, n_frames=max(p["frames"] for p in panels), extent=extent,
         elements={str(z): ELEMENTS[z] for z in sorted(seen)})

@@ -11,6 +11,7 @@ the ``notebook`` renderer (or ``include_plotlyjs=True``) they render with no net
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,10 +27,12 @@ from labkit.widgets._crystal_data import (
     CrystalScene,
     as_crystal,
     as_trajectory,
+    crystal_info,
     crystal_scene,
 )
 
-__all__ = ["crystal_figure", "crystal_grid_figure", "crystal_trajectory_figure"]
+__all__ = ["crystal_figure", "crystal_grid_figure", "crystal_trajectory_figure",
+           "title_layout"]
 
 #: Marker diameter in px per Å of covalent radius (plotly sizes markers in screen pixels).
 MARKER_PX_PER_ANGSTROM = 14.0
@@ -37,6 +40,35 @@ CELL_COLOR = "#444"
 BOND_COLOR = "#9a9a9a"
 #: Frames kept at most in an animated figure (evenly spaced, first and last included).
 MAX_FRAMES = 120
+#: Margin round a frame's box in a view that frames it, as a fraction of the box's largest
+#: side (relative, so a collapsed 0.04 Å cell fills the view as a 4 Å one does; plotly
+#: draws the spheres in pixels, which need no room in Å).
+FRAME_PAD = 0.08
+#: Titles: the first line's font size (px), the smaller size of the lines below it, the
+#: line height as a multiple of the size, the room above and below the title (px) and
+#: the characters per line before a title wraps (about 600 px of 16 px text, so it fits
+#: a notebook's or report's narrowest plotly output).
+TITLE_SIZE = 16
+SUBTITLE_SIZE = 12
+LINE_HEIGHT = 1.35
+TITLE_PAD = 18
+TITLE_CHARS = 72
+#: The element legend: inside the figure's top-left corner (a legend beside a 3-D scene
+#: is clipped by narrow outputs), with constant-size symbols (a marker of 24 px per
+#: element would not fit a legend row). The grid figure's legend runs along its foot.
+LEGEND = {"x": 0.01, "y": 0.98, "xanchor": "left", "yanchor": "top",
+          "bgcolor": "rgba(255,255,255,0.75)", "itemsizing": "constant",
+          "orientation": "v", "title": {"text": ""}}
+GRID_LEGEND = {"x": 0.5, "y": 0.0, "xanchor": "center", "yanchor": "top",
+               "orientation": "h", "itemsizing": "constant", "title": {"text": ""}}
+#: Room below a grid for its legend, px.
+GRID_LEGEND_ROOM = 40
+#: Grid captions: font size of the cell line (px), height of a caption line and the gap
+#: below a caption (px), and the height of one row's scenes (px).
+CAPTION_SIZE = 11
+CAPTION_LINE_PX = 17
+CAPTION_GAP = 6
+ROW_HEIGHT = 320
 
 
 def _hex(rgb: np.ndarray) -> str:
@@ -90,34 +122,58 @@ def _scene_traces(sc: CrystalScene, elements: Sequence[int], *, bonds: bool, cel
     return traces
 
 
-def _scene_layout(ranges: np.ndarray | None = None) -> dict[str, Any]:
+def _scene_layout(bounds: np.ndarray | None = None) -> dict[str, Any]:
+    """A 3-D scene without axes; with ``bounds`` (``[2, 3]``, Å) a cube of equal ranges on
+    the three axes round that box, so the box fills the view undistorted."""
     axis = {"showbackground": False, "showgrid": False, "zeroline": False,
             "showticklabels": False, "title": {"text": ""}}
     layout: dict[str, Any] = {"xaxis": dict(axis), "yaxis": dict(axis), "zaxis": dict(axis),
                               "aspectmode": "data"}
-    if ranges is not None:  # fixed for an animation, so the moving cell is seen to move
-        span = ranges[1] - ranges[0]
-        for k, name in enumerate(("xaxis", "yaxis", "zaxis")):
-            layout[name]["range"] = [float(ranges[0, k]), float(ranges[1, k])]
-        ratio = span / span.max()
-        layout["aspectmode"] = "manual"
-        layout["aspectratio"] = {"x": float(ratio[0]), "y": float(ratio[1]),
-                                 "z": float(ratio[2])}
+    if bounds is not None:
+        for name, (lo, hi) in zip(("xaxis", "yaxis", "zaxis"), _cube(bounds), strict=True):
+            layout[name]["range"] = [lo, hi]
+            layout[name]["autorange"] = False
+        layout["aspectmode"] = "cube"
     return layout
+
+
+def _cube(bounds: np.ndarray) -> list[tuple[float, float]]:
+    """Equal ranges on x, y, z holding ``bounds`` with a margin of :data:`FRAME_PAD` of its
+    largest side."""
+    lo, hi = np.asarray(bounds[0], dtype=float), np.asarray(bounds[1], dtype=float)
+    half = max(float((hi - lo).max()) / 2, 1e-9) * (1 + 2 * FRAME_PAD)
+    mid = (lo + hi) / 2
+    return [(float(m - half), float(m + half)) for m in mid]
 
 
 def _elements(scenes: Sequence[CrystalScene]) -> list[int]:
     return sorted({int(z) for sc in scenes for z in np.unique(sc.species)})
 
 
-def _lattice_text(lattice: np.ndarray) -> str:
-    a, b, c = np.linalg.norm(lattice, axis=1)
-    def angle(u: np.ndarray, v: np.ndarray) -> float:
-        return math.degrees(math.acos(float(np.clip(u @ v / np.linalg.norm(u) /
-                                                    np.linalg.norm(v), -1, 1))))
-    al, be, ga = angle(lattice[1], lattice[2]), angle(lattice[0], lattice[2]), \
-        angle(lattice[0], lattice[1])
-    return (f"a={a:.2f} b={b:.2f} c={c:.2f} Å, α={al:.1f}° β={be:.1f}° γ={ga:.1f}°")
+def title_layout(lines: Sequence[str], *, size: int = TITLE_SIZE,
+                 width: int = TITLE_CHARS) -> dict[str, Any]:
+    """A figure title of ``lines`` (each wrapped at ``width`` characters, on spaces), the
+    first in ``size`` px and the rest smaller, and a top margin that holds them all, so
+    no title is cut off. Returns ``{"title": ..., "margin_top": px}``."""
+    wrapped: list[str] = []
+    for k, line in enumerate(lines):
+        for part in str(line).split("<br>"):
+            pieces = textwrap.wrap(part, width) or [""]
+            wrapped += pieces if k == 0 else [f"<span style='font-size:{SUBTITLE_SIZE}px'>"
+                                              f"{p}</span>" for p in pieces]
+    wrapped = [w for w in wrapped if w] or [""]
+    top = TITLE_PAD + round(LINE_HEIGHT * size) * len(wrapped)
+    # plotly centres the title in the top margin (an anchor at the top would let a
+    # title of several lines rise above the figure)
+    return {"title": {"text": "<br>".join(wrapped), "x": 0.01, "xanchor": "left",
+                      "font": {"size": size}},
+            "margin_top": top}
+
+
+def _title_lines(crystal: Any, title: str) -> list[str]:
+    info = crystal_info(crystal)
+    head = title or crystal.formula
+    return [f"{head} · {info.space_group_text}", info.lattice_text]
 
 
 def crystal_figure(crystal: Any, *, compare: Any = None, repeat: Sequence[int] = (1, 1, 1),
@@ -125,7 +181,10 @@ def crystal_figure(crystal: Any, *, compare: Any = None, repeat: Sequence[int] =
                    bond_scale: float = BOND_SCALE, title: str = "",
                    height: int = 480) -> go.Figure:
     """One crystal as a 3-D plotly figure: atoms per element (Jmol colours, size by covalent
-    radius, hover: element, index, fractional coordinates), the unit cell's 12 edges, bonds.
+    radius, hover: element, index, fractional coordinates), the unit cell's 12 edges, bonds
+    (VESTA's element-pair cut-offs, :func:`labkit.atoms.crystal_bonds`). The title gives
+    ``title`` (default: the formula) with the space group (spglib), and below it the
+    lattice parameters and volume.
 
     With ``compare`` (e.g. the ground truth), the two side by side
     (:func:`crystal_grid_figure` with captions "generated" and "ground truth").
@@ -136,16 +195,14 @@ def crystal_figure(crystal: Any, *, compare: Any = None, repeat: Sequence[int] =
     options = {"repeat": repeat, "images": images, "bonds": bonds, "cell": cell,
                "bond_scale": bond_scale}
     if compare is not None:
-        fig = crystal_grid_figure([crystal, compare], captions=["generated", "ground truth"],
-                                  cols=2, height=height, **options)
-        fig.update_layout(title=title)
-        return fig
+        return crystal_grid_figure([crystal, compare], captions=["generated", "ground truth"],
+                                   cols=2, height=height, title=title, **options)
     c = as_crystal(crystal)
     sc = crystal_scene(c, repeat=repeat, images=images, bonds=True, bond_scale=bond_scale)
     fig = go.Figure(_scene_traces(sc, _elements([sc]), bonds=bonds, cell=cell))
-    fig.update_layout(title=title or f"{c.formula}: {_lattice_text(c.lattice)}",
-                      scene=_scene_layout(), height=height,
-                      margin={"l": 0, "r": 0, "t": 40, "b": 0})
+    head = title_layout(_title_lines(c, title))
+    fig.update_layout(title=head["title"], scene=_scene_layout(sc.bounds), height=height,
+                      legend=LEGEND, margin={"l": 0, "r": 0, "t": head["margin_top"], "b": 0})
     return fig
 
 
@@ -157,8 +214,10 @@ def crystal_trajectory_figure(trajectory: Any, *, index: int = 0,
                               height: int = 520) -> go.Figure:
     """A trajectory as an animated figure: one plotly frame per kept step (at most
     ``max_frames``, evenly spaced, first and last included), a slider and play/pause. Atoms,
-    bonds and the cell all move; the axes are fixed over the whole run and each frame's
-    title gives its lattice parameters.
+    bonds and the cell all move; each frame sets the axes to a cube round its own box
+    (:attr:`~labkit.widgets._crystal_data.CrystalScene.bounds`), so the first, collapsed
+    cell of a denoising run fills the view as the last one does, and its title gives its
+    space group, lattice parameters and volume (the cell's size is read there).
 
     Args:
         trajectory: anything :func:`~labkit.widgets._crystal_data.as_trajectory` reads
@@ -173,25 +232,20 @@ def crystal_trajectory_figure(trajectory: Any, *, index: int = 0,
     scenes = [crystal_scene(traj.frame(int(t)), repeat=repeat, images=images, bonds=True,
                             bond_scale=bond_scale) for t in keep]
     elements = _elements(scenes)
-    points = np.concatenate([np.concatenate([sc.cart, sc.cell.reshape(-1, 3)])
-                             for sc in scenes])
-    lo, hi = points.min(0), points.max(0)
-    pad = 0.05 * float((hi - lo).max()) + 0.5
-    ranges = np.stack([lo - pad, hi + pad])
     name = title or traj.frame(-1).formula
+    heads = [title_layout(_title_lines(sc.crystal, f"{name} · step {int(t)}"))
+             for t, sc in zip(keep, scenes, strict=True)]
     frames = [go.Frame(data=_scene_traces(sc, elements, bonds=bonds, cell=cell),
                        name=str(int(t)),
-                       layout={"title": {"text": f"{name} · step {int(t)}: "
-                                                 f"{_lattice_text(sc.crystal.lattice)}"}})
-              for t, sc in zip(keep, scenes, strict=True)]
+                       layout={"title": head["title"], "scene": _scene_layout(sc.bounds)})
+              for t, sc, head in zip(keep, scenes, heads, strict=True)]
     fig = go.Figure(data=frames[0].data, frames=frames)
     play = {"frame": {"duration": duration_ms, "redraw": True}, "fromcurrent": True,
             "transition": {"duration": 0}}
     fig.update_layout(
-        # plotly's generated properties are untyped: Frame.layout reads as a union here
-        title=frames[0].layout.title,  # pyright: ignore[reportAttributeAccessIssue, reportOptionalMemberAccess]
-        scene=_scene_layout(ranges), height=height,
-        margin={"l": 0, "r": 0, "t": 40, "b": 0},
+        title=heads[0]["title"], scene=_scene_layout(scenes[0].bounds), height=height,
+        legend=LEGEND,
+        margin={"l": 0, "r": 0, "t": max(h["margin_top"] for h in heads), "b": 0},
         updatemenus=[{"type": "buttons", "showactive": False, "x": 0.0, "y": 0.0,
                       "xanchor": "left", "yanchor": "top", "buttons": [
                           {"label": "▶ play", "method": "animate", "args": [None, play]},
@@ -221,6 +275,15 @@ def _caption(crystal: Any, metrics: Mapping[str, Any] | None) -> str:
     return text
 
 
+def _cell_caption(crystal: Any, *, full: bool) -> str:
+    """The space group and lattice parameters under a grid caption: all of them when the
+    column is wide (``full``), else the space group and the three lengths."""
+    info = crystal_info(crystal)
+    text = info.lattice_text if full else f"a={info.a:.2f} b={info.b:.2f} c={info.c:.2f} Å"
+    return (f"<span style='font-size:{CAPTION_SIZE}px'>{info.space_group_text} · "
+            f"{text}</span>")
+
+
 def crystal_grid_figure(structures: Sequence[Any], *, captions: Sequence[str] | None = None,
                         metrics: Sequence[Mapping[str, Any] | None] | None = None,
                         cols: int = 4, repeat: Sequence[int] = (1, 1, 1), images: bool = True,
@@ -228,7 +291,8 @@ def crystal_grid_figure(structures: Sequence[Any], *, captions: Sequence[str] | 
                         title: str = "", height: int | None = None) -> go.Figure:
     """A grid of crystals (e.g. samples of a generative model), each with a caption: its
     formula and ``metrics`` (a mapping per structure, e.g. ``{"match": True, "rmse":
-    0.031}``), or ``captions`` given outright.
+    0.031}``), or ``captions`` given outright; under it the structure's space group
+    (spglib) and lattice parameters (all six with at most two columns, else a, b, c).
 
     Raises:
         ConfigError: ``captions``/``metrics`` of the wrong length, or bad ``cols``.
@@ -248,9 +312,15 @@ def crystal_grid_figure(structures: Sequence[Any], *, captions: Sequence[str] | 
                     for i, c in enumerate(crystals)]
     cols = min(cols, n)
     rows = math.ceil(n / cols)
+    texts = [f"{caption}<br>{_cell_caption(c, full=cols <= 2)}"
+             for caption, c in zip(captions, crystals, strict=True)]
+    lines = max(t.count("<br>") + 1 for t in texts)
+    caption_px = CAPTION_LINE_PX * lines + CAPTION_GAP
+    total = height or ROW_HEIGHT * rows + caption_px * rows
+    head = title_layout([title]) if title else {"title": {"text": ""}, "margin_top": 0}
     fig = make_subplots(rows=rows, cols=cols, specs=[[{"type": "scene"}] * cols] * rows,
-                        subplot_titles=list(captions), horizontal_spacing=0.01,
-                        vertical_spacing=0.06)
+                        subplot_titles=texts, horizontal_spacing=0.01,
+                        vertical_spacing=min(caption_px / total, 0.9 / max(rows - 1, 1)))
     scenes = [crystal_scene(c, repeat=repeat, images=images, bonds=True,
                             bond_scale=bond_scale) for c in crystals]
     for i, sc in enumerate(scenes):
@@ -259,13 +329,17 @@ def crystal_grid_figure(structures: Sequence[Any], *, captions: Sequence[str] | 
         for trace in _scene_traces(sc, present, bonds=bonds, cell=cell, scene=key,
                                    legend=False):
             fig.add_trace(trace)
-        fig.layout[key].update(_scene_layout())
+        fig.layout[key].update(_scene_layout(sc.bounds))
     # One legend entry per element, from the first structure holding it.
     shown: set[str] = set()
     for trace in fig.data:
         if trace.meta and trace.meta.get("kind") == "atoms" and trace.name not in shown:
             trace.showlegend = True
             shown.add(trace.name)
-    fig.update_layout(title=title, height=height or 320 * rows,
-                      margin={"l": 0, "r": 0, "t": 60, "b": 0})
+    if title:  # centred in its own band above the captions of the first row
+        head["title"].update(y=1 - head["margin_top"] / 2 / total, yanchor="middle",
+                             yref="container")
+    fig.update_layout(title=head["title"], height=total, legend=GRID_LEGEND,
+                      margin={"l": 0, "r": 0, "t": head["margin_top"] + caption_px,
+                              "b": GRID_LEGEND_ROOM})
     return fig

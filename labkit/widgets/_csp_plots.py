@@ -1,5 +1,9 @@
 """Plots of a crystal-generation run: the training curves and the CSP table (a model
-beside the no-model baselines and the published DiffCSP figures)."""
+beside the no-model baselines and the published DiffCSP figures).
+
+Their titles name the data split, whose label can run past 100 characters: they wrap
+(:func:`~labkit.widgets._crystal_plots.title_layout`) under a top margin that holds them.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,16 @@ import numpy as np
 import plotly.graph_objects as go
 
 from labkit.errors import ConfigError
+from labkit.widgets._crystal_plots import title_layout
 
 __all__ = ["csp_benchmark_figure", "training_figure"]
 
 #: Published DiffCSP results on the official perov-5 test split (Jiao et al., NeurIPS 2023,
 #: table 1), drawn as reference lines: samples per target -> match rate.
 DIFFCSP_PEROV5_MATCH = {1: 0.5202, 20: 0.9860}
+#: Top margin of a one-line title, px: a longer title adds its lines to the figure's
+#: height, so the plot keeps its size.
+MARGIN_TOP = title_layout(["one line"])["margin_top"]
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -57,8 +65,11 @@ def training_figure(history: Any, keys: Sequence[str] | None = None, *, smooth: 
                                  opacity=0.25, name=f"{key} (raw)", showlegend=False))
         fig.add_trace(go.Scatter(x=steps, y=_smooth(y, smooth), mode="lines",
                                  line={"color": colour, "width": 2}, name=key))
-    fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss", height=360,
-                      yaxis_type="log" if log_y else "linear", margin={"l": 60, "r": 20, "t": 50, "b": 50})
+    head = title_layout([title])
+    fig.update_layout(title=head["title"], xaxis_title="step", yaxis_title="loss",
+                      height=360 + head["margin_top"] - MARGIN_TOP,
+                      yaxis_type="log" if log_y else "linear",
+                      margin={"l": 60, "r": 20, "t": head["margin_top"], "b": 50})
     return fig
 
 
@@ -82,6 +93,8 @@ def csp_benchmark_figure(benchmark: Any, *, reference: bool = True) -> go.Figure
             fig.add_hline(y=100 * v, line_dash="dash", line_color="#2ca02c",
                           annotation_text=f"DiffCSP, {k} sample{'s' if k > 1 else ''} (published, official test)",
                           annotation_position="top left")
-    fig.update_layout(title=f"CSP match rate on {benchmark.split}", yaxis_title="match rate (%)",
-                      yaxis_range=[0, 110], height=420, margin={"l": 60, "r": 20, "t": 60, "b": 80})
+    head = title_layout([f"CSP match rate on {benchmark.split}"])
+    fig.update_layout(title=head["title"], yaxis_title="match rate (%)", yaxis_range=[0, 110],
+                      height=420 + head["margin_top"] - MARGIN_TOP,
+                      margin={"l": 60, "r": 20, "t": head["margin_top"], "b": 80})
     return fig

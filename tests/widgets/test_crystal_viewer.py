@@ -1,7 +1,9 @@
 """CrystalViewer without a browser: the adaptors read what users hold (pymatgen, ASE,
 batches, sampler results, torch), bad input is named, the buffers hold the scenes, and
 state travels both ways (Python -> front end through comm messages; front end -> Python
-through the same ``update`` messages a browser sends)."""
+through the same ``update`` messages a browser sends), every frame comes with the box that
+frames it and its space group and lattice parameters, and the shown crystal exports to
+CIF and POSCAR."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from labkit.errors import ConfigError, DataError
 from labkit.widgets import CrystalViewer, as_crystal, as_trajectory
 from labkit.widgets._crystal_data import (
     ATOM_STRIDE,
+    BOND_STRIDE,
     COVALENT_RADII,
     ELEMENT_COLORS,
     ELEMENTS,
@@ -188,6 +191,13 @@ def test_initial_state_holds_every_frame_of_both_panels(viewer, perov):
     cells = np.frombuffer(viewer.cells, np.float32).reshape(7, 24, 3)
     for k in range(6):
         assert cells[k].max() == pytest.approx((1.5 - 0.1 * k) * truth.cell.max(), rel=1e-6)
+    # One box and one description per slot.
+    bounds = np.frombuffer(viewer.frame_bounds, np.float32).reshape(7, 2, 3)
+    np.testing.assert_allclose(bounds[6], truth.bounds, rtol=1e-6)
+    assert len(viewer.frame_info) == 7
+    assert viewer.frame_info[6]["text"] == ("CuCdN3 · Pm-3m (221) · a=4.28 b=4.28 c=4.28 Å, "
+                                            "α=90.0° β=90.0° γ=90.0°, V=78.4 Å³")
+    assert viewer.frame_info[0]["a"] == pytest.approx(1.5 * 4.27928426, abs=1e-4)
 
 
 def test_python_changes_reach_the_front_end(viewer):
@@ -253,3 +263,124 @@ def test_the_panel_component_shares_the_state_and_behaviour(perov):
     assert crystal_app(index=1) is not None
     with pytest.raises(ConfigError, match="unknown CrystalPanel option"):
         cls(SIMPLE_CUBIC, colour="x")
+
+
+# ---- bonds, framing, cell info and export -------------------------------------------------------
+
+def _slots(viewer):
+    offsets = np.frombuffer(viewer.atom_offsets, np.int32)
+    atoms = np.frombuffer(viewer.atoms, np.float32).reshape(-1, ATOM_STRIDE)
+    bond_offsets = np.frombuffer(viewer.bond_offsets, np.int32)
+    bonds = np.frombuffer(viewer.bond_vertices, np.float32).reshape(-1, BOND_STRIDE)
+    bounds = np.frombuffer(viewer.frame_bounds, np.float32).reshape(-1, 2, 3)
+    return [(atoms[offsets[s]:offsets[s + 1]], bonds[bond_offsets[s]:bond_offsets[s + 1]],
+             bounds[s]) for s in range(len(bounds))]
+
+
+def test_a_sc_co_perovskite_has_co_o_bonds_and_no_sc_bonds(perov):
+    atoms = sample_crystals("perov_5")[5]  # ScCoO2F: Sc on the corners, Co at the centre
+    scene = crystal_scene(atoms)
+    z = scene.species
+    pairs = sorted(tuple(sorted((ELEMENTS[z[i]], ELEMENTS[z[j]]))) for i, j in scene.bonds)
+    assert pairs == [("Co", "F")] * 2 + [("Co", "O")] * 4  # the octahedron round Co
+    assert sorted(ELEMENTS[v] for v in z[scene.dangling]) == ["F"] * 2 + ["O"] * 4
+    assert not np.isin(np.nonzero(z == 21)[0], np.concatenate([scene.bonds.ravel(),
+                                                               scene.dangling])).any()
+    # The viewer sends the same bonds: every bond vertex sits on an atom of Co, O or F or on
+    # a bond's midpoint; none on a Sc.
+    viewer = CrystalViewer(atoms)
+    rows, verts, _ = _slots(viewer)[0]
+    sc = rows[rows[:, 10] == 21][:, :3]
+    dist = np.linalg.norm(verts[:, None, :3] - sc[None], axis=-1)
+    assert dist.min() > 1.0
+    assert len(verts) == 4 * 6 + 2 * 6
+
+
+def test_every_atom_lies_in_its_frame_bounds(perov):
+    """A denoising-like run whose cell grows 100x: each slot's box holds its atoms, cell and
+    bond vertices, and is as small as its own frame (not the largest one)."""
+    c = as_crystal(perov[1])
+    t = 6
+    scale = np.geomspace(0.01, 1.0, t)
+    rng = np.random.default_rng(1)
+    frac = np.stack([c.frac + 0.2 * rng.normal(size=c.frac.shape) for _ in range(t)])
+    traj = {"species": c.species, "frac": frac, "lattice": scale[:, None, None] * c.lattice}
+    viewer = CrystalViewer(traj, compare=perov[1], repeat=[2, 1, 1])
+    cells = np.frombuffer(viewer.cells, np.float32).reshape(-1, 24, 3)
+    slots = _slots(viewer)
+    assert len(slots) == t + 1
+    tol = 1e-5
+    for k, (rows, verts, box) in enumerate(slots):
+        assert (box[0] <= box[1]).all()
+        for points in (rows[:, :3], verts[:, :3], cells[k]):
+            assert (points >= box[0] - tol).all() and (points <= box[1] + tol).all(), k
+        # tight: the box is the extent of what is drawn
+        drawn = np.concatenate([rows[:, :3], verts[:, :3], cells[k]])
+        np.testing.assert_allclose(box, [drawn.min(0), drawn.max(0)], atol=tol)
+    size = [float(np.linalg.norm(b[1] - b[0])) for _, _, b in slots]
+    assert size[0] < size[t - 1] / 20  # the first frame's box fits its tiny cell
+
+
+def test_cell_info_is_spglibs(perov):
+    import warnings
+
+    import spglib
+
+    viewer = CrystalViewer(perov[2], compare=perov[0])
+    for c, info, record in zip(viewer.crystals(), viewer.cell_info(), viewer.frame_info,
+                               strict=True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            data = spglib.get_symmetry_dataset((c.lattice, c.frac, c.species), symprec=0.1)
+        assert (info.space_group, info.symbol) == (data.number, data.international)
+        assert (record["space_group"], record["symbol"]) == (data.number, data.international)
+        assert record["a"] == pytest.approx(np.linalg.norm(c.lattice[0]), abs=1e-4)
+        assert record["volume"] == pytest.approx(abs(np.linalg.det(c.lattice)), abs=1e-3)
+        assert record["text"].startswith(f"{c.formula} · {data.international} ({data.number})")
+
+
+@pytest.mark.parametrize("name", ["shown.cif", "POSCAR", "shown.vasp"])
+def test_export_writes_the_shown_frame(viewer, tmp_path, name):
+    from pymatgen.core import Structure
+
+    viewer.frame = 4
+    path = viewer.export(tmp_path / name)
+    back = Structure.from_file(path)
+    shown = viewer.crystals()[0]
+    np.testing.assert_allclose(back.lattice.matrix, shown.lattice, atol=1e-5)
+    assert sorted(site.specie.Z for site in back) == sorted(shown.species.tolist())
+    truth = Structure.from_file(viewer.export(tmp_path / f"truth-{name}", panel=1))
+    np.testing.assert_allclose(truth.lattice.matrix, viewer.crystals()[1].lattice, atol=1e-5)
+    first = Structure.from_file(viewer.export(tmp_path / f"first-{name}", frame=0))
+    np.testing.assert_allclose(first.lattice.matrix, viewer.trajectories[0].lattice[0],
+                               atol=1e-5)
+
+
+def test_export_refuses_what_it_cannot_write(viewer, tmp_path):
+    with pytest.raises(ConfigError, match=r"cannot tell the format of 'view.png' from its "
+                                          r"extension '.png'"):
+        viewer.export(tmp_path / "view.png")
+    with pytest.raises(ConfigError, match=r"panel must be an int in \[0, 1\] \(2 panel"):
+        viewer.export(tmp_path / "x.cif", panel=2)
+    with pytest.raises(ConfigError, match=r"frame must be an int in \[0, 5\] or None, got 6"):
+        viewer.export(tmp_path / "x.cif", frame=6)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_collapsed_first_frame_gets_no_bonds_and_stays_fast(perov):
+    """The near-singular cell of a denoising run's first frame (under MIN_VOLUME_PER_ATOM
+    per atom) is drawn without bonds, so a rebuild stays fast."""
+    import time
+
+    from labkit.widgets._crystal_data import MIN_VOLUME_PER_ATOM
+
+    c = as_crystal(perov[0])
+    rng = np.random.default_rng(0)
+    lattice = np.stack([rng.normal(size=(3, 3))] + [c.lattice] * 3)
+    frac = rng.uniform(size=(4, c.n_atoms, 3))
+    assert abs(np.linalg.det(lattice[0])) < MIN_VOLUME_PER_ATOM * c.n_atoms
+    start = time.perf_counter()
+    viewer = CrystalViewer({"species": c.species, "frac": frac, "lattice": lattice})
+    assert time.perf_counter() - start < 5.0
+    offsets = np.frombuffer(viewer.bond_offsets, np.int32)
+    assert offsets[1] == 0 and offsets[-1] > 0  # no bonds in frame 0; bonds later

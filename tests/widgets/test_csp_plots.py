@@ -11,6 +11,7 @@ from labkit.atoms import CSPBenchmark, CSPRow
 from labkit.core.train import History
 from labkit.errors import ConfigError
 from labkit.widgets import csp_benchmark_figure, training_figure
+from labkit.widgets._crystal_plots import LINE_HEIGHT, TITLE_CHARS, TITLE_SIZE
 
 
 def _history(n: int = 200) -> History:
@@ -58,3 +59,20 @@ def test_csp_benchmark_figure_bars_and_reference_lines():
     assert len(csp_benchmark_figure(carbon).layout.shapes) == 0
     with pytest.raises(ConfigError, match="no rows"):
         csp_benchmark_figure(CSPBenchmark(split="x", rows=()))
+
+
+def test_titles_naming_a_long_split_wrap_and_fit():
+    """A re-split's label runs past 100 characters: the title wraps, the top margin grows
+    to hold every line, and the plot keeps its height."""
+    split = ("perov_5/subset of labkit-test (seed 0) of first 400 of val (shipped sample) "
+             "(24 structures, NOT an official split)")
+    rows = (CSPRow("model", 1, 0.25, 0.1, 24, 2.0),)
+    short = csp_benchmark_figure(CSPBenchmark(split="perov_5/val", rows=rows))
+    for fig in (csp_benchmark_figure(CSPBenchmark(split=split, rows=rows)),
+                training_figure(_history(), title=f"DiffCSP-style training on {split}")):
+        lines = fig.layout.title.text.split("<br>")
+        assert len(lines) == 2 and all(len(line) <= TITLE_CHARS for line in lines)
+        assert " ".join(lines).endswith(split)  # nothing dropped
+        assert fig.layout.margin.t >= 2 * TITLE_SIZE * LINE_HEIGHT
+    long = csp_benchmark_figure(CSPBenchmark(split=split, rows=rows))
+    assert long.layout.height - long.layout.margin.t == short.layout.height - short.layout.margin.t
