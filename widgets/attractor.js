@@ -20,10 +20,13 @@
 //
 // Samples live on the GPU in one float texture, ring slot by slot, so a segment is one
 // contiguous upload; one draw call draws every trajectory from (head - tail) to head with
-// alpha fading along the tail. Controls set model state and the
-// kernel answers each change (no "update" button); "restart" asks for new initial
-// conditions. The same module runs inside Panel's AnyWidgetComponent, whose model adapter
-// has the same API.
+// alpha fading along the tail. Controls set model state and the kernel answers each change
+// (no "update" button): step (pause, one sample on), reset (back to the initial states),
+// new ICs, the three variables drawn; a drag over the orbit diagram zooms it, a click on the
+// Poincare section seeds trajectories there (a custom message, `seed_at`). A colour bar
+// under the picture; the status says what the picture cost in the kernel and, for a change
+// made here, how long until a frame showed it. The same module runs inside Panel's
+// AnyWidgetComponent, whose model adapter has the same API.
 //
 // Given series ("series" mode: a true series beside a model's free run) still arrive whole,
 // in the `positions`/`colors`/`valid` buffers, and are drawn through the same ring: each
@@ -36,6 +39,9 @@ const DRAG_COMMIT_MS = 120;
 // Samples the kernel may send ahead of a playing animation's head: this many seconds of
 // playback at 60 frames per second, and never less than two tails.
 const LEAD_SECONDS = 2;
+// Inputs that change the picture: a commit of one starts the "view ready" clock.
+const PICTURE_INPUTS = new Set(["system", "parameters", "n_ic", "periods", "color_by", "variables",
+  "restarts", "resets", "steps"]);
 
 // ---- the widget --------------------------------------------------------------------------
 function render({ model, el }) {
@@ -46,8 +52,12 @@ function render({ model, el }) {
   const select = control("select", { class: "lk-system lk-catalogue", "aria-label": "system" }, bar);
   const colour = control("select", { class: "lk-colour", "aria-label": "colour by" }, bar);
   const play = make("button", { class: "lk-play", type: "button" }, bar);
-  const restart = make("button", { class: "lk-restart lk-catalogue", type: "button", text: "↺ restart",
-    title: "draw the initial conditions again and start at t = 0" }, bar);
+  const step = make("button", { class: "lk-step lk-catalogue", type: "button", text: "▶| step",
+    title: "pause, and continue every trajectory by one sample" }, bar);
+  const reset = make("button", { class: "lk-reset lk-catalogue", type: "button", text: "⇤ reset",
+    title: "put every trajectory back at its initial state, at t = 0" }, bar);
+  const restart = make("button", { class: "lk-restart lk-catalogue", type: "button", text: "↺ new ICs",
+    title: "draw new initial conditions and start at t = 0 (drops seeded trajectories)" }, bar);
   const status = make("span", { class: "lk-status" }, bar);
 
   const general = make("div", { class: "lk-controls" }, el);
@@ -62,19 +72,26 @@ function render({ model, el }) {
     value: model.get("tail"), format: (v) => `${v}` });
   nIc.row.classList.add("lk-catalogue");
   length.row.classList.add("lk-catalogue");
+  const variables = variableChooser(el, model, (next) => commit("variables", next));
   const params = make("div", { class: "lk-controls lk-params lk-catalogue" }, el);
   const legend = make("div", { class: "lk-controls lk-legend" }, el);
   const metrics = make("div", { class: "lk-metrics", role: "status" }, el);
   const message = make("div", { class: "lk-message", role: "status" }, el);
 
   const main = make("div", { class: "lk-main" }, el);
-  let canvas = make("canvas", { class: "lk-canvas", width: 640, height: 440 }, main);
+  const picture = make("div", { class: "lk-picture" }, main);
+  let canvas = make("canvas", { class: "lk-canvas", width: 640, height: 440 }, picture);
+  const colourBar = make("canvas", { class: "lk-colourbar", width: 640, height: 44 }, picture);
   const side = make("div", { class: "lk-side" }, main);
-  const series = make("canvas", { class: "lk-series", width: 340, height: 140 }, side);
-  const spectrumCanvas = make("canvas", { class: "lk-spectrum lk-catalogue", width: 340, height: 140 }, side);
+  const series = make("canvas", { class: "lk-series", width: 340, height: 150 }, side);
+  const spectrumCanvas = make("canvas", { class: "lk-spectrum lk-catalogue", width: 340, height: 160 }, side);
   const orbitRow = make("div", { class: "lk-orbit-row lk-catalogue" }, side);
   const orbitSelect = control("select", { class: "lk-orbit-parameter", "aria-label": "orbit diagram parameter" }, orbitRow);
-  const orbitCanvas = make("canvas", { class: "lk-orbit lk-catalogue", width: 340, height: 150 }, side);
+  const orbitReset = make("button", { class: "lk-orbit-reset", type: "button", text: "reset zoom",
+    title: "the orbit diagram over the slider's whole range" }, orbitRow);
+  const orbitCanvas = make("canvas", { class: "lk-orbit lk-catalogue", width: 340, height: 170 }, side);
+  const sectionControls = sectionChooser(side, model, (section) => commit("section", section));
+  const sectionCanvas = make("canvas", { class: "lk-section lk-catalogue", width: 340, height: 200 }, side);
 
   // The picture is drawn in a worker where the browser can (OffscreenCanvas), else here.
   const NO_SCENE = { gl: null, ready: () => true, draw: () => 0, load: () => {}, update: () => {},
@@ -125,8 +142,22 @@ function render({ model, el }) {
   let raf = 0;
   let dirty = true;              // draw the next frame even when paused
   let orbitPoints = new Float32Array(0);
+  let sectionPoints = new Float32Array(0);
+  let band = null;               // the orbit diagram's range being dragged: [from, to] pixels
+  let clicks = 0;                // clicks on the section sent to the kernel
+  let pending = null;            // the newest picture change made here: { at, version }
+  let ready = null;              // the last one shown: { version, seconds }
+  let barRange = "";             // the range the colour bar shows
 
-  const commit = (name, value) => save(model, name, value);
+  // Set inputs and send them; a picture input starts the "view ready" clock.
+  function commitAll(values) {
+    if (Object.keys(values).some((name) => PICTURE_INPUTS.has(name))) {
+      pending = { at: performance.now(), version: model.get("version") };
+    }
+    for (const [name, value] of Object.entries(values)) model.set(name, value);
+    model.save_changes();
+  }
+  const commit = (name, value) => commitAll({ [name]: value });
   const isSeries = () => model.get("mode") === "series";
 
   // --- system list with search -------------------------------------------------------
@@ -213,7 +244,14 @@ function render({ model, el }) {
   tail.input.addEventListener("input", () => commit("tail", Number(tail.input.value)));
   colour.addEventListener("change", () => commit("color_by", colour.value));
   play.addEventListener("click", () => commit("playing", !model.get("playing")));
+  step.addEventListener("click", () => commitAll({ playing: false, steps: (model.get("steps") || 0) + 1 }));
+  reset.addEventListener("click", () => commit("resets", (model.get("resets") || 0) + 1));
   restart.addEventListener("click", () => commit("restarts", (model.get("restarts") || 0) + 1));
+
+  function fillVariables() {
+    variables.fill();
+    el.dataset.variables = (model.get("variables") || []).join(",");
+  }
 
   // --- given series: mode, colour modes, legend with visibility toggles, readout ----------
   function syncMode() {
@@ -267,6 +305,39 @@ function render({ model, el }) {
     el.dataset.readout = text;
   }
 
+  // --- the Poincare section: its variable and value; a click seeds trajectories there -------
+  function loadSection() {
+    sectionPoints = floats(model.get("section_points"));
+    el.dataset.section = String(drawSection(sectionCanvas, model.get("section_view"), sectionPoints));
+    sectionControls.fill();
+  }
+  sectionCanvas.addEventListener("click", (ev) => {
+    const point = dataAt(sectionCanvas, ev);
+    if (!point || !sectionPoints.length) return;
+    clicks += 1;
+    el.dataset.seedClicks = String(clicks);
+    pending = { at: performance.now(), version: model.get("version") };
+    tell(model, "seed_at", [point[0], point[1], clicks]);
+  });
+
+  // --- the orbit diagram: drag over a parameter range to zoom there -----------------------
+  dragRange(orbitCanvas, (dragged) => {
+    band = dragged;
+    drawOrbit(orbitCanvas, model.get("orbit"), orbitPoints, band);
+  }, (range) => {
+    band = null;
+    if (range) commit("orbit_range", range);
+    loadOrbit();
+  });
+  orbitReset.addEventListener("click", () => commit("orbit_range", []));
+
+  function syncColourBar() {
+    const palette = isSeries() && model.get("color_by") !== "time";
+    const range = !isSeries() && stream.n ? stream.range : model.get("color_range");
+    barRange = String(range);
+    drawColourBar(colourBar, model.get("color_quantity") || model.get("color_by"), range, !palette);
+  }
+
   function syncControls() {
     nIc.input.value = model.get("n_ic"); nIc.show();
     length.input.value = model.get("periods"); length.show();
@@ -277,13 +348,21 @@ function render({ model, el }) {
     play.textContent = model.get("playing") ? "❚❚ pause" : "▶ play";
     el.dataset.playing = String(model.get("playing"));
     el.dataset.restarts = String(model.get("restarts") || 0);
+    el.dataset.resets = String(model.get("resets") || 0);
+    el.dataset.steps = String(model.get("steps") || 0);
     dirty = true;
   }
 
+  // What the last picture cost: the kernel's line (compute time, first samples), and for a
+  // change made here the time from it to the first frame that showed it.
   function syncStatus() {
     const busy = model.get("busy") || "";
-    status.textContent = busy || `${fmt(model.get("seconds") || 0)} s`;
+    const line = model.get("status") || `${fmt(model.get("seconds") || 0)} s of compute`;
+    const shownHere = ready && ready.version === model.get("version")
+      ? `view ready ${fmt(ready.seconds)} s after the change` : "";
+    status.textContent = [busy || line, shownHere].filter(Boolean).join("; ");
     el.dataset.busy = busy;
+    el.dataset.status = status.textContent;
   }
 
   function syncMessage() {
@@ -298,7 +377,9 @@ function render({ model, el }) {
     ring = source;
     if (!ring.n) return;
     scene.load(ring);
-    head = Math.max(ring.oldest, Math.min(head, ring.next - 1));
+    // A paused view shows the newest samples (else one whose samples came before its first
+    // draw would stay at the first sample, blank).
+    head = model.get("playing") ? Math.max(ring.oldest, Math.min(head, ring.next - 1)) : ring.next - 1;
     describe();
   }
 
@@ -327,6 +408,7 @@ function render({ model, el }) {
     else if (h.start === h.epoch_start) head = playing ? h.epoch_start : stream.next - 1;
     else if (!playing) head = stream.next - 1;
     describe();
+    if (String(stream.range) !== barRange) syncColourBar();
     wantMore();  // before the ring acknowledges this segment
   }
   stream.listeners.add(onSegment);
@@ -391,6 +473,12 @@ function render({ model, el }) {
     if (version < 0 || el.dataset.shownVersion === String(version)) return;
     el.dataset.shownVersion = String(version);
     el.dataset.shownAt = String(performance.now());
+    if (pending && version > pending.version) {
+      ready = { version, seconds: (performance.now() - pending.at) / 1000 };
+      el.dataset.readyMs = String(Math.round(1000 * ready.seconds));
+      pending = null;
+      syncStatus();
+    }
   }
 
   function loop() {
@@ -404,7 +492,10 @@ function render({ model, el }) {
 
   function loadOrbit() {
     orbitPoints = floats(model.get("orbit_points"));
-    el.dataset.orbit = String(drawOrbit(orbitCanvas, model.get("orbit"), orbitPoints));
+    const orbit = model.get("orbit") || {};
+    el.dataset.orbit = String(drawOrbit(orbitCanvas, orbit, orbitPoints, band));
+    el.dataset.orbitRange = (orbit.range || []).map(fmt).join(" ");
+    orbitReset.disabled = !orbit.zoomed;
   }
 
   // --- camera --------------------------------------------------------------------------------
@@ -424,6 +515,9 @@ function render({ model, el }) {
       scene.resize(next[0], next[1]);
       canvas.style.width = `${width}px`;
       canvas.style.height = "440px";
+      colourBar.width = width;
+      colourBar.style.width = `${width}px`;
+      syncColourBar();
       dirty = true;
     }
   }
@@ -439,7 +533,13 @@ function render({ model, el }) {
     ["change:n_ic", syncControls], ["change:periods", syncControls], ["change:speed", syncControls],
     ["change:tail", syncControls], ["change:color_by", syncControls], ["change:playing", syncControls],
     ["change:restarts", syncControls],
-    ["change:busy", syncStatus], ["change:seconds", syncStatus],
+    ["change:busy", syncStatus], ["change:seconds", syncStatus], ["change:status", syncStatus],
+    ["change:resets", syncControls], ["change:steps", syncControls],
+    ["change:variables", fillVariables], ["change:state_names", fillVariables],
+    ["change:state_names", loadSection], ["change:section_view", loadSection],
+    ["change:section_points", loadSection],
+    ["change:color_quantity", syncColourBar], ["change:color_range", syncColourBar],
+    ["change:mode", syncColourBar], ["change:seeded", () => { el.dataset.seeded = String(model.get("seeded")); }],
     ["change:message", syncMessage],
     ["change:mode", syncMode], ["change:series_names", fillLegend], ["change:legend", fillLegend],
     ["change:hidden", fillLegend], ["change:color_by", fillLegend], ["change:readout", syncReadout],
@@ -457,7 +557,10 @@ function render({ model, el }) {
   syncMessage();
   loadSpectrum();
   loadOrbit();
+  fillVariables();
+  loadSection();
   resize();
+  syncColourBar();
   raf = requestAnimationFrame(loop);
 
   return () => {

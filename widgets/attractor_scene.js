@@ -4,7 +4,9 @@
 // Samples live on the GPU in one float texture, ring slot by slot, so a segment is one
 // contiguous upload; one draw call draws every trajectory from (head - tail) to head with
 // alpha fading along the tail. Where the browser can, the drawing runs in a worker on an
-// OffscreenCanvas (RemoteScene), so the page's main thread never waits for the GPU.
+// OffscreenCanvas (RemoteScene), so the page's main thread never waits for the GPU; every
+// view of the page draws there with one WebGL context (else with the page's one context:
+// see SharedGL in common.js for why labkit shares contexts), and a lost context is restored.
 // Colour values >= 2 are entries of the discrete PALETTE (series colour or symbolic code),
 // values in [0, 1] the ramp; diverged trajectories are red.
 
@@ -89,37 +91,17 @@ void main() {
 }`;
 
 // ---- the renderer ----------------------------------------------------------------------
-// Whether WebGL draws in software (SwiftShader, llvmpipe: no GPU). There a multisampled
-// canvas costs ~50 ms per frame to resolve and read back (measured in headless Chromium:
-// 25 fps with 128 comets, against 60 fps without), so antialiasing only where a GPU draws.
-// Probed once per page on a throwaway context, released at once (browsers keep only ~16
-// live WebGL contexts per page).
-function softwareWebGL() {
-  if (globalThis.__labkitSoftwareWebGL === undefined) {
-    let software = false;
-    try {
-      const gl = document.createElement("canvas").getContext("webgl2");
-      const info = gl && gl.getExtension("WEBGL_debug_renderer_info");
-      const name = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
-      software = /swiftshader|llvmpipe|softpipe|software/i.test(name);
-      const lose = gl && gl.getExtension("WEBGL_lose_context");
-      if (lose) lose.loseContext();
-    } catch (err) {
-      software = false;
-    }
-    globalThis.__labkitSoftwareWebGL = software;
-  }
-  return globalThis.__labkitSoftwareWebGL;
-}
-
-// Draws a ring of samples into a canvas (or an OffscreenCanvas, in a worker: this class's
-// source is also the worker's). `software`: thin long tails (SOFTWARE_SEGMENTS), no
-// antialiasing.
+// Draws a ring of samples with a shared WebGL context (SharedGL, common.js): the page's
+// (pageGL), the picture then copied into `canvas`, or the drawing worker's (`surface` given;
+// `canvas` is then only the picture's size, and the worker posts the picture to the page:
+// this class's source also runs there). `software`: thin long tails (SOFTWARE_SEGMENTS).
 class Scene {
-  constructor(canvas, software) {
+  constructor(canvas, software, surface = null) {
     this.canvas = canvas;
     this.software = software;
-    this.gl = canvas.getContext("webgl2", { antialias: !software, premultipliedAlpha: false });
+    this.local = !surface;
+    this.surface = surface || pageGL();
+    this.gl = this.surface.gl;
     this.azimuth = 0.6;
     this.elevation = 0.35;
     this.zoom = 1.0;
@@ -128,7 +110,17 @@ class Scene {
     this.kind = "flow";
     this.centre = [0, 0, 0];
     this.scale = 1;
+    this.ring = null;  // on the page: the ring drawn (loaded again after a lost context)
+    this.last = null;  // the last draw's parameters (drawn again after a lost context)
     if (!this.gl) return;
+    this.surface.attach(this);
+    if (this.surface.usable()) this.setUp();
+    else if (this.local) glNotice(canvas, "lost", GL_LOST);
+    if (this.local) exportButtonFor(canvas);
+  }
+
+  // The program, textures and vertex array: at the start and after a lost context.
+  setUp() {
     const gl = this.gl;
     const program = glProgram(gl, VERTEX, FRAGMENT, "attractor");
     this.program = program;
@@ -143,6 +135,21 @@ class Scene {
     this.divergedTexture = gl.createTexture();
     this.vao = gl.createVertexArray();  // no attributes: the shader reads textures
     this.maxWidth = Math.min(TEXTURE_WIDTH, gl.getParameter(gl.MAX_TEXTURE_SIZE));
+  }
+
+  contextLost() {
+    this.program = null;
+    if (this.local) glNotice(this.canvas, "lost", GL_LOST);
+  }
+
+  // The context is back: everything made again; on the page, the ring loaded and the last
+  // picture drawn again (in the worker, RemoteScene sends them).
+  contextRestored() {
+    this.setUp();
+    if (!this.local) return;
+    glNotice(this.canvas, "lost", "");
+    if (this.ring) this.load(this.ring);
+    if (this.last) this.draw(this.last);
   }
 
   // A float texture of `texels` texels in rows of at most maxWidth.
@@ -167,21 +174,22 @@ class Scene {
   // Room for ring.capacity samples of ring.n trajectories, and all of ring.data in it
   // (ring: {n, capacity, kind, data, diverged, bounds}).
   load(ring) {
-    const gl = this.gl;
-    if (!gl) return;
+    if (this.local) this.ring = ring;
     this.n = ring.n;
     this.capacity = ring.capacity;
     this.kind = ring.kind;
+    this.setBounds(ring.bounds);
+    const gl = this.gl;
+    if (!gl || !this.program) return;
     this.width = this.allocate(this.texture, ring.n * ring.capacity, gl.RGBA32F, gl.RGBA);
     if (ring.data) this.upload(0, ring.n * ring.capacity, ring.data, 0);
     this.divergedWidth = this.allocate(this.divergedTexture, ring.n, gl.R32F, gl.RED);
     this.setDiverged(ring.diverged);
-    this.setBounds(ring.bounds);
   }
 
   // Samples [count, n, SAMPLE] of ring indices start .. start + count - 1.
   update(start, count, samples) {
-    if (!this.gl) return;
+    if (!this.program) return;
     const per = this.n * SAMPLE;
     for (let done = 0; done < count;) {
       const slot = (start + done) % this.capacity;
@@ -207,7 +215,7 @@ class Scene {
   }
 
   setDiverged(flags) {
-    if (!this.gl || flags.length !== this.n || !this.n) return;
+    if (!this.program || flags.length !== this.n || !this.n) return;
     const gl = this.gl, w = this.divergedWidth;
     gl.bindTexture(gl.TEXTURE_2D, this.divergedTexture);
     const rows = Math.floor(flags.length / w), rest = flags.length - rows * w;
@@ -228,11 +236,23 @@ class Scene {
   }
 
   // Draw ring indices first .. last of every trajectory (p: {head, tail, first, last, range,
-  // palette}); the head's index sets the fading. Returns the trajectories drawn.
+  // palette}); the head's index sets the fading. Returns the trajectories drawn. On the page
+  // the picture lands in the view's canvas; a lost context leaves the last one there.
   draw(p) {
-    const gl = this.gl;
-    if (!gl) return 0;
-    gl.viewport(0, 0, this.canvas.width, this.canvas.height);
+    this.last = p;
+    const drawn = this.render(p);
+    if (drawn === null) return 0;
+    if (this.local) this.surface.copyTo(this.canvas, this.canvas.width, this.canvas.height);
+    return drawn;
+  }
+
+  // The picture in the shared context (null: no context to draw with).
+  render(p) {
+    if (!this.program) return null;
+    return this.surface.paint(this.canvas.width, this.canvas.height, (gl) => this.paint(gl, p), !this.local);
+  }
+
+  paint(gl, p) {
     gl.clearColor(0.07, 0.08, 0.10, 1);
     gl.clear(gl.COLOR_BUFFER_BIT);
     const count = p.last - p.first + 1;
@@ -270,20 +290,63 @@ class Scene {
     return this.n;
   }
 
-  dispose() {}
+  // What this view holds in the shared context goes.
+  dispose() {
+    if (!this.gl) return;
+    this.surface.detach(this);
+    if (this.program && this.surface.usable()) {
+      const gl = this.gl;
+      gl.deleteProgram(this.program);
+      gl.deleteTexture(this.texture);
+      gl.deleteTexture(this.divergedTexture);
+      gl.deleteVertexArray(this.vao);
+    }
+    this.program = null;
+    this.ring = null;
+  }
 }
 
-// The worker's side: a Scene on the transferred OffscreenCanvas, driven by messages.
+// The AttractorViewer's PNG button (attractor.js owns the bar; the view's picture is made
+// here): the current canvas of the view, named after the system shown.
+function exportButtonFor(canvas) {
+  const root = canvas.closest(".lk-attractor");
+  const bar = root && root.querySelector(":scope > .lk-bar");
+  if (!bar) return;
+  addExportButton(bar, () => root.querySelector("canvas.lk-canvas"),
+    () => `attractor-${root.dataset.system || "view"}`);
+}
+
+// ---- the drawing worker ----------------------------------------------------------------
+// The worker's side: one SharedGL on an OffscreenCanvas for every AttractorViewer view of
+// the page, a Scene per view, driven by messages naming the view (`id`); each picture goes
+// back to the page as an ImageBitmap (none while the context is lost).
 function sceneWorker(scope) {
-  let scene = null;
+  let surface = null;
+  const scenes = new Map();
+  const say = (message, transfer = []) => scope.postMessage(message, transfer);
   scope.onmessage = (event) => {
     const m = event.data;
     try {
-      if (m.type === "canvas") {
-        scene = new Scene(m.canvas, m.software);
-        scope.postMessage({ type: "ready", ok: Boolean(scene.gl) });
-      } else if (!scene || !scene.gl) {
+      if (m.type === "start") {
+        surface = new SharedGL(new OffscreenCanvas(1, 1), glOptions(m.software));
+        surface.attach({ contextLost: () => say({ type: "lost" }),
+          contextRestored: () => say({ type: "restored" }) });
+        say({ type: "ready", ok: Boolean(surface.gl) });
         return;
+      }
+      if (!surface || !surface.gl) return;
+      const scene = scenes.get(m.id);
+      if (m.type === "lose") {
+        surface.lose();
+      } else if (m.type === "restore") {
+        surface.restore();
+      } else if (m.type === "open") {
+        scenes.set(m.id, new Scene({ width: 1, height: 1 }, m.software, surface));
+      } else if (!scene) {
+        return;
+      } else if (m.type === "close") {
+        scene.dispose();
+        scenes.delete(m.id);
       } else if (m.type === "load") {
         scene.load(m.ring);
       } else if (m.type === "update") {
@@ -292,20 +355,20 @@ function sceneWorker(scope) {
         scene.setDiverged(m.flags);
       } else if (m.type === "bounds") {
         scene.setBounds(m.bounds);
-      } else if (m.type === "size") {
-        scene.resize(m.width, m.height);
       } else if (m.type === "draw") {
+        scene.canvas = { width: m.width, height: m.height };
         Object.assign(scene, m.camera);
-        scene.draw(m);
-        scope.postMessage({ type: "drawn", version: m.version });
+        const drawn = scene.render(m);
+        const bitmap = drawn === null ? null : surface.canvas.transferToImageBitmap();
+        say({ type: "frame", id: m.id, version: m.version, bitmap }, bitmap ? [bitmap] : []);
       }
     } catch (err) {
-      scope.postMessage({ type: "error", message: String((err && err.message) || err) });
+      say({ type: "error", id: m.id, message: String((err && err.message) || err) });
     }
   };
 }
 
-// The worker's script: the renderer's constants, helpers and class, from this module (the
+// The worker's script: the renderer's constants, helpers and classes, from this module (the
 // helpers of common.js it needs among them).
 function workerSource() {
   return [
@@ -313,19 +376,106 @@ function workerSource() {
     `const SOFTWARE_SEGMENTS = ${SOFTWARE_SEGMENTS};`,
     `const VERTEX = ${JSON.stringify(VERTEX)};`, `const FRAGMENT = ${JSON.stringify(FRAGMENT)};`,
     `const Z_UP = new Float32Array(${JSON.stringify(Array.from(Z_UP))});`, `const FOV = ${FOV};`,
-    ...[glProgram, multiply, perspective, rotationX, rotationY, translation, scaling, orbitMatrix,
-      Scene, sceneWorker].map(String),
+    `const glOptions = ${String(glOptions)};`,
+    ...[SharedGL, glProgram, multiply, perspective, rotationX, rotationY, translation, scaling,
+      orbitMatrix, Scene, sceneWorker].map(String),
     "sceneWorker(self);",
   ].join("\n");
 }
 
-// The same API as Scene, drawing in a worker on an OffscreenCanvas, so that the page's main
+// The page's side of the drawing worker, one per page (per version of this module: kept on
+// globalThis under its script) for every view. A failure of the worker as a whole (no
+// WebGL2 there) sends every view back to the page (RemoteScene's onFail); one that names a
+// view, that view only.
+class SceneWorker {
+  constructor(software) {
+    this.views = new Map();
+    this.next = 1;
+    this.failed = "";
+    this.url = URL.createObjectURL(new Blob([workerSource()], { type: "text/javascript" }));
+    this.worker = new Worker(this.url);
+    this.worker.onmessage = (event) => this.hear(event.data);
+    this.worker.onerror = (event) => this.fail(String(event.message || "the drawing worker failed"));
+    this.post({ type: "start", software });
+  }
+
+  static of(software) {
+    const workers = (globalThis.__labkitSceneWorkers ??= new Map());
+    const key = workerSource();
+    if (!workers.has(key)) {
+      const made = new SceneWorker(software);
+      workers.set(key, made);
+      GL_CONTEXTS.add(made);
+    }
+    return workers.get(key);
+  }
+
+  post(message, transfer = []) {
+    if (this.worker) this.worker.postMessage(message, transfer);
+  }
+
+  open(view) {
+    const id = this.next++;
+    this.views.set(id, view);
+    this.post({ type: "open", id, software: view.software });
+    return id;
+  }
+
+  close(id) {
+    if (this.views.delete(id)) this.post({ type: "close", id });
+  }
+
+  hear(m) {
+    const view = this.views.get(m.id);
+    if (m.type === "frame") {
+      if (view) view.frame(m);
+      else if (m.bitmap) m.bitmap.close();
+    } else if (m.type === "ready") {
+      URL.revokeObjectURL(this.url);
+      if (!m.ok) this.fail("no WebGL2 in a worker");
+    } else if (m.type === "error") {
+      if (view) view.fail(m.message);
+      else if (m.id === undefined) this.fail(m.message);
+    } else if (m.type === "lost" || m.type === "restored") {
+      for (const each of [...this.views.values()]) {
+        if (m.type === "lost") each.contextLost();
+        else each.contextRestored();
+      }
+    }
+  }
+
+  fail(message) {
+    if (!this.worker) return;
+    this.failed = message;
+    this.worker.terminate();
+    this.worker = null;
+    GL_CONTEXTS.delete(this);
+    const views = [...this.views.values()];
+    this.views.clear();
+    for (const view of views) view.fail(message);
+  }
+
+  lose() { this.post({ type: "lose" }); }
+
+  restore() { this.post({ type: "restore" }); }
+}
+
+// The same API as Scene, drawing in the page's drawing worker, so that the page's main
 // thread, which also reads the kernel's messages from the websocket, never waits for the
 // GPU: in software WebGL a frame of 4,096 comets held it ~140 ms, and a 1 MB message then
-// took ~1 s to arrive. One frame at a time: the next draw goes once the last is done.
+// took ~1 s to arrive. Each picture comes back as an ImageBitmap shown by the canvas'
+// bitmaprenderer (no copy). One frame at a time: the next draw goes once the last is back.
+// Throws (attractor.js then draws on the page) when the worker has already failed.
 class RemoteScene {
   constructor(canvas, software, onFail) {
+    const hub = SceneWorker.of(software);
+    if (hub.failed) {
+      glNotice(canvas, "fallback", `drawing on the page, not in a worker (${hub.failed})`);
+      throw new Error(`the drawing worker failed: ${hub.failed}`);
+    }
+    this.hub = hub;
     this.canvas = canvas;
+    this.software = software;
     this.gl = true;
     this.azimuth = 0.6;
     this.elevation = 0.35;
@@ -334,43 +484,61 @@ class RemoteScene {
     this.capacity = 0;
     this.kind = "flow";
     this.busy = false;
+    this.again = false;  // draw the last picture again once the frame in flight is back
+    this.ring = null;
+    this.last = null;
     this.onDrawn = null;
     this.onFail = onFail;
-    this.url = URL.createObjectURL(new Blob([workerSource()], { type: "text/javascript" }));
-    this.worker = new Worker(this.url);
-    this.worker.onmessage = (event) => this.hear(event.data);
-    this.worker.onerror = (event) => this.fail(String(event.message || "the drawing worker failed"));
-    const offscreen = canvas.transferControlToOffscreen();
-    this.worker.postMessage({ type: "canvas", canvas: offscreen, software }, [offscreen]);
+    this.output = canvas.getContext("bitmaprenderer");
+    if (!this.output) throw new Error("this canvas cannot show bitmaps");
+    this.id = hub.open(this);
+    exportButtonFor(canvas);
   }
 
-  hear(m) {
-    if (m.type === "drawn") {
-      this.busy = false;
-      if (this.onDrawn) this.onDrawn(m);
-    } else if (m.type === "ready") {
-      URL.revokeObjectURL(this.url);
-      if (!m.ok) this.fail("no WebGL2 in a worker");
-    } else if (m.type === "error") {
-      this.fail(m.message);
+  frame(m) {
+    this.busy = false;
+    if (m.bitmap) {
+      this.output.transferFromImageBitmap(m.bitmap);
+      this.canvas.dataset.glFrames = String(Number(this.canvas.dataset.glFrames || 0) + 1);
+    }
+    if (this.onDrawn) this.onDrawn(m);
+    if (this.again && this.last) {
+      this.again = false;
+      this.draw(this.last);
     }
   }
 
+  contextLost() { glNotice(this.canvas, "lost", GL_LOST); }
+
+  // The worker's context is back: the ring again and the last picture again.
+  contextRestored() {
+    glNotice(this.canvas, "lost", "");
+    if (this.ring) this.load(this.ring);
+    if (!this.last) return;
+    if (this.busy) this.again = true;
+    else this.draw(this.last);
+  }
+
   fail(message) {
-    if (!this.worker) return;
+    if (this.disposed) return;
     this.dispose();
+    glNotice(this.canvas, "fallback", `drawing on the page, not in a worker (${message})`);
     if (this.onFail) this.onFail(message);
   }
 
   post(message, transfer = []) {
-    if (this.worker) this.worker.postMessage(message, transfer);
+    if (!this.disposed) this.hub.post({ ...message, id: this.id }, transfer);
   }
 
   ready() { return !this.busy; }
 
-  resize(width, height) { this.post({ type: "size", width, height }); }
+  resize(width, height) {
+    this.canvas.width = width;
+    this.canvas.height = height;
+  }
 
   load(ring) {
+    this.ring = ring;
     this.n = ring.n;
     this.capacity = ring.capacity;
     this.kind = ring.kind;
@@ -389,9 +557,11 @@ class RemoteScene {
   setBounds(bounds) { this.post({ type: "bounds", bounds }); }
 
   draw(p) {
-    if (!this.worker) return 0;
+    this.last = p;
+    if (this.disposed) return 0;
     this.busy = true;
-    this.post({ type: "draw", ...p, camera: this.camera() });
+    this.post({ type: "draw", ...p, width: this.canvas.width, height: this.canvas.height,
+      camera: this.camera() });
     const count = p.last - p.first + 1;
     return this.n && count >= (this.kind === "map" ? 1 : 2) ? this.n : 0;
   }
@@ -399,8 +569,10 @@ class RemoteScene {
   camera() { return { azimuth: this.azimuth, elevation: this.elevation, zoom: this.zoom }; }
 
   dispose() {
-    if (this.worker) this.worker.terminate();
-    this.worker = null;
+    if (this.disposed) return;
+    this.disposed = true;
+    this.hub.close(this.id);
     this.busy = false;
+    this.ring = null;
   }
 }

@@ -85,11 +85,35 @@ function make(tag, attrs = {}, parent = null) {
   return node;
 }
 
-// A form control (slider, select) that keeps the keys pressed on it: JupyterLab's shortcuts
-// would take the arrow keys otherwise. The attribute must sit on the focused element
-// itself, which their selectors match first.
+// ---- keyboard ----------------------------------------------------------------------------
+// Keys pressed inside a labkit widget belong to the widget. JupyterLab 4 reads its shortcuts
+// from keydown events that bubble up to `document` (it starts lumino's application with
+// `bubblingKeydown`). lumino skips a binding when, walking up from the event's target, it
+// meets an element with `data-lm-suppress-shortcuts` *before* one the binding's selector
+// matches; the notebook's command-mode bindings (arrows, Enter, A, B, D D, ...) use
+// `.jp-Notebook.jp-mod-commandMode:not(.jp-mod-readWrite) :focus`, which matches the focused
+// element itself. So the attribute protects only the element that carries it: on the root it
+// does nothing for a focused button, checkbox or canvas, and one on each control leaves
+// every other element to the notebook. Stopping the keydown at the widget's root covers
+// everything inside it (and every JupyterLab 4.x, whatever its selectors). Keys held with
+// Ctrl, Alt or Meta still reach JupyterLab: saving, the command palette, tab switching.
+// Idempotent: `control` calls it for the widget that a control is made in.
+function keepKeys(root) {
+  if (!root || root.dataset.keys === "labkit") return;
+  root.dataset.keys = "labkit";
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  root.addEventListener("keydown", (ev) => {
+    if (!(ev.ctrlKey || ev.altKey || ev.metaKey)) ev.stopPropagation();
+  });
+}
+
+// A form control (slider, select) that keeps the keys pressed on it. The attribute is for
+// lumino's own walk (see keepKeys) on pages that do not bubble keydown; the widget's root
+// (found from `parent`, which must already sit in it) gets keepKeys.
 function control(tag, attrs = {}, parent = null) {
-  return make(tag, { ...attrs, "data-lm-suppress-shortcuts": "true" }, parent);
+  const node = make(tag, { ...attrs, "data-lm-suppress-shortcuts": "true" }, parent);
+  if (parent) keepKeys(parent.closest(".lk-widget"));
+  return node;
 }
 
 // A labelled range slider with a readout of its value through `format`.
@@ -130,8 +154,213 @@ function prepare(canvas) {
   return { ctx, w, h };
 }
 
+// `text` on a 2-D canvas in lines no wider than `width`, broken at spaces (a word wider than a
+// line where it must), the block of lines centred on `y`; returns the number of lines.
+function fillWrapped(ctx, text, x, y, width, lineHeight = 14) {
+  const lines = [];
+  for (const paragraph of String(text).split("\n")) {
+    let line = "";
+    for (const word of paragraph.split(/\s+/).filter(Boolean)) {
+      const longer = line ? `${line} ${word}` : word;
+      if (!line || ctx.measureText(longer).width <= width) line = longer;
+      else { lines.push(line); line = word; }
+      while (line.length > 1 && ctx.measureText(line).width > width) {
+        let cut = line.length - 1;
+        while (cut > 1 && ctx.measureText(line.slice(0, cut)).width > width) cut--;
+        lines.push(line.slice(0, cut));
+        line = line.slice(cut);
+      }
+    }
+    if (line) lines.push(line);
+  }
+  const top = Math.max(lineHeight, y - ((lines.length - 1) * lineHeight) / 2);
+  lines.forEach((line, i) => ctx.fillText(line, x, top + i * lineHeight));
+  return lines.length;
+}
+
+// ---- export ------------------------------------------------------------------------------
+// A "PNG" button in `container` that downloads the picture of `canvas` (a canvas, or a
+// function giving the canvas of the moment: a view may replace its canvas) as `name`.png
+// (`name`: a string or a function giving one). labkit's WebGL views draw into plain canvases
+// (see SharedGL), so the current picture is always there to read. One button per widget: a
+// second call returns the first button.
+function addExportButton(container, canvas, name) {
+  const root = container.closest(".lk-widget") || container;
+  const existing = root.querySelector("button.lk-png");
+  if (existing) return existing;
+  const button = make("button", { class: "lk-png", type: "button", text: "⤓ PNG",
+    title: "download the current view as a PNG image" }, container);
+  button.addEventListener("click", () => {
+    const source = typeof canvas === "function" ? canvas() : canvas;
+    const file = `${typeof name === "function" ? name() : name}.png`;
+    source.toBlob((blob) => {
+      if (!blob) return;
+      const url = URL.createObjectURL(blob);
+      const link = make("a", { href: url, download: file }, document.body);
+      link.style.display = "none";
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      root.dataset.png = `${file} ${blob.size}`;
+    }, "image/png");
+  });
+  return button;
+}
+
 // ---- WebGL -------------------------------------------------------------------------------
 const NO_WEBGL = "WebGL2 is not available in this browser; the static figure (viewer.figure()) still works.";
+
+// One WebGL context per page for all of labkit's views, and none per view. Chromium keeps
+// about 16 live WebGL contexts on a page's main thread; past that it drops the oldest
+// ("Too many active WebGL contexts"), and a JupyterLab with three labkit notebooks open had
+// 29 canvases, so a viewer went blank for good. Of the two ways out, sharing one context
+// (each view's picture drawn in it, then copied into the view's plain canvas) was chosen
+// over giving back the contexts of views scrolled out of sight (IntersectionObserver) and
+// taking them again when they return:
+//  - it is bounded by construction: labkit holds one context of the 16 however many views
+//    are open, and leaves the rest to plotly and nglview; the off-screen scheme still needs
+//    one per view in sight, so a notebook with many small views on screen runs out again;
+//  - nothing goes blank: a view's canvas keeps its last picture. A lost context only stops
+//    updates until it is restored (the view says so), where a given-back context takes its
+//    picture with it and every return into sight waits for a restore and a redraw;
+//  - the picture is always readable (PNG export, tests) without preserveDrawingBuffer.
+// The cost is one copy of each frame into the view's canvas (a blit on a GPU, a copy of the
+// view's pixels in software WebGL) and views drawing one after the other. The
+// AttractorViewer draws in a worker (attractor_scene.js), whose contexts do not count
+// against the page's (measured: 20 worker contexts, no warning); its views share one worker
+// and one context there in the same way.
+
+// Whether WebGL draws in software (SwiftShader, llvmpipe: no GPU). There a multisampled
+// canvas costs ~50 ms per frame to resolve and read back (measured in headless Chromium:
+// 25 fps with 128 comets, against 60 fps without), so antialiasing only where a GPU draws.
+// Probed once per page on a throwaway context, released at once.
+function softwareWebGL() {
+  if (globalThis.__labkitSoftwareWebGL === undefined) {
+    let software = false;
+    try {
+      const gl = document.createElement("canvas").getContext("webgl2");
+      const info = gl && gl.getExtension("WEBGL_debug_renderer_info");
+      const name = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
+      software = /swiftshader|llvmpipe|softpipe|software/i.test(name);
+      const lose = gl && gl.getExtension("WEBGL_lose_context");
+      if (lose) lose.loseContext();
+    } catch (err) {
+      software = false;
+    }
+    globalThis.__labkitSoftwareWebGL = software;
+  }
+  return globalThis.__labkitSoftwareWebGL;
+}
+
+// The options of a shared context: opaque pictures, antialiased where a GPU draws.
+const glOptions = (software) => ({ antialias: !software, alpha: false, depth: true });
+
+// A WebGL2 context shared by several renderers ("clients"), on `canvas` (a detached canvas,
+// or an OffscreenCanvas in a worker: this class's source also runs there). A client draws a
+// width x height picture into the lower-left corner of the canvas through `paint`; the
+// canvas grows to the largest picture asked for (or takes each picture's size: `exact`, for
+// transferToImageBitmap). A lost context is asked back from the browser (preventDefault),
+// and its clients hear `contextLost()`, then `contextRestored()` once it is back, when they
+// make their buffers, textures and programs again and draw.
+class SharedGL {
+  constructor(canvas, options) {
+    this.canvas = canvas;
+    this.clients = new Set();
+    this.lost = false;
+    this.gl = canvas.getContext("webgl2", options);
+    this.loser = this.gl ? this.gl.getExtension("WEBGL_lose_context") : null;
+    canvas.addEventListener("webglcontextlost", (ev) => {
+      ev.preventDefault();
+      this.lost = true;
+      for (const client of [...this.clients]) client.contextLost();
+    });
+    canvas.addEventListener("webglcontextrestored", () => {
+      this.lost = false;
+      for (const client of [...this.clients]) client.contextRestored();
+    });
+  }
+
+  attach(client) { this.clients.add(client); }
+
+  detach(client) { this.clients.delete(client); }
+
+  usable() { return Boolean(this.gl) && !this.lost && !this.gl.isContextLost(); }
+
+  // What `paint(gl)` returns after it drew a width x height picture (viewport and scissor
+  // set to it, no blending, no depth test); null when there is no context to draw with.
+  paint(width, height, paint, exact = false) {
+    if (!this.usable()) return null;
+    const gl = this.gl, c = this.canvas;
+    if (exact ? c.width !== width || c.height !== height : c.width < width || c.height < height) {
+      c.width = exact ? width : Math.max(c.width, width);
+      c.height = exact ? height : Math.max(c.height, height);
+    }
+    gl.disable(gl.BLEND);
+    gl.disable(gl.DEPTH_TEST);
+    gl.enable(gl.SCISSOR_TEST);
+    gl.scissor(0, 0, width, height);
+    gl.viewport(0, 0, width, height);
+    try {
+      return paint(gl);
+    } finally {
+      gl.disable(gl.SCISSOR_TEST);
+    }
+  }
+
+  // Copy the last width x height picture into `target` (a canvas of that size), in the same
+  // task as it was drawn (the drawing buffer is not preserved).
+  copyTo(target, width, height) {
+    const ctx = target.getContext("2d");
+    if (!ctx) return false;
+    ctx.drawImage(this.canvas, 0, this.canvas.height - height, width, height, 0, 0, width, height);
+    target.dataset.glFrames = String(Number(target.dataset.glFrames || 0) + 1);
+    return true;
+  }
+
+  // WEBGL_lose_context, for tests and for checking recovery by hand.
+  lose() { if (this.loser && !this.lost) this.loser.loseContext(); }
+
+  restore() { if (this.loser && this.lost) this.loser.restoreContext(); }
+}
+
+// Every shared context of the page, main thread and workers (each with lose() and
+// restore()): `globalThis.__labkitGLContexts`. Kept on globalThis, as is the main thread's
+// context, so that every labkit widget's module (each carries its own copy of this file)
+// finds the same ones.
+const GL_CONTEXTS = (globalThis.__labkitGLContexts ??= new Set());
+
+// The page's shared context (made on first use).
+function pageGL() {
+  if (!globalThis.__labkitPageGL) {
+    const shared = new SharedGL(document.createElement("canvas"), glOptions(softwareWebGL()));
+    globalThis.__labkitPageGL = shared;
+    if (shared.gl) GL_CONTEXTS.add(shared);
+  }
+  return globalThis.__labkitPageGL;
+}
+
+// A line above the picture of `canvas` saying what its drawing waits for or fell back to,
+// hidden while there is nothing to say. `key` keeps reasons apart (a fallback and a lost
+// context can hold at once); each is kept in the line's dataset, so tests can read it.
+function glNotice(canvas, key, text) {
+  const root = canvas.closest(".lk-widget");
+  if (!root) return;
+  let line = root.querySelector(":scope > .lk-gl-notice");
+  if (!line && !text) return;
+  if (!line) {
+    let row = canvas;
+    while (row.parentElement && row.parentElement !== root) row = row.parentElement;
+    line = make("div", { class: "lk-gl-notice", role: "status" });
+    root.insertBefore(line, row.parentElement === root ? row : null);
+  }
+  if (text) line.dataset[key] = text;
+  else delete line.dataset[key];
+  showText(line, Object.values(line.dataset).join(" · "));
+}
+
+// What a view says while its shared context is lost.
+const GL_LOST = "WebGL context lost: the picture stays as it was until the browser gives " +
+  "the context back";
 
 // A linked program of two shader sources; errors name the widget (`who`).
 function glProgram(gl, vertex, fragment, who) {

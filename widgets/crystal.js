@@ -6,7 +6,10 @@
 // included), half-bond line vertices coloured by their atom, and the 12 cell edges. This
 // module draws them with WebGL2: atoms as shaded sphere impostors (point sprites sized by
 // covalent radius), bonds and cell edges as lines, one viewport per panel sharing one
-// orbit camera. The trajectory player writes `frame` to the model, so the kernel sees it.
+// orbit camera, each frame framed on its own (slotBounds). The picture is drawn with the
+// page's one shared WebGL context and copied into the view's canvas (common.js, SharedGL),
+// which a "PNG" button downloads. The trajectory player writes `frame` to the model, so the
+// kernel sees it.
 // No CDN and no bundler (labkit/widgets/_assets.py puts common.js in front of this file);
 // the same module runs inside Panel's AnyWidgetComponent.
 
@@ -72,16 +75,57 @@ function checkbox(parent, label, cls) {
 
 const hexOf = (r, g, b) => `#${[r, g, b].map((v) => Math.round(255 * v).toString(16).padStart(2, "0")).join("")}`;
 
+// Each frame is framed on its own: a denoising trajectory starts from a cell and
+// coordinates far from the final ones, and one scale for all frames left the first a speck.
+// The box of slot s, [lo xyz, hi xyz]: the kernel's `frame_bounds` (float32 [slots, 2, 3]:
+// atoms, cell corners and half-bond ends), else (a payload without them) one made here from
+// the atoms and cell corners.
+function slotBounds(atoms, atomOffsets, cells, nSlots) {
+  const out = new Float32Array(nSlots * 6);
+  for (let s = 0; s < nSlots; s++) {
+    const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
+    const take = (x, y, z) => {
+      lo[0] = Math.min(lo[0], x); lo[1] = Math.min(lo[1], y); lo[2] = Math.min(lo[2], z);
+      hi[0] = Math.max(hi[0], x); hi[1] = Math.max(hi[1], y); hi[2] = Math.max(hi[2], z);
+    };
+    for (let i = atomOffsets[s]; i < atomOffsets[s + 1]; i++) {
+      take(atoms[i * ATOM_STRIDE], atoms[i * ATOM_STRIDE + 1], atoms[i * ATOM_STRIDE + 2]);
+    }
+    for (let v = 0; v < 24; v++) take(cells[s * 72 + v * 3], cells[s * 72 + v * 3 + 1], cells[s * 72 + v * 3 + 2]);
+    if (!(hi[0] >= lo[0])) { lo.fill(0); hi.fill(1); }
+    out.set([...lo, ...hi], s * 6);
+  }
+  return out;
+}
+
+function givenBounds(value, nSlots) {
+  const flat = Array.isArray(value) ? value.flat() : Array.from(floats(value));
+  return flat.length === nSlots * 6 && flat.every(Number.isFinite) ? Float32Array.from(flat) : null;
+}
+
 // ---- the renderer ----------------------------------------------------------------------
+// Draws with the page's shared WebGL context (pageGL, common.js: one for all of labkit's
+// views); each picture is copied into `canvas`, which keeps it while the context is lost.
 class CrystalScene {
   constructor(canvas) {
     this.canvas = canvas;
-    this.gl = canvas.getContext("webgl2", { antialias: true });
+    this.surface = pageGL();
+    this.gl = this.surface.gl;
     this.azimuth = 0.55;
     this.elevation = 0.35;
     this.zoom = 1.0;
     this.data = null;
+    this.last = null;  // the last draw's arguments (drawn again after a lost context)
+    this.live = false; // programs and buffers made in the current context
+    this.maxPoint = 64;
     if (!this.gl) return;
+    this.surface.attach(this);
+    if (this.surface.usable()) this.setUp();
+    else glNotice(canvas, "lost", GL_LOST);
+  }
+
+  // Programs, vertex arrays and buffers: at the start and after a lost context.
+  setUp() {
     const gl = this.gl;
     this.sphere = glProgram(gl, SPHERE_VERTEX, SPHERE_FRAGMENT, "crystal");
     this.line = glProgram(gl, LINE_VERTEX, LINE_FRAGMENT, "crystal");
@@ -99,12 +143,25 @@ class CrystalScene {
     this.atomBuffer = gl.createBuffer();
     this.bondBuffer = gl.createBuffer();
     this.cellBuffer = gl.createBuffer();
+    this.live = true;
+  }
+
+  contextLost() {
+    this.live = false;
+    glNotice(this.canvas, "lost", GL_LOST);
+  }
+
+  contextRestored() {
+    this.setUp();
+    glNotice(this.canvas, "lost", "");
+    if (this.data) this.upload(this.data);
+    if (this.last) this.draw(...this.last);
   }
 
   upload(data) {
     this.data = data;
+    if (!this.live) return;
     const gl = this.gl;
-    if (!gl) return;
     const F = 4;
     gl.bindVertexArray(this.atomVao);
     gl.bindBuffer(gl.ARRAY_BUFFER, this.atomBuffer);
@@ -139,18 +196,30 @@ class CrystalScene {
     return [p * w, 0, w, this.canvas.height];
   }
 
+  // Slot `slot` framed in viewport `vp`: its box's centre in the middle, its diagonal
+  // across (so any turn of the camera keeps it in view).
   matrix(slot, vp) {
-    const c = this.data.centres.subarray(slot * 3, slot * 3 + 3);
-    const scale = (2 / Math.max(1e-6, this.data.extent)) * this.zoom;
+    const b = this.data.bounds.subarray(slot * 6, slot * 6 + 6);
+    const c = [0, 1, 2].map((i) => (b[i] + b[i + 3]) / 2);
+    const extent = Math.hypot(b[3] - b[0], b[4] - b[1], b[5] - b[2]);
+    const scale = (2 / Math.max(1e-6, extent)) * this.zoom;
     return { mvp: orbitMatrix(this, c, scale, vp[2] / Math.max(1, vp[3])),
       pxscale: scale * (1 / Math.tan(FOV / 2)) * vp[3] / 2 };
   }
 
-  // Draw slot slots[p] in panel p; returns the number of atoms drawn.
+  // Draw slot slots[p] in panel p into the canvas; returns the number of atoms drawn (0
+  // while the context is lost: the canvas keeps the last picture).
   draw(slots, opts) {
-    const gl = this.gl;
-    if (!gl) return 0;
-    gl.viewport(0, 0, this.canvas.width, this.canvas.height);
+    this.last = [slots, opts];
+    if (!this.live) return 0;
+    const w = this.canvas.width, h = this.canvas.height;
+    const drawn = this.surface.paint(w, h, (gl) => this.paint(gl, slots, opts));
+    if (drawn === null) return 0;
+    this.surface.copyTo(this.canvas, w, h);
+    return drawn;
+  }
+
+  paint(gl, slots, opts) {
     gl.clearColor(0.07, 0.08, 0.10, 1);
     gl.clear(gl.COLOR_BUFFER_BIT | gl.DEPTH_BUFFER_BIT);
     const d = this.data;
@@ -191,6 +260,20 @@ class CrystalScene {
     return drawn;
   }
 
+  // What this view holds in the shared context goes.
+  dispose() {
+    if (!this.gl) return;
+    this.surface.detach(this);
+    if (this.live && this.surface.usable()) {
+      const gl = this.gl;
+      for (const p of [this.sphere, this.line]) gl.deleteProgram(p);
+      for (const v of [this.atomVao, this.bondVao, this.cellVao]) gl.deleteVertexArray(v);
+      for (const b of [this.atomBuffer, this.bondBuffer, this.cellBuffer]) gl.deleteBuffer(b);
+    }
+    this.live = false;
+    this.data = null;
+  }
+
   // Shown atoms of slot in panel p projected to canvas pixels: [{i, x, y, r, z}].
   project(slot, p, n, atomScale) {
     const d = this.data;
@@ -217,6 +300,7 @@ class CrystalScene {
 // ---- the widget --------------------------------------------------------------------------
 function render({ model, el }) {
   el.classList.add("lk-widget", "lk-crystal");
+  keepKeys(el);
   const bar = make("div", { class: "lk-bar" }, el);
   const bondsBox = checkbox(bar, "bonds", "lk-bonds");
   const cellBox = checkbox(bar, "cell", "lk-cell");
@@ -225,7 +309,6 @@ function render({ model, el }) {
   const sizeRow = make("label", { class: "lk-slider" }, bar);
   make("span", { text: "atom size" }, sizeRow);
   const size = control("input", { type: "range", class: "lk-atom-scale", min: 0.1, max: 1.2, step: 0.05 }, sizeRow);
-  const legend = make("span", { class: "lk-legend" }, bar);
 
   const player = make("div", { class: "lk-player" }, el);
   const play = make("button", { class: "lk-play", type: "button" }, player);
@@ -234,17 +317,21 @@ function render({ model, el }) {
   const readout = make("span", { class: "lk-frame-readout" }, player);
 
   const message = make("div", { class: "lk-message", role: "status" }, el);
+  // The element legend on a row of its own, wrapping (in the tool bar it ran off the edge).
+  const legend = make("div", { class: "lk-legend" }, el);
   const titles = make("div", { class: "lk-titles" }, el);
+  const info = make("div", { class: "lk-titles lk-cell-info" }, el);
   const stage = make("div", { class: "lk-stage" }, el);
   const canvas = make("canvas", { class: "lk-canvas", width: 720, height: 420 }, stage);
   const tip = make("div", { class: "lk-tooltip" }, stage);
   tip.style.display = "none";
+  addExportButton(bar, canvas, () => `crystal-frame-${model.get("frame")}`);
 
   let scene;
   try {
     scene = new CrystalScene(canvas);
   } catch (err) {
-    scene = { gl: null, draw: () => 0, upload: () => {}, project: () => [] };
+    scene = { gl: null, draw: () => 0, upload: () => {}, project: () => [], dispose: () => {} };
     message.textContent = String(err.message || err);
   }
   if (!scene.gl) {
@@ -300,7 +387,18 @@ function render({ model, el }) {
     el.dataset.frame = String(f);
     el.dataset.nFrames = String(n);
     hideTip();
+    syncInfo();
     dirty = true;
+  }
+
+  // The space group and lattice parameters of each panel's crystal at the shown frame, under
+  // its title: the kernel's `frame_info` (one dict per slot; `text` is the line for people).
+  function syncInfo() {
+    const all = model.get("frame_info") || [];
+    const texts = data ? slots().map((slot) => String((all[slot] && all[slot].text) || "")) : [];
+    info.replaceChildren(...texts.map((text) => make("span", { class: "lk-title-info", text })));
+    info.style.display = texts.some(Boolean) ? "" : "none";
+    el.dataset.cellInfo = texts.join(" | ");
   }
 
   function syncMessage() {
@@ -324,7 +422,8 @@ function render({ model, el }) {
       if (model.get("version")) console.warn("labkit crystal: buffers and offsets disagree");
       return;
     }
-    data = { atoms, atomOffsets, bonds, bondOffsets, cells, centres, extent: model.get("extent") || 1 };
+    const bounds = givenBounds(model.get("frame_bounds"), nSlots) || slotBounds(atoms, atomOffsets, cells, nSlots);
+    data = { atoms, atomOffsets, bonds, bondOffsets, cells, centres, bounds };
     scene.upload(data);
     titles.replaceChildren(...panels().map((p) => make("span", { class: "lk-title",
       text: [p.title, p.formula].filter(Boolean).join(": ") })));
@@ -434,7 +533,8 @@ function render({ model, el }) {
     ["change:bonds", syncControls], ["change:cell", syncControls], ["change:images", syncControls],
     ["change:repeat", syncControls], ["change:atom_scale", syncControls],
     ["change:playing", syncControls], ["change:fps", redraw],
-    ["change:message", syncMessage],
+    ["change:message", syncMessage], ["change:frame_bounds", scheduleLoad],
+    ["change:frame_info", syncInfo],
   ];
   const unlisten = listen(model, handlers);
 
@@ -448,6 +548,7 @@ function render({ model, el }) {
     cancelAnimationFrame(raf);
     unobserve();
     unlisten();
+    scene.dispose();
   };
 }
 

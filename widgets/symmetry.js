@@ -86,7 +86,7 @@ function plot(canvas, { title, series = [], ylog = false, ylim = null, hlines = 
   }
   if (!count) {
     ctx.fillStyle = "#777";
-    ctx.fillText(empty.slice(0, 70), L + 6, h / 2);
+    fillWrapped(ctx, empty, L + 6, (T + h - B) / 2, w - L - R - 12);
     return 0;
   }
   if (ylim) { y0 = Math.min(y0, ylim[0]); y1 = Math.max(y1, ylim[1]); }
@@ -161,6 +161,7 @@ function plot(canvas, { title, series = [], ylog = false, ylim = null, hlines = 
 // ---- the widget --------------------------------------------------------------------------
 function render({ model, el }) {
   el.classList.add("lk-widget", "lk-symmetry");
+  keepKeys(el);
   const commit = (name, value) => save(model, name, value);
 
   const bar = make("div", { class: "lk-bar" }, el);
@@ -265,6 +266,21 @@ function render({ model, el }) {
   }
 
   // --- traces ----------------------------------------------------------------------------------
+  // Why the cosine plot has no point yet, at this stage of the run (it used to ask for a
+  // press of start after a run had finished, on data with no ground truth to compare with).
+  function cosineEmpty() {
+    const heat = model.get("heatmap") || {};
+    const status = model.get("status") || "idle";
+    if (heat.learned && !(heat.reference || []).length) {
+      return `${model.get("dataset") || "this data set"} has no ground-truth generator, so there is ` +
+        "no cosine to plot; the verdict and the LieGG spectrum judge the run without one";
+    }
+    if (status === "idle") return "no evaluations yet: press ▶ start";
+    if (status === "running" || status === "stopping") return "training: the first evaluation of the cosine is on its way";
+    if (status === "error") return "the run failed before the first evaluation of the cosine (see the message above)";
+    return `the run ${status} at step ${model.get("step")} before the first evaluation of the cosine`;
+  }
+
   function drawTraces() {
     const tr = model.get("traces") || {};
     const steps = tr.cosine_steps || [];
@@ -277,7 +293,7 @@ function render({ model, el }) {
       series: [{ x: steps, y: tr.cosine || [], colour: "#1f77b4" }],
       hlines: tr.threshold !== undefined ? [{ at: tr.threshold, colour: "#d62728",
         label: `threshold ${fmt(tr.threshold)} × ${tr.window} evals` }] : [],
-      vlines, empty: "no evaluations yet: press ▶ start",
+      vlines, empty: cosineEmpty(),
     });
     const names = ["loss_d", "loss_g", "reg_ortho", "reg_nontrivial"];
     const x = tr.steps || [];
@@ -287,6 +303,7 @@ function render({ model, el }) {
       empty: "no steps yet",
     });
     el.dataset.traces = String(n);
+    el.dataset.cosineNote = n ? "" : cosineEmpty();
     el.dataset.health = String(m);
     el.dataset.sustained = tr.sustained_step === null || tr.sustained_step === undefined
       ? "" : String(tr.sustained_step);
@@ -412,6 +429,7 @@ function render({ model, el }) {
     ["change:model", fillSelects], ["change:orbit_source", fillSelects],
     ["change:status", syncStatus], ["change:running", syncStatus], ["change:step", syncStatus],
     ["change:total", syncStatus], ["change:seconds", syncStatus], ["change:busy", syncStatus],
+    ["change:status", drawTraces], ["change:heatmap", drawTraces],
     ["change:description", syncText], ["change:message", syncText], ["change:verdict", syncText],
     ["change:heatmap", drawHeatmaps], ["change:traces", drawTraces],
     ["change:orbit", loadOrbit], ["change:orbit_points", loadOrbit], ["change:orbit_t", syncOrbitT],

@@ -1,4 +1,5 @@
-"""AttractorViewer: thousands of trajectories of any catalogue system, live in the browser.
+"""AttractorViewer: thousands of trajectories of any catalogue system, or of a user's own
+vector field, live in the browser.
 
 The state is declared once (:data:`INPUTS`, :data:`OUTPUTS`); :class:`AttractorController`
 turns input changes into outputs by calling the pure code of
@@ -9,10 +10,14 @@ turns input changes into outputs by calling the pure code of
 
 The picture is a stream. A parameter change continues every trajectory from its present
 state with the new parameters (the picture bends, as in DynamicalSystems.jl's interactive
-apps) instead of integrating again from ``t = 0``; a change of ``periods``, ``samples`` or
-``color_by`` continues too, into a fresh ring. Only a change of system, ``n_ic``, ``seed``
-or ``device``, or :meth:`AttractorController.restart` (the browser's restart button),
-draws initial conditions again. Each change starts a *version*: a background thread
+apps) instead of integrating again from ``t = 0``; a change of ``periods``, ``samples``,
+``color_by`` or the drawn ``variables`` continues too, into a fresh ring, and so does
+seeding trajectories by a click on the Poincare section
+(:meth:`AttractorController.seed_section`). :meth:`AttractorController.step` continues by
+one sample, :meth:`AttractorController.reset` goes back to the initial states at
+``t = 0``. Only a change of system, ``n_ic``, ``seed`` or ``device``, or
+:meth:`AttractorController.restart` (the browser's "new ICs" button), draws initial
+conditions again. Each change starts a *version*: a background thread
 integrates it in segments, short first, and sends each segment's new float32 samples only
 (the ``segment`` output; the browser appends them to its ring of samples). A newer change
 stops the older version between two segments. The stream paces itself by the browser's
@@ -20,7 +25,16 @@ acknowledgements (``acked``): at most :data:`WINDOW` segments in flight, and no 
 ahead than the animation will draw soon (its head plus a lead), so the stream runs at the
 speed of the picture and a change never queues behind a backlog of messages; with no
 browser (scripts, tests) it runs unpaced. The Lyapunov spectrum and orbit diagram panels
-run on a second thread that waits while the picture is being computed.
+run on a second thread that waits while the picture is being computed (a zoom of the orbit
+diagram, ``orbit_range``, recomputes only it); the Poincare section of the held samples is
+computed on a third thread, which waits while the picture is being computed too, at most
+every :data:`SECTION_EVERY` seconds while a picture streams. When a
+picture is complete, ``status`` says what it cost (:func:`status_text`).
+
+The system is a catalogue name, a :class:`~labkit.dynamics.System`, or a callable
+``f(t, y) -> dy/dt`` on batched torch tensors with its dimension or initial state
+(:func:`viewer_system`, :func:`labkit.dynamics.custom_system`); a user's systems are
+listed before the catalogue's.
 
 The viewer can also show *given* trajectories instead of a catalogue system
 (:meth:`AttractorViewer.from_series`, :meth:`AttractorController.show_series`): a true
@@ -34,6 +48,7 @@ for :meth:`AttractorController.show_system`, which returns to the catalogue.
 from __future__ import annotations
 
 import dataclasses
+import math
 import secrets
 import threading
 import time
@@ -42,55 +57,88 @@ from typing import Any
 
 import anywidget
 import numpy as np
+import torch
 import traitlets
 
+from labkit.core.rng import make_generator
+from labkit.dynamics import System, custom_system, get_system
 from labkit.errors import ConfigError, LabkitError
 from labkit.widgets._assets import widget_module, widget_style
 from labkit.widgets._attractor_data import (
     COLOR_MODES,
+    IC_JITTER,
     MAX_IC,
     NO_CODE,
+    NO_VARIABLE,
     PALETTE_SIZE,
     SERIES_COLOR_MODES,
     AttractorData,
+    as_system,
+    check_span,
+    check_variables,
+    color_quantity,
     default_orbit_parameter,
+    default_variables,
     orbit_view,
     parameter_specs,
     spectrum_view,
     viewer_systems,
 )
-from labkit.widgets._attractor_stream import Ensemble, Segment, segment_lengths
+from labkit.widgets._attractor_stream import (
+    Ensemble,
+    SectionData,
+    SectionInput,
+    Segment,
+    compute_section,
+    section_seed,
+    segment_lengths,
+)
 from labkit.widgets._series_view import series_view
 from labkit.widgets._toolkits import AnyWidgetState, finite_or_none, traitlet_fields
 from labkit.widgets._worker import LatestJobWorker
 
-__all__ = ["INPUTS", "OUTPUTS", "PROTOCOL", "AttractorController", "AttractorViewer"]
+__all__ = ["INPUTS", "OUTPUTS", "PROTOCOL", "AttractorController", "AttractorViewer",
+           "status_text", "viewer_system"]
 
 #: Inputs (set by the browser or by Python) and their defaults. ``parameters`` continues
-#: the trajectories from their present states; ``periods``, ``samples`` and ``color_by``
-#: continue them into a fresh ring; ``system``, ``n_ic``, ``seed``, ``device`` and
-#: ``restarts`` (a counter: the restart button adds one) draw initial conditions again;
-#: ``speed``, ``tail`` and ``playing`` only change the animation; ``orbit_parameter``
-#: recomputes the orbit diagram. ``hidden`` (names of given series not drawn) and
-#: ``color_by`` repack given series.
+#: the trajectories from their present states; ``periods``, ``samples``, ``color_by`` and
+#: ``variables`` (the state variables drawn on the x, y and z axes) continue them into a
+#: fresh ring; ``system``, ``n_ic``, ``seed``, ``device`` and ``restarts`` (a counter: the
+#: restart button adds one) draw initial conditions again; ``resets`` (a counter: the
+#: reset button) puts every trajectory back at its initial state at ``t = 0``; ``steps``
+#: (a counter: the step button) continues them by :data:`STEP_SAMPLES` samples; ``speed``,
+#: ``tail`` and ``playing`` only change the animation; ``orbit_parameter`` and
+#: ``orbit_range`` (``[]``: the slider's range, or a zoom ``[lo, hi]``) recompute the
+#: orbit diagram; ``section`` (``{"variable": k, "value": c}``, either left out for the
+#: default) recomputes the Poincare section. ``hidden`` (names of given series not drawn)
+#: and ``color_by`` repack given series.
 INPUTS: dict[str, Any] = {
     "system": "Lorenz", "parameters": {}, "n_ic": 256, "periods": 10.0, "samples": 800,
     "color_by": "time", "seed": 0, "device": "auto",
     "speed": 1.0, "tail": 60, "playing": True,
     "orbit_parameter": "", "panels": True, "hidden": [], "restarts": 0,
+    "variables": [0, 1, 2], "orbit_range": [], "section": {}, "resets": 0, "steps": 0,
 }
 #: Set by the browser only (as custom messages where the toolkit has them, else as these
 #: fields): ``resync`` (a counter) asks for the whole ring, for a view that missed segments
 #: (a reloaded page); ``acked`` is ``[seq, wanted]``: the newest segment the browser has
 #: taken, and the ring index of the last sample its views want (the animation's head plus
-#: a lead; -1 while no view wants any).
-PROTOCOL: dict[str, Any] = {"resync": 0, "acked": [0, -1]}
+#: a lead; -1 while no view wants any); ``seed_at`` is ``[u, v, n]``: the n-th click on the
+#: Poincare section, at ``(u, v)`` in its two shown variables
+#: (:meth:`AttractorController.seed_section`).
+PROTOCOL: dict[str, Any] = {"resync": 0, "acked": [0, -1], "seed_at": []}
 #: Inputs that draw initial conditions again, continue into the same ring, continue into a
-#: fresh ring, and that the side panels depend on.
+#: fresh ring, rewind, step, and that the side panels depend on (all of them, or only the
+#: orbit diagram).
 RESTART = ("system", "n_ic", "seed", "device", "restarts")
 RETUNE = ("parameters",)
-RESAMPLE = ("periods", "samples", "color_by")
+RESAMPLE = ("periods", "samples", "color_by", "variables")
+REWIND = ("resets",)
+STEP = ("steps",)
 PANEL_INPUTS = ("system", "parameters", "device")
+ORBIT_INPUTS = ("orbit_parameter", "orbit_range")
+#: The side panels computed on the panels' thread.
+PANEL_PARTS = ("spectrum", "orbit")
 #: Outputs (set by Python only). ``segment`` carries the newest samples of a catalogue
 #: system (see :class:`~labkit.widgets._attractor_stream.Segment`); ``positions``,
 #: ``colors`` and ``valid`` a whole view of given series; ``shape`` is ``[n_ic, samples
@@ -103,6 +151,12 @@ OUTPUTS: dict[str, Any] = {
     "var_names": ["x0", "x1", "x2"], "t_end": 0.0, "dt": 0.0, "color_range": [0.0, 1.0],
     "color_label": "", "seconds": 0.0, "message": "", "busy": "", "version": 0,
     "spectrum": {}, "orbit": {}, "orbit_points": b"",
+    # the system's dimension and variable names (the variable choices); the colour bar's
+    # title; what the last picture cost (set when it is complete); the Poincare section
+    # (its settings resolved, and float32 [k, 3] points: two variables and the seeding
+    # group); the number of seeded trajectories
+    "dim": 3, "state_names": ["x0", "x1", "x2"], "color_quantity": "time since the change",
+    "status": "", "section_view": {}, "section_points": b"", "seeded": 0,
     # given series: "system" (a catalogue system) or "series"; their names; the legend
     # ({"label", "colour": palette index}); a line of metrics set by Python
     "mode": "system", "series_names": [], "legend": [], "readout": "",
@@ -127,6 +181,90 @@ ACK_TIMEOUT = 10.0
 FIRST_PICTURE_TIMEOUT = 60.0
 #: Seconds between the panels thread's checks whether the picture's thread is idle.
 PANEL_POLL = 0.05
+#: Samples per trajectory one step (:meth:`AttractorController.step`) adds.
+STEP_SAMPLES = 1
+#: Trajectories one click on the Poincare section seeds: the point itself and more within
+#: a relative distance :data:`~labkit.widgets._attractor_data.IC_JITTER` of it (they stay
+#: together on a torus, spread over a chaotic sea).
+SEED_TRAJECTORIES = 8
+#: Seconds between the Poincare section's updates while a picture streams.
+SECTION_EVERY = 1.0
+#: Options of a user's callable system (:func:`~labkit.dynamics.custom_system`) that the
+#: viewer's constructor takes beside ``system``.
+SYSTEM_OPTIONS = ("dim", "y0", "dt", "period", "name")
+
+
+def viewer_system(system: Any, *, parameters: Mapping[str, Any] | None = None,
+                  **options: Any) -> tuple[str, System | None]:
+    """What ``AttractorViewer(system=...)`` takes, as ``(name, own)``: a catalogue name
+    (``own`` None), a :class:`~labkit.dynamics.System` (the catalogue's: ``own`` None; a
+    user's: ``own`` is it), or a callable ``f(t, y, **parameters) -> dy/dt`` made into a
+    system with ``options`` (``dim``, ``y0``, ``dt``, ``period``, ``name``) and
+    ``parameters`` as its defaults (:func:`labkit.dynamics.custom_system`).
+
+    Raises:
+        ConfigError: anything else, or a bad callable or option, naming it.
+    """
+    if isinstance(system, str):
+        if options:
+            raise ConfigError(f"{sorted(options)} describe a callable system f(t, y); "
+                              f"system={system!r} is a catalogue name")
+        return system, None
+    if isinstance(system, System):
+        if options:
+            raise ConfigError(f"{sorted(options)} describe a callable system f(t, y); "
+                              f"{system.name!r} is a System already")
+        try:
+            catalogue = get_system(system.name) is system
+        except ConfigError:
+            catalogue = False
+        return system.name, None if catalogue else system
+    if callable(system):
+        if "dim" not in options and "y0" not in options:
+            raise ConfigError(f"the callable system {system!r} needs its dimension or initial "
+                              "state: AttractorViewer(system=f, dim=3) or "
+                              "system=labkit.dynamics.custom_system(f, y0=[...])")
+        own = custom_system(system, parameters=parameters, **options)
+        return own.name, own
+    raise ConfigError(f"system must be a catalogue name, a labkit.dynamics System or a "
+                      f"callable f(t, y) -> dy/dt, got {system!r}")
+
+
+def status_text(kind: str, n_ic: int, steps: int, seconds: float, first: float) -> str:
+    """The status line of a complete picture: what was computed, its compute time, and the
+    time from the change reaching the kernel to the first new samples being sent."""
+    what, unit = ("iterated", "iterations") if kind == "map" else ("integrated", "RK4 steps")
+    return (f"{what} {n_ic} × {steps} {unit} in {seconds:.3g} s of compute; first samples "
+            f"sent {first:.3g} s after the change")
+
+
+def split_options(kwargs: dict[str, Any], *, series: Any) -> tuple[dict[str, Any],
+                                                                    dict[str, Any]]:
+    """Pop a callable system's options (:data:`SYSTEM_OPTIONS`) and given series' options
+    (:data:`SERIES_OPTIONS`) from a viewer's keyword arguments. ``dt`` is both: the
+    system's step when ``system`` is not a name and no ``series`` are given."""
+    own = not isinstance(kwargs.get("system", ""), str) and series is None
+    options = {k: kwargs.pop(k) for k in SYSTEM_OPTIONS
+               if k in kwargs and (k != "dt" or own)}
+    given = {k: kwargs.pop(k) for k in SERIES_OPTIONS if k in kwargs}
+    return options, given
+
+
+def _check_section(value: Any, dim: int) -> dict[str, Any]:
+    """The ``section`` input: a dict with an optional ``variable`` (an int in ``[0, dim)``)
+    and an optional ``value`` (a finite number, or None for the default); raises
+    :class:`ConfigError` quoting anything else."""
+    ok = isinstance(value, Mapping) and set(value) <= {"variable", "value"}
+    if ok and "variable" in value:
+        k = value["variable"]
+        ok = isinstance(k, int) and not isinstance(k, bool) and 0 <= k < dim
+    if ok and value.get("value") is not None:
+        c = value["value"]
+        ok = isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c)
+    if not ok:
+        raise ConfigError(f"section must be {{'variable': k, 'value': c}} with k in [0, {dim}) "
+                          f"and c a finite number (either may be left out), got {value!r}")
+    return dict(value)
 
 
 def new_uid() -> str:
@@ -141,18 +279,21 @@ class _Change:
 
     settings: dict[str, Any]
     shown: threading.Event = dataclasses.field(default_factory=threading.Event)
+    at: float = dataclasses.field(default_factory=time.perf_counter)
 
 
 class AttractorController:
     """The viewer's behaviour, independent of the widget toolkit.
 
     Subclasses provide ``_get(name)`` and ``_set(values)`` (set several state fields at
-    once; ``version`` last), and call :meth:`_start` once and :meth:`_changed` for each
+    once; ``version`` last), set ``_own`` (a user's systems by name, see
+    :func:`viewer_system`) and call :meth:`_start` once and :meth:`_changed` for each
     changed input.
     """
 
     _get: Callable[[str], Any]
     _set: Callable[[dict[str, Any]], None]
+    _own: dict[str, System]
 
     def _start(self, series: Mapping[str, Any] | None = None, **series_options: Any) -> None:
         self.ensemble: Ensemble | None = None
@@ -175,9 +316,22 @@ class AttractorController:
         self._stream = LatestJobWorker(self._stream_job, "labkit-attractor-stream",
                                        on_drop=lambda job: job and job.shown.set())
         self._worker = LatestJobWorker(self._panels, "labkit-attractor")
+        self._sections = LatestJobWorker(self._section_job, "labkit-attractor-section")
+        self._parts: set[str] = set()  # side panels asked for and not computed yet
+        self._parts_lock = threading.Lock()
         self._series: dict[str, Any] = {}
+        # Seeded states since the last restart, each (state, seeding group); the newest
+        # Poincare section and when it was computed; when the change being shown began
+        # and how long its first samples took.
+        self._seeds: list[tuple[tuple[float, ...], int]] = []
+        self._section: SectionData | None = None
+        self._section_at = 0.0
+        self._change_at = time.perf_counter()
+        self._first_s = 0.0
+        if not hasattr(self, "_own"):
+            self._own = {}
         system = self._get("system")
-        values: dict[str, Any] = {"systems": viewer_systems()}
+        values: dict[str, Any] = {"systems": [*self._own, *viewer_systems()]}
         if not self._get("uid"):
             values["uid"] = new_uid()
         self._emit(values)
@@ -192,6 +346,14 @@ class AttractorController:
         with self._emit_lock:
             self._set(values)
 
+    def _emit_quietly(self, values: dict[str, Any]) -> None:
+        """Set inputs (and outputs) without treating them as changes."""
+        self._quiet = True
+        try:
+            self._emit(values)
+        finally:
+            self._quiet = False
+
     @property
     def data(self) -> AttractorData | None:
         """What the view shows: the given series, or the ring of the catalogue system
@@ -202,6 +364,20 @@ class AttractorController:
         with self._ring_lock:
             return None if self.ensemble is None else self.ensemble.data()
 
+    # ---- systems ------------------------------------------------------------------------
+    def _register(self, system: Any) -> str:
+        """The name to set ``system`` to for a value that is not a name: a
+        :class:`~labkit.dynamics.System` (a user's is added to the list of systems)."""
+        name, own = viewer_system(system)
+        if own is not None:
+            self._own[name] = own
+            self._emit({"systems": [*self._own, *viewer_systems()]})
+        return name
+
+    def _lookup(self, name: str) -> System:
+        """The system of that name: a user's, else the catalogue's."""
+        return self._own[name] if name in self._own else as_system(name)
+
     # ---- inputs -------------------------------------------------------------------------
     def _changed(self, name: str, old: Any, new: Any) -> None:
         if name == "acked":
@@ -210,58 +386,225 @@ class AttractorController:
         if name == "resync":
             self._resync()
             return
+        if name == "seed_at":
+            if new:
+                self._on_seed(new)
+            return
         if self._quiet:
             return
         if self._get("mode") == "series":
             if name in ("color_by", "hidden"):
                 self._pack()
             return  # catalogue inputs wait for show_system()
-        if name == "system":
+        if name in ("system", "variables", "orbit_range", "section"):
             try:
-                self._load_system(new, keep_parameters=False)
+                if name == "system":
+                    self._load_system(new, keep_parameters=False)
+                else:
+                    self._check_input(name, new)
             except ConfigError as exc:
-                self._quiet = True
-                try:
-                    self._emit({"system": old, "message": str(exc)})
-                finally:
-                    self._quiet = False
+                self._emit_quietly({name: old, "message": str(exc)})
                 return
-        if name in RESTART or name in RETUNE or name in RESAMPLE:
+        if name == "orbit_parameter":
+            self._emit_quietly({"orbit_range": []})  # a zoom of another parameter
+        if name in RESTART:
+            self._seeds, self._section = [], None
+            self._emit_quietly({"seeded": 0})
+        if name == "section" or (name == "panels" and new):
+            self._request_section()
+        if name in (*RESTART, *RETUNE, *RESAMPLE, *REWIND, *STEP):
             self._change()
-        if name in PANEL_INPUTS or name == "orbit_parameter" or (name == "panels" and new):
+        if name in PANEL_INPUTS or (name == "panels" and new):
             self._request_panels()
+        elif name in ORBIT_INPUTS or (name == "variables" and list(old)[:1] != list(new)[:1]):
+            self._request_panels(("orbit",))
+
+    def _check_input(self, name: str, value: Any) -> Any:
+        """``value`` of input ``name`` checked against the current system (the same checks
+        for every toolkit); raises :class:`ConfigError` quoting it."""
+        dim = self._lookup(self._get("system")).dim
+        if name == "variables":
+            return check_variables(value, dim)
+        if name == "orbit_range":
+            return list(check_span(value)) if len(value) else []
+        if name == "section":
+            return _check_section(value, dim)
+        return value
 
     def _load_system(self, name: str, *, keep_parameters: bool) -> None:
-        specs = parameter_specs(name)  # raises ConfigError for unknown names
-        from labkit.dynamics import get_system
-
-        canonical = get_system(name).name
+        system = self._lookup(name)  # raises ConfigError for unknown names
+        specs = parameter_specs(system)
+        canonical = system.name
         given = dict(self._get("parameters") or {}) if keep_parameters else {}
         values = {s["name"]: s["value"] for s in specs} | given
         orbit = self._get("orbit_parameter") if keep_parameters else ""
         if orbit not in values:
-            orbit = default_orbit_parameter(canonical)
-        self._quiet = True
-        try:
-            self._emit({"system": canonical, "param_specs": specs, "parameters": values,
-                        "orbit_parameter": orbit})
-        finally:
-            self._quiet = False
+            orbit = default_orbit_parameter(system)
+        variables = default_variables(system.dim)
+        section: dict[str, Any] = {}
+        span: list[float] = []
+        if keep_parameters:  # the constructor's values, checked now that the system is known
+            if list(self._get("variables")) != [0, 1, 2] or system.dim >= 3:
+                variables = check_variables(list(self._get("variables")), system.dim)
+            section = _check_section(self._get("section"), system.dim)
+            span = list(check_span(self._get("orbit_range"))) if self._get("orbit_range") else []
+        self._emit_quietly({
+            "system": canonical, "param_specs": specs, "parameters": values,
+            "orbit_parameter": orbit, "variables": variables, "section": section,
+            "orbit_range": span, "dim": system.dim,
+            "state_names": [f"x{k}" for k in range(system.dim)]})
 
     def _settings(self) -> dict[str, Any]:
-        return {name: self._get(name) for name in INPUTS}
+        return {**{name: self._get(name) for name in INPUTS}, "seeds": tuple(self._seeds)}
 
+    # ---- actions -------------------------------------------------------------------------
     def restart(self) -> None:
         """Draw the initial conditions again (from ``seed``, with the current parameters,
         as a fresh viewer would) and start the trajectories at ``t = 0``: what the
-        browser's restart button does (it adds one to ``restarts``)."""
-        self._quiet = True
-        try:
-            self._emit({"restarts": self._get("restarts") + 1})
-        finally:
-            self._quiet = False
+        browser's restart button does (it adds one to ``restarts``). Seeded trajectories
+        are dropped."""
+        self._seeds, self._section = [], None
+        self._emit_quietly({"restarts": self._get("restarts") + 1, "seeded": 0})
         if self._get("mode") != "series":
             self._change()
+
+    def reset(self) -> None:
+        """Put every trajectory back at the initial state it started from (the drawn ones
+        and the seeded ones) at ``t = 0``, with the current parameters: what the browser's
+        reset button does (it adds one to ``resets``)."""
+        self._emit_quietly({"resets": self._get("resets") + 1})
+        if self._get("mode") != "series":
+            self._change()
+
+    def step(self, n: int = 1) -> None:
+        """Pause, and continue every trajectory by ``n`` steps of :data:`STEP_SAMPLES`
+        samples each: what the browser's step button does (it pauses and adds one to
+        ``steps``).
+
+        Raises:
+            ConfigError: ``n`` not an int >= 1.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"n must be an int >= 1, got {n!r}")
+        self._emit_quietly({"playing": False, "steps": self._get("steps") + n})
+        if self._get("mode") != "series":
+            self._change()
+
+    def add_trajectories(self, states: Any) -> None:
+        """Add trajectories that start now at ``states`` (``[k, dim]`` or one ``[dim]``),
+        beside the others (their Poincare-section points get a colour of their own); a
+        reset brings them back there, a restart drops them.
+
+        Raises:
+            ConfigError: states of the wrong shape or not finite, too many trajectories,
+                or given series on view.
+        """
+        if self._get("mode") == "series":
+            raise ConfigError("seeding needs a system on view, not given series")
+        dim = self._lookup(self._get("system")).dim
+        arr = np.asarray(states, dtype=np.float64)
+        arr = arr[None] if arr.ndim == 1 else arr
+        if arr.ndim != 2 or arr.shape[1] != dim or not len(arr) or not np.isfinite(arr).all():
+            raise ConfigError(f"seed states must be finite, of shape [k, {dim}] or [{dim}], "
+                              f"got {np.shape(states)}: {np.asarray(states).tolist()!r:.200}")
+        total = self._get("n_ic") + len(self._seeds) + len(arr)
+        if total > MAX_IC:
+            raise ConfigError(f"{len(arr)} more trajectories make {total}: at most {MAX_IC}; "
+                              "restart to drop the seeded ones")
+        group = 1 + max((g for _, g in self._seeds), default=0)
+        self._seeds += [(tuple(float(v) for v in row), group) for row in arr]
+        self._emit_quietly({"seeded": len(self._seeds)})
+        self._change()
+
+    def seed_section(self, u: float, v: float) -> None:
+        """What a click on the Poincare section does: seed :data:`SEED_TRAJECTORIES`
+        trajectories at the section's point ``(u, v)`` (in its two shown variables; the
+        section's value in its variable, the other variables those of the nearest point of
+        the section, see :func:`~labkit.widgets._attractor_stream.section_seed`), the first
+        exactly there, the others within a relative distance ``IC_JITTER``.
+
+        Raises:
+            ConfigError: as :meth:`add_trajectories`, or ``(u, v)`` not two finite numbers.
+        """
+        if self._get("mode") == "series":
+            raise ConfigError("seeding needs a system on view, not given series")
+        with self._ring_lock:
+            ens = self.ensemble
+            if ens is None:
+                raise ConfigError("nothing is integrated yet to seed beside")
+            section = self._section
+            held = ens.held_states()
+            present = ens.y[torch.isfinite(ens.y).all(-1)]
+            fallback = (present.mean(0) if len(present) else ens.y0[0]).double().cpu().numpy()
+        if section is None or section.states.shape[1:] != (held.dim,):
+            section = self._compute_section(held)
+        centre = section_seed(section, u, v, fallback)
+        groups = 1 + max((g for _, g in self._seeds), default=0)
+        gen = make_generator(self._get("seed") + groups)
+        noise = torch.randn(SEED_TRAJECTORIES, len(centre), generator=gen,
+                            dtype=torch.float64).numpy()
+        noise[0] = 0.0
+        self.add_trajectories(centre + IC_JITTER * np.maximum(np.abs(centre), 1.0) * noise)
+
+    def _on_seed(self, value: Any) -> None:
+        """A click on the section from the browser: ``[u, v, n]``."""
+        try:
+            if not isinstance(value, list | tuple) or len(value) < 2:
+                raise ConfigError(f"a section click must be [u, v, n], got {value!r}")
+            self.seed_section(value[0], value[1])
+        except LabkitError as exc:
+            self._emit({"message": str(exc)})
+
+    def section(self) -> SectionData | None:
+        """The current Poincare section (:func:`~labkit.widgets._attractor_stream.
+        compute_section` of the held samples with the ``section`` input); None before
+        anything was integrated or with given series on view."""
+        if self._get("mode") == "series":
+            return None
+        with self._ring_lock:
+            if self.ensemble is None:
+                return None
+            held = self.ensemble.held_states()
+        return self._compute_section(held)
+
+    def _compute_section(self, held: SectionInput) -> SectionData:
+        """The section of ``held`` with the ``section`` input (default: the third drawn
+        variable, at its median)."""
+        s = self._get("section") or {}
+        drawn = held.variables[2] if held.variables[2] != NO_VARIABLE else held.dim - 1
+        return compute_section(held, int(s.get("variable", drawn)), s.get("value"))
+
+    def _request_section(self) -> None:
+        """Compute and send the Poincare section on its own thread, which waits while the
+        picture's thread computes (a section takes ~10-30 ms; a change must not wait for
+        it)."""
+        if self._get("panels") and self._get("mode") != "series":
+            self._section_at = time.monotonic()
+            self._sections.submit(None)
+
+    def _section_job(self, generation: int, _: Any) -> None:
+        while not self._picture_idle.wait(PANEL_POLL):
+            if self._sections.stale(generation):
+                return
+        with self._ring_lock:  # a copy of the held samples; the section is computed outside
+            if self.ensemble is None:
+                return
+            held = self.ensemble.held_states()
+        try:
+            sec = self._compute_section(held)
+        except LabkitError as exc:
+            self._emit({"section_view": {"message": str(exc)}, "section_points": b""})
+            return
+        if self._sections.stale(generation):
+            return
+        self._section = sec
+        a, b = sec.axes
+        self._emit({"section_points": sec.points().tobytes(), "section_view": {
+            "kind": sec.kind, "variable": sec.variable, "value": finite_or_none(sec.value),
+            "axes": [a, b], "names": [f"x{a}", f"x{b}"],
+            "span": [float(v) for v in sec.span], "count": len(sec.states),
+            "groups": int(sec.groups.max()) if len(sec.groups) else 0,
+            "message": sec.message}})
 
     # ---- the picture: a stream of segments ---------------------------------------------------
     def _change(self) -> None:
@@ -296,6 +639,7 @@ class AttractorController:
                     return
                 if ens is None:
                     return
+                self._change_at = change.at
                 size, longest = segment_lengths(ens.n_ic)
                 self._send_segment(ens, ens.advance(size), first=True)
         finally:
@@ -314,21 +658,39 @@ class AttractorController:
 
     def _begin_version(self, s: dict[str, Any]) -> Ensemble | None:
         """Bring the ensemble to the settings ``s`` with the least work: new initial
-        conditions, a fresh ring, or new parameters in the same ring (all the settings are
-        compared, since a change that was superseded before it started never ran). None
-        when nothing changed (a change undone before it started)."""
+        conditions, a fresh ring (with seeded trajectories added, or rewound to the
+        initial states), new parameters in the same ring, or a few more samples (a step;
+        all the settings are compared, since a change that was superseded before it
+        started never ran). None when nothing changed (a change undone before it
+        started)."""
         version = self._get("version") + 1
         built, ens = self._built, self.ensemble
-        if ens is None or built is None or any(s[k] != built[k] for k in RESTART):
+        seeds: tuple[tuple[tuple[float, ...], int], ...] = s["seeds"]
+        if ens is None or built is None or any(s[k] != built[k] for k in RESTART) \
+                or seeds[:len(built["seeds"])] != built["seeds"]:
             ens = self.ensemble = Ensemble(
-                s["system"], parameters=s["parameters"], n_ic=s["n_ic"], periods=s["periods"],
-                samples=s["samples"], color_by=s["color_by"], seed=s["seed"],
-                device=s["device"], version=version)
-        elif any(s[k] != built[k] for k in RESAMPLE):
+                self._lookup(s["system"]), parameters=s["parameters"], n_ic=s["n_ic"],
+                periods=s["periods"], samples=s["samples"], color_by=s["color_by"],
+                seed=s["seed"], device=s["device"], variables=s["variables"], version=version)
+            self._built = dict(s)
+            if not seeds:
+                return ens
+            built = {**s, "seeds": ()}  # then seeded below, in the same version
+        new = seeds[len(built["seeds"]):]
+        rewind = s["resets"] != built["resets"]
+        if new or rewind or any(s[k] != built[k] for k in RESAMPLE):
+            for group in sorted({g for _, g in new}):
+                ens.add([state for state, g in new if g == group], group=group)
+            if rewind:
+                ens.rewind()
             ens.resample(parameters=s["parameters"], periods=s["periods"],
-                         samples=s["samples"], color_by=s["color_by"], version=version)
+                         samples=s["samples"], color_by=s["color_by"],
+                         variables=s["variables"], version=version)
         elif s["parameters"] != built["parameters"]:
             ens.retune(s["parameters"], version=version)
+        elif s["steps"] != built["steps"]:
+            count = abs(s["steps"] - built["steps"]) * STEP_SAMPLES
+            ens.extend(min(count, ens.capacity - 1), version=version)
         else:
             return None
         self._built = dict(s)
@@ -336,7 +698,8 @@ class AttractorController:
 
     def _send_segment(self, ens: Ensemble, segment: Segment, *, first: bool = False) -> None:
         """Publish one segment of ``ens`` (and, with the first of a version or the last,
-        the state that describes the whole picture)."""
+        the state that describes the whole picture; every :data:`SECTION_EVERY` seconds
+        and at the end, a new Poincare section is asked for)."""
         with self._acks:
             self._seq += 1
             seq = self._seq
@@ -345,22 +708,30 @@ class AttractorController:
         if header["reset"]:
             with self._acks:  # a new ring: what the browser wanted was about the old one
                 self._ring_seq, self._wanted = seq, None
+        if first:
+            self._first_s = time.perf_counter() - self._change_at
         if first or header["complete"]:
             values.update({
                 "shape": [ens.n_ic, ens.capacity], "kind": ens.system.kind,
                 "var_names": list(ens.var_names), "t_end": ens.t, "dt": float(ens.dt),
                 "bounds": header["bounds"], "color_range": header["range"],
                 "color_label": ens.color_by,
+                "color_quantity": color_quantity(ens.system.kind, ens.color_by),
                 "busy": "" if header["complete"] else "streaming…",
             })
         if header["complete"]:
             values["seconds"] = round(ens.seconds, 3)
+            values["status"] = status_text(ens.system.kind, ens.n_ic, ens.steps, ens.seconds,
+                                           self._first_s)
         message = ens.message()
         if message != self._get("message"):
             values["message"] = message
         if first:
             values["version"] = ens.version
         self._emit(values)
+        if header["complete"] or (not first and time.monotonic() - self._section_at
+                                  >= SECTION_EVERY):
+            self._request_section()
 
     def _wait_for_room(self, generation: int, ens: Ensemble) -> bool:
         """While a browser acknowledges segments, wait until it has taken all but
@@ -403,6 +774,8 @@ class AttractorController:
             self._on_ack(content["acked"])
         if content.get("resync"):
             self._resync()
+        if content.get("seed_at"):
+            self._on_seed(content["seed_at"])
 
     def _resync(self) -> None:
         """A view missed segments (a reloaded page): send it the whole ring once."""
@@ -476,6 +849,8 @@ class AttractorController:
         finally:
             self._quiet = False
         self._series_data = None
+        self._seeds, self._section = [], None
+        self._emit_quietly({"seeded": 0})
         self._load_system(self._get("system"), keep_parameters=True)
         self._change()
         self._request_panels()
@@ -516,14 +891,22 @@ class AttractorController:
             "bounds": [float(v) for v in data.bounds.flatten()],
             "var_names": list(data.var_names), "t_end": float(data.t[-1]), "dt": data.dt,
             "color_range": list(data.color_range), "color_label": data.color_by,
+            "color_quantity": color_quantity("series", data.color_by),
             "seconds": round(data.seconds, 3), "message": data.message,
+            "status": f"packed {len(data.series)} series into {n} stretches in "
+                      f"{data.seconds:.3g} s",
+            "section_view": {}, "section_points": b"",
             "legend": self._legend(data), "version": self._get("version") + 1,
         })
 
     # ---- linked panels on a background thread ---------------------------------------------
-    def _request_panels(self) -> None:
+    def _request_panels(self, parts: tuple[str, ...] = PANEL_PARTS) -> None:
+        """Compute the side panels ``parts`` (of :data:`PANEL_PARTS`) on the panels'
+        thread; parts asked for earlier and not computed yet are computed too."""
         if not self._get("panels") or self._get("mode") == "series":
             return
+        with self._parts_lock:
+            self._parts.update(parts)
         self._worker.submit(self._settings())
 
     def _stale(self, generation: int) -> bool:
@@ -536,40 +919,69 @@ class AttractorController:
         while not self._picture_idle.wait(PANEL_POLL):
             if self._stale(generation):
                 return
-        params = s["parameters"]
-        self._emit({"spectrum": {}, "orbit": {}, "orbit_points": b""})
+        with self._parts_lock:
+            parts, self._parts = self._parts, set()
+        done: set[str] = set()
         try:
-            spec = spectrum_view(s["system"], parameters=params, device=s["device"])
-            spectrum = {"exponents": spec.exponents, "stderr": spec.stderr,
-                        "kaplan_yorke": finite_or_none(spec.kaplan_yorke), "time": spec.time,
-                        "n_ics": spec.n_ics, "message": spec.message}
-        except LabkitError as exc:
-            spectrum = {"exponents": [], "stderr": [], "message": str(exc)}
-        if self._stale(generation):
+            self._compute_panels(generation, s, parts, done)
+        finally:
+            if parts - done:  # superseded: the newer job computes what this one did not
+                with self._parts_lock:
+                    self._parts |= parts - done
+
+    def _compute_panels(self, generation: int, s: dict[str, Any], parts: set[str],
+                        done: set[str]) -> None:
+        params = s["parameters"]
+        system = self._lookup(s["system"])
+        cleared: dict[str, Any] = {"spectrum": {}} if "spectrum" in parts else {}
+        if "orbit" in parts:  # the parameter stays named while its diagram is computed
+            cleared.update({"orbit": {"parameter": s["orbit_parameter"]}, "orbit_points": b""})
+        if cleared:
+            self._emit(cleared)
+        if "spectrum" in parts:
+            try:
+                spec = spectrum_view(system, parameters=params, device=s["device"])
+                spectrum = {"exponents": spec.exponents, "stderr": spec.stderr,
+                            "kaplan_yorke": finite_or_none(spec.kaplan_yorke),
+                            "time": spec.time, "n_ics": spec.n_ics, "message": spec.message}
+            except LabkitError as exc:
+                spectrum = {"exponents": [], "stderr": [], "message": str(exc)}
+            if self._stale(generation):
+                return
+            self._emit({"spectrum": spectrum})
+            done.add("spectrum")
+        if "orbit" not in parts:
             return
-        self._emit({"spectrum": spectrum})
         if not s["orbit_parameter"]:
             self._emit({"orbit": {"message": "this system has no scalar parameter"}})
+            done.add("orbit")
             return
+        variable = s["variables"][0] if s["variables"][0] != NO_VARIABLE else 0
         try:
-            od = orbit_view(s["system"], s["orbit_parameter"], parameters=params,
-                            device=s["device"])
+            od = orbit_view(system, s["orbit_parameter"], parameters=params,
+                            device=s["device"], variable=variable,
+                            span=s["orbit_range"] or None)
             orbit = {"parameter": od.parameter, "variable": od.variable,
+                     "variable_name": f"x{od.variable}", "kind": system.kind,
                      "values": [float(v) for v in od.values], "current": od.current,
-                     "diverged_values": od.diverged_values, "message": od.message}
+                     "diverged_values": od.diverged_values, "message": od.message,
+                     "range": list(od.span), "full": list(od.full),
+                     "zoomed": od.span != od.full}
             points = od.points.tobytes()
         except LabkitError as exc:
             orbit, points = {"parameter": s["orbit_parameter"], "message": str(exc)}, b""
         if self._stale(generation):
             return
         self._emit({"orbit_points": points, "orbit": orbit})
+        done.add("orbit")
 
     def wait(self, timeout: float = 120.0) -> bool:
-        """Block until the picture's stream has all its samples and the panels are computed
-        (for scripts and tests; the stream stops waiting for the browser meanwhile); True
-        when both are idle within ``timeout``."""
+        """Block until the picture's stream has all its samples and the panels (and the
+        Poincare section) are computed (for scripts and tests; the stream stops waiting for
+        the browser meanwhile); True when all are idle within ``timeout``."""
         deadline = time.monotonic() + timeout
-        return self._settle(timeout) and self._worker.wait(deadline - time.monotonic())
+        return (self._settle(timeout) and self._worker.wait(deadline - time.monotonic())
+                and self._sections.wait(deadline - time.monotonic()))
 
     # ---- static view ---------------------------------------------------------------------
     def figure(self, *, max_lines: int = 64) -> Any:
@@ -591,18 +1003,35 @@ class AttractorController:
 
 
 class AttractorViewer(AnyWidgetState, anywidget.AnyWidget, AttractorController):
-    """Live view of an ensemble of a catalogue flow or map (JupyterLab, Notebook, VS Code).
+    """Live view of an ensemble of a catalogue flow or map, or of a user's own flow
+    (JupyterLab, Notebook, VS Code).
 
     Thousands of trajectories are animated from float32 samples with WebGL (fading comet
-    tails), coloured by time, speed or local expansion rate. The system (with search),
-    parameters, number of trajectories, length, speed and tail are controls. A parameter
-    change continues the trajectories from their present states with the new parameters
-    (integrated in the kernel, on CUDA when present, and streamed to the browser in short
-    segments of new samples); the restart button (:meth:`restart`) and a change of system,
-    ``n_ic``, ``seed`` or ``device`` draw initial conditions again. Linked panels show a
-    time series, the Lyapunov spectrum with error bars and an orbit diagram with the
-    current value marked; they follow once the picture is up. Diverged trajectories are
+    tails), coloured by time, speed or local expansion rate, with a colour bar naming the
+    quantity and its range. The system (with search), parameters, number of trajectories,
+    length, speed, tail and, for systems of three or more variables, the three variables
+    drawn are controls. A parameter change continues the trajectories from their present
+    states with the new parameters (integrated in the kernel, on CUDA when present, and
+    streamed to the browser in short segments of new samples); the step button
+    (:meth:`step`) pauses and continues by one sample, the reset button (:meth:`reset`)
+    goes back to the initial states at ``t = 0``, and the "new ICs" button
+    (:meth:`restart`) and a change of system, ``n_ic``, ``seed`` or ``device`` draw
+    initial conditions again. Linked panels, each with ticks and labels on both axes,
+    show a time series, the Lyapunov spectrum with error bars, an orbit diagram with the
+    current value marked (drag over it to zoom into a parameter range, recomputed there;
+    ``orbit_range``) and the Poincare section of the trajectories (its variable and value
+    chosen; a click seeds :data:`SEED_TRAJECTORIES` trajectories at that point,
+    :meth:`seed_section`); they follow once the picture is up. The status line says what
+    the last picture cost: "integrated 256 × 4000 RK4 steps in 0.8 s of compute; first
+    samples sent 0.02 s after the change; view ready 0.2 s after the change" (the last
+    part measured in the browser, for a change made there). Diverged trajectories are
     drawn in red and named in a message.
+
+    ``system`` is a catalogue name, a :class:`~labkit.dynamics.System` (a user's own:
+    :func:`labkit.dynamics.custom_system`), or a callable ``f(t, y, **parameters) ->
+    dy/dt`` on batched torch tensors with ``dim`` or ``y0`` (and optionally ``dt``,
+    ``period``, ``name``; ``parameters`` become its parameters' defaults). A bad one is a
+    :class:`~labkit.errors.ConfigError` naming it.
 
     Given trajectories (a true series and a model's free run) are shown instead with
     :meth:`from_series` / :meth:`show_series`: each series its own set of comets in its own
@@ -618,35 +1047,51 @@ class AttractorViewer(AnyWidgetState, anywidget.AnyWidget, AttractorController):
         viewer  # in a notebook cell
         viewer.parameters = {**viewer.parameters, "rho": 99.0}  # continues with rho = 99
         viewer.restart()  # new initial conditions at t = 0
+        viewer.step(); viewer.reset()  # one sample on; back to the initial states
+        viewer.orbit_range = [20.0, 30.0]  # the orbit diagram over rho in [20, 30]
+        viewer.seed_section(0.0, 5.0)  # trajectories at (x, y) = (0, 5) on the section
         viewer.figure()  # the same view as a static plotly figure
+
+        def ring5(t, y, F=8.0):  # Lorenz-96 on five sites, a user's field
+            return (torch.roll(y, -1, -1) - torch.roll(y, 2, -1)) * torch.roll(y, 1, -1) - y + F
+        own = AttractorViewer(system=ring5, y0=[8.0, 8.0, 8.0, 8.0, 8.01], dt=0.01,
+                              period=1.0, parameters={"F": 8.0}, variables=[0, 2, 4])
         pair = AttractorViewer.from_series({"truth": x_true, "model": x_model},
                                            codes={"model": codes}, readout="D_stsp 0.41")
 
-    Keyword arguments are the state fields of :data:`INPUTS`; ``series`` and the keyword
-    arguments of :meth:`show_series` (``codes``, ``readout``, ``chunks``, ``dt``) start in
-    series mode.
+    Keyword arguments are the state fields of :data:`INPUTS`, and a callable system's
+    :data:`SYSTEM_OPTIONS`; ``series`` and the keyword arguments of :meth:`show_series`
+    (``codes``, ``readout``, ``chunks``, ``dt``) start in series mode.
     """
 
     _esm = widget_module("attractor")
     _css = widget_style("attractor")
 
     locals().update(traitlet_fields({**INPUTS, **OUTPUTS}))
+    # A name travels; a System set from Python is registered and becomes its name.
+    system = traitlets.Any(INPUTS["system"]).tag(sync=True)
     # The browser's protocol fields change once per segment: no echo to other views.
     resync = traitlets.Int(0).tag(sync=True, echo_update=False)
     acked = traitlets.List([0, -1]).tag(sync=True, echo_update=False)
+    seed_at = traitlets.List([]).tag(sync=True, echo_update=False)
 
     def __init__(self, *, series: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        given = {k: kwargs.pop(k) for k in SERIES_OPTIONS if k in kwargs}
+        options, given = split_options(kwargs, series=series)
         unknown = sorted(set(kwargs) - set(INPUTS))
         if unknown:
             raise ConfigError(f"unknown AttractorViewer option(s) {unknown}; options: "
-                              f"{sorted(INPUTS)}")
+                              f"{sorted(INPUTS)}, and for a callable system "
+                              f"{list(SYSTEM_OPTIONS)}")
         if given and series is None:
             raise ConfigError(f"{sorted(given)} apply to given series; pass series= too")
         if series is not None:
             kwargs.setdefault("color_by", "series")
+        name, own = viewer_system(kwargs.get("system", INPUTS["system"]),
+                                  parameters=kwargs.get("parameters"), **options)
+        kwargs["system"] = name
         # The uid goes with the first message, so the browser's ring is named from the start.
         super().__init__(uid=new_uid(), **kwargs)
+        self._own = {name: own} if own is not None else {}
         self.on_msg(lambda widget, content, buffers: self._message(content))
         self._start(series, **given)
         self.observe(lambda change: self._changed(change["name"], change["old"],
@@ -666,6 +1111,17 @@ class AttractorViewer(AnyWidgetState, anywidget.AnyWidget, AttractorController):
         """
         return cls(series=series, codes=codes, readout=readout, chunks=chunks, dt=dt,
                    **options)
+
+    @traitlets.validate("system")
+    def _check_system(self, proposal: Any) -> str:
+        value = proposal["value"]
+        return value if isinstance(value, str) else self._register(value)
+
+    @traitlets.validate("variables", "orbit_range", "section")
+    def _check_choices(self, proposal: Any) -> Any:
+        if not hasattr(self, "_emit_lock"):  # the constructor's: checked once the system is
+            return proposal["value"]         # loaded (_start)
+        return self._check_input(proposal["trait"].name, proposal["value"])
 
     @traitlets.validate("color_by")
     def _check_color_by(self, proposal: Any) -> str:

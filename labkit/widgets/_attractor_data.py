@@ -16,7 +16,7 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from labkit.core.device import resolve_device
 from labkit.core.integrate import rk4, rk4_step
 from labkit.core.rng import make_generator
 from labkit.dynamics import (
+    System,
     get_system,
     kaplan_yorke_dimension,
     list_systems,
@@ -36,14 +37,21 @@ from labkit.errors import ConfigError, DivergenceError
 
 __all__ = [
     "COLOR_MODES",
+    "NO_VARIABLE",
     "NO_CODE",
     "PALETTE_SIZE",
     "SERIES_COLOR_MODES",
     "AttractorData",
     "OrbitData",
     "SpectrumData",
+    "as_system",
     "attractor_view",
+    "check_span",
+    "check_variables",
+    "color_quantity",
     "default_orbit_parameter",
+    "default_variables",
+    "drawn_names",
     "integration_step",
     "orbit_view",
     "parameter_specs",
@@ -84,16 +92,78 @@ MAX_SAMPLES = 4000
 MAX_BUFFER_FLOATS = 24_000_000  # 96 MB of float32 positions
 
 
+#: What a colour value is, per colour mode, for a flow and for a map: the colour bar's
+#: title (see :func:`_color_values`; times are since the picture's change began).
+COLOR_QUANTITIES = {
+    "time": ("time since the change", "iterations since the change"),
+    "speed": ("speed |f(y)|", "distance per iteration |y(n+1) - y(n)|"),
+    "expansion": ("local expansion rate: top eigenvalue of (J + J^T)/2",
+                  "log stretching of the map: log of J's largest singular value"),
+}
+#: Marks a drawn axis with no variable (systems of fewer than three variables; drawn as 0).
+NO_VARIABLE = -1
+
+
+def color_quantity(kind: str, mode: str) -> str:
+    """The colour bar's title: what colour ``mode`` shows for a ``kind`` (``"flow"``,
+    ``"map"`` or ``"series"``) of system."""
+    if kind == "series":
+        return {"time": "time along each series", "series": "series",
+                "codes": "symbolic code"}.get(mode, mode)
+    flow, iterated = COLOR_QUANTITIES.get(mode, (mode, mode))
+    return iterated if kind == "map" else flow
+
+
+def default_variables(dim: int) -> list[int]:
+    """The variables drawn first: the first three (:data:`NO_VARIABLE` pads a system of
+    fewer)."""
+    return [i if i < dim else NO_VARIABLE for i in range(3)]
+
+
+def drawn_names(variables: Sequence[int]) -> tuple[str, str, str]:
+    """Names of the three drawn variables: ``x<k>``, or ``"0"`` for an axis with none."""
+    a, b, c = (f"x{k}" if k != NO_VARIABLE else "0" for k in variables)
+    return a, b, c
+
+
+def check_variables(variables: Any, dim: int) -> list[int]:
+    """``variables`` as three ints: the state variables drawn on the x, y and z axes,
+    distinct, each in ``[0, dim)``; a system of fewer than three variables has
+    :data:`NO_VARIABLE` in the axes it cannot fill (``default_variables(dim)`` up to
+    order).
+
+    Raises:
+        ConfigError: anything else, quoting it.
+    """
+    ok = (isinstance(variables, list | tuple) and len(variables) == 3
+          and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in variables))
+    if ok:
+        used = [int(v) for v in variables if v != NO_VARIABLE]
+        ok = (len(set(used)) == len(used) == min(3, dim)
+              and all(0 <= v < dim for v in used))
+    if not ok:
+        raise ConfigError(f"variables must be three distinct variable indices in [0, {dim}) "
+                          f"(-1 for an axis a system of fewer than 3 variables cannot fill), "
+                          f"got {variables!r}")
+    return [int(v) for v in variables]
+
+
 #: The parameter whose orbit diagram is shown first, for systems with a classic one
 #: (Lorenz's rho: Sparrow 1982; Rossler's c: the period-doubling route, Rossler 1976;
 #: Henon's a: Henon 1976; the logistic map's r: May 1976). Others: the first parameter.
 ORBIT_PARAMETER = {"Lorenz": "rho", "Rossler": "c", "Henon": "a", "Logistic": "r"}
 
 
-def default_orbit_parameter(name: str) -> str:
+def as_system(system: str | System) -> System:
+    """``system`` itself, or the catalogue's system of that name (case-insensitive; unknown
+    names raise a :class:`ConfigError` listing the closest)."""
+    return system if isinstance(system, System) else get_system(system)
+
+
+def default_orbit_parameter(name: str | System) -> str:
     """The parameter the orbit-diagram panel starts with (``""`` when there is none)."""
     specs = [s["name"] for s in parameter_specs(name)]
-    preferred = ORBIT_PARAMETER.get(get_system(name).name)
+    preferred = ORBIT_PARAMETER.get(as_system(name).name)
     return preferred if preferred is not None and preferred in specs else (specs[0] if specs else "")
 
 
@@ -103,7 +173,7 @@ def viewer_systems() -> list[str]:
     return list_systems("flow") + list_systems("map")
 
 
-def parameter_specs(name: str) -> list[dict[str, Any]]:
+def parameter_specs(name: str | System) -> list[dict[str, Any]]:
     """Slider specs ``{name, value, min, max, step}`` for a system's scalar parameters.
 
     The range is ``[0, 2 v]`` around a positive default ``v`` (``[2 v, 0]`` for a negative
@@ -111,7 +181,7 @@ def parameter_specs(name: str) -> list[dict[str, Any]]:
     classic systems (Lorenz ``rho`` from 0 to 56) and never changing the sign of a
     parameter by accident. Vector-valued parameters get no slider.
     """
-    system = get_system(name)
+    system = as_system(name)
     specs = []
     for key, value in system.parameters.items():
         if isinstance(value, tuple | list) or isinstance(value, bool):
@@ -122,7 +192,7 @@ def parameter_specs(name: str) -> list[dict[str, Any]]:
     return specs
 
 
-def integration_step(name: str) -> float:
+def integration_step(name: str | System) -> float:
     """The RK4 step the viewer uses for a flow (maps: 1).
 
     Starts from ``period / 200``, capped at 25 times dysts' own step, and halves it (never
@@ -130,13 +200,14 @@ def integration_step(name: str) -> float:
     periods and the local error of every step along it, estimated by step doubling (one
     step against two half steps, from each state of the orbit at once), is at most
     :data:`STEP_LOCAL_RTOL` of the state's size. Cached per system (default parameters).
+    A user's system (:func:`labkit.dynamics.custom_system`) without a ``period`` gets its
+    own ``dt``.
     """
-    return _integration_step(get_system(name).name)
+    return _integration_step(as_system(name))
 
 
 @functools.cache
-def _integration_step(name: str) -> float:
-    system = get_system(name)
+def _integration_step(system: System) -> float:
     if system.kind == "map":
         return 1.0
     period = system.period or 100 * system.dt
@@ -277,15 +348,17 @@ def _color_values(system: Any, params: dict[str, Any], y: torch.Tensor, mode: st
     return torch.linalg.eigvalsh(sym)[..., -1], "local expansion rate"
 
 
-def attractor_view(system: str = "Lorenz", *, parameters: Mapping[str, Any] | None = None,
-                   n_ic: int = 256, periods: float = 10.0, samples: int = 1000,
-                   color_by: str = "time", seed: int = 0, device: str = "auto",
-                   bound: float | None = None) -> AttractorData:
+def attractor_view(system: str | System = "Lorenz", *,
+                   parameters: Mapping[str, Any] | None = None, n_ic: int = 256,
+                   periods: float = 10.0, samples: int = 1000, color_by: str = "time",
+                   seed: int = 0, device: str = "auto", bound: float | None = None,
+                   variables: Sequence[int] | None = None) -> AttractorData:
     """Integrate ``n_ic`` trajectories of ``system`` for the viewer.
 
     Args:
         system: a flow or map of the catalogue (case-insensitive; unknown names get the
-            closest names in the error).
+            closest names in the error), or a :class:`~labkit.dynamics.System` (a user's
+            own: :func:`labkit.dynamics.custom_system`).
         parameters: overrides of the default parameters (a parameter batch is not allowed
             here: one value each).
         n_ic: number of trajectories, started along the attractor (see
@@ -299,13 +372,17 @@ def attractor_view(system: str = "Lorenz", *, parameters: Mapping[str, Any] | No
         bound: a state beyond this magnitude counts as diverged; ``None``: the
             integrators' default, relative to the attractor's extent at these parameters
             (:func:`labkit.core.integrate.default_bound`).
+        variables: the three state variables drawn (:func:`check_variables`); default
+            the first three.
 
     Returns:
         :class:`AttractorData`. Diverged trajectories are flagged and named in
         ``message``, never returned as silent NaN.
     """
     t_start = time.perf_counter()
-    sys_ = get_system(system)
+    sys_ = as_system(system)
+    drawn = check_variables(list(variables) if variables is not None
+                            else default_variables(sys_.dim), sys_.dim)
     n_ic = _check_int("n_ic", n_ic, 1, MAX_IC)
     samples = _check_int("samples", samples, 2, MAX_SAMPLES)
     periods = _check_float("periods", periods, 0.01, 1e4)
@@ -323,7 +400,7 @@ def attractor_view(system: str = "Lorenz", *, parameters: Mapping[str, Any] | No
     dev = resolve_device(device)
     dtype = _dtype_for(dev)
     gen = make_generator(seed)
-    dt = integration_step(sys_.name)
+    dt = integration_step(sys_)
     with torch.no_grad():
         y0, note = _starting_states(sys_, overrides, n_ic, dt, gen, dtype, dev)
         if sys_.kind == "map":
@@ -342,13 +419,15 @@ def attractor_view(system: str = "Lorenz", *, parameters: Mapping[str, Any] | No
         finite = torch.isfinite(y).all(-1)
         valid = finite.long().cumprod(-1).sum(-1)
         raw, label = _color_values(sys_, overrides, y, color_by, t)
-    # Positions: first three variables, samples after divergence held at the last finite one.
+    # Positions: the drawn variables, samples after divergence held at the last finite one.
     idx = torch.arange(y.shape[-2], device=y.device)
     hold = torch.minimum(idx[None, :], (valid - 1).clamp_min(0)[:, None])
     held = torch.gather(y, 1, hold[..., None].expand_as(y))
     held = torch.where(torch.isfinite(held), held, torch.zeros_like(held))
     xyz = torch.zeros(*held.shape[:-1], 3, dtype=held.dtype, device=held.device)
-    xyz[..., :min(3, sys_.dim)] = held[..., :3]
+    for axis, k in enumerate(drawn):
+        if k != NO_VARIABLE:
+            xyz[..., axis] = held[..., k]
     pos = xyz.float().cpu().numpy()
     ok = (idx[None, :] < valid[:, None]).cpu().numpy()
     raw_np = raw.double().cpu().numpy()
@@ -370,8 +449,7 @@ def attractor_view(system: str = "Lorenz", *, parameters: Mapping[str, Any] | No
         message += (f"{int(diverged.sum())} of {n_ic} trajectories diverged (non-finite or "
                     f"{limit}); the first at {unit} {first:.4g}. "
                     "They are drawn in red up to that point.")
-    names = [f"x{i}" for i in range(sys_.dim)][:3]
-    names += ["0"] * (3 - len(names))
+    names = drawn_names(drawn)
     return AttractorData(
         system=sys_.name, kind=sys_.kind, parameters=params,
         positions=np.ascontiguousarray(pos, dtype=np.float32),
@@ -396,14 +474,14 @@ class SpectrumData:
     message: str
 
 
-def spectrum_view(system: str, *, parameters: Mapping[str, Any] | None = None,
+def spectrum_view(system: str | System, *, parameters: Mapping[str, Any] | None = None,
                   n_ics: int = 6, periods: float = 20.0, seed: int = 0,
                   device: str = "auto") -> SpectrumData:
     """Lyapunov spectrum of a flow (Benettin QR, :func:`labkit.dynamics.lyapunov_spectrum`)
     from ``n_ics`` states on the attractor over ``periods`` dominant periods, with the
     viewer's integration step. Maps, and runs that diverge, get an empty spectrum and a
     message saying why."""
-    sys_ = get_system(system)
+    sys_ = as_system(system)
     n_ics = _check_int("n_ics", n_ics, 2, 256)
     periods = _check_float("periods", periods, 1.0, 1e5)
     overrides = dict(parameters or {})
@@ -413,7 +491,7 @@ def spectrum_view(system: str, *, parameters: Mapping[str, Any] | None = None,
                             "the spectrum panel covers flows; use labkit.dynamics for maps")
     dev = resolve_device(device)
     dtype = _dtype_for(dev)
-    dt = integration_step(sys_.name)
+    dt = integration_step(sys_)
     gen = make_generator(seed)
     with torch.no_grad():
         y0, _ = _starting_states(sys_, overrides, n_ics, dt, gen, dtype, dev)
@@ -434,7 +512,8 @@ def spectrum_view(system: str, *, parameters: Mapping[str, Any] | None = None,
 class OrbitData:
     """The orbit-diagram panel: ``points`` ``[n, 2]`` (parameter value, maximum of the
     variable for a flow / the variable itself for a map), the parameter values whose runs
-    diverged, and the current value to mark."""
+    diverged, the current value to mark, the swept range ``span`` and the slider's whole
+    range ``full`` (they differ once zoomed in)."""
 
     parameter: str
     variable: int
@@ -443,17 +522,26 @@ class OrbitData:
     diverged_values: list[float]
     current: float
     message: str
+    span: tuple[float, float] = (0.0, 1.0)
+    full: tuple[float, float] = (0.0, 1.0)
 
 
-def orbit_view(system: str, parameter: str, *, parameters: Mapping[str, Any] | None = None,
-               n_values: int = 64, n_ics: int = 2, periods: float = 20.0, variable: int = 0,
-               seed: int = 0, device: str = "auto") -> OrbitData:
-    """Orbit diagram of ``parameter`` over its slider range (:func:`parameter_specs`), all
-    values in one batched run; the other parameters at ``parameters``. A flow contributes
-    the local maxima of ``variable`` after a transient of ``periods / 2``; a map its
-    iterates. Parameter values whose runs diverge are listed, not drawn."""
-    sys_ = get_system(system)
-    specs = {s["name"]: s for s in parameter_specs(sys_.name)}
+def orbit_view(system: str | System, parameter: str, *,
+               parameters: Mapping[str, Any] | None = None, n_values: int = 64,
+               n_ics: int = 2, periods: float = 20.0, variable: int = 0, seed: int = 0,
+               device: str = "auto", span: Sequence[float] | None = None) -> OrbitData:
+    """Orbit diagram of ``parameter`` over its slider range (:func:`parameter_specs`), or
+    over ``span`` = ``(lo, hi)`` (a zoom: the same ``n_values`` values over the narrower
+    range), all values in one batched run; the other parameters at ``parameters``. A flow
+    contributes the local maxima of ``variable`` after a transient of ``periods / 2``; a
+    map its iterates. Parameter values whose runs diverge are listed, not drawn.
+
+    Raises:
+        ConfigError: an unknown parameter, or a ``span`` that is not two finite numbers
+            ``lo < hi``.
+    """
+    sys_ = as_system(system)
+    specs = {s["name"]: s for s in parameter_specs(sys_)}
     if parameter not in specs:
         raise ConfigError(f"{sys_.name} has no scalar parameter {parameter!r}; "
                           f"choose one of {sorted(specs)}")
@@ -466,7 +554,8 @@ def orbit_view(system: str, parameter: str, *, parameters: Mapping[str, Any] | N
     dev = resolve_device(device)
     dtype = _dtype_for(dev)
     spec = specs[parameter]
-    values = torch.linspace(spec["min"], spec["max"], n_values, dtype=dtype, device=dev)
+    lo, hi = check_span(span) if span is not None and len(span) else (spec["min"], spec["max"])
+    values = torch.linspace(lo, hi, n_values, dtype=dtype, device=dev)
     batch = {**overrides, parameter: values[:, None]}
     gen = make_generator(seed)
     base = sys_.default_state(dtype=dtype, device=dev)
@@ -479,7 +568,7 @@ def orbit_view(system: str, parameter: str, *, parameters: Mapping[str, Any] | N
             ys = traj.y[..., n_iter + 1:, variable]
             per_value = [ys[i].flatten() for i in range(n_values)]
         else:
-            dt = integration_step(sys_.name)
+            dt = integration_step(sys_)
             period = sys_.period or 100 * sys_.dt
             n_half = max(1, round(periods * period / (2 * dt)))
             field = sys_.vector_field(**batch)
@@ -505,4 +594,20 @@ def orbit_view(system: str, parameter: str, *, parameters: Mapping[str, Any] | N
     return OrbitData(parameter=parameter, variable=variable,
                      points=np.ascontiguousarray(points, dtype=np.float32),
                      values=values.double().cpu().numpy(), diverged_values=bad_values,
-                     current=current, message=message)
+                     current=current, message=message, span=(float(lo), float(hi)),
+                     full=(float(spec["min"]), float(spec["max"])))
+
+
+def check_span(span: Any) -> tuple[float, float]:
+    """An orbit diagram's zoom ``(lo, hi)``: two finite numbers, ``lo < hi``.
+
+    Raises:
+        ConfigError: anything else, quoting it.
+    """
+    ok = isinstance(span, list | tuple) and len(span) == 2 and all(
+        isinstance(v, int | float | np.floating) and not isinstance(v, bool)
+        and math.isfinite(v) for v in span) and span[0] < span[1]
+    if not ok:
+        raise ConfigError(f"orbit_range must be [] (the slider's whole range) or two finite "
+                          f"numbers [lo, hi] with lo < hi, got {span!r}")
+    return float(span[0]), float(span[1])

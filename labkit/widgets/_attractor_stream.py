@@ -11,9 +11,16 @@ of the ring. So what one change costs is one short integration from the present 
 one message of new samples, whatever the history.
 
 A *version* is what one change shows: ``capacity - 1`` samples after a parameter change
-(the ring then holds the present state and the new stretch), or a fresh ring of
-``capacity`` samples after a restart (new initial conditions) or a change of ``periods``,
-``samples`` or ``color_by`` (which change what a sample is, so old samples cannot stay).
+(the ring then holds the present state and the new stretch), a few more samples after a
+step (:meth:`Ensemble.extend`), or a fresh ring of ``capacity`` samples after a restart
+(new initial conditions), a rewind (back to the initial states), seeded trajectories
+(:meth:`Ensemble.add`) or a change of ``periods``, ``samples``, ``color_by`` or the drawn
+``variables`` (which change what a sample is, so old samples cannot stay).
+
+Besides the three drawn variables, the ring keeps the whole states of up to
+:data:`SECTION_ROWS` trajectories, from which :meth:`Ensemble.section` computes the
+Poincare section of what is drawn (:func:`labkit.dynamics.poincare_section`) and
+:func:`section_seed` turns a click on it into a whole state.
 Versions are streamed in segments, short first (:data:`FIRST_SEGMENT`) so the first
 picture after a change arrives fast.
 
@@ -32,7 +39,7 @@ import json
 import math
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,19 +48,24 @@ import torch
 from labkit.core.device import resolve_device
 from labkit.core.integrate import rk4
 from labkit.core.rng import make_generator
-from labkit.dynamics import get_system
+from labkit.dynamics import System, poincare_section
 from labkit.errors import ConfigError
 from labkit.widgets._attractor_data import (
     COLOR_MODES,
     MAX_BUFFER_FLOATS,
     MAX_IC,
     MAX_SAMPLES,
+    NO_VARIABLE,
     AttractorData,
     _check_float,
     _check_int,
     _color_values,
     _dtype_for,
     _starting_states,
+    as_system,
+    check_variables,
+    default_variables,
+    drawn_names,
     integration_step,
 )
 
@@ -61,8 +73,13 @@ __all__ = [
     "FIRST_SEGMENT",
     "SEGMENT_BYTES",
     "Ensemble",
+    "SectionData",
+    "SectionInput",
     "Segment",
+    "compute_section",
     "parse_segment",
+    "section_axes",
+    "section_seed",
     "segment_lengths",
 ]
 
@@ -80,6 +97,16 @@ SAMPLE_FLOATS = 4
 #: Percentiles of the colour values mapped to the ends of the colour ramp (speed and
 #: expansion): the few extreme samples are clipped instead of squeezing the rest.
 COLOR_PERCENTILES = (2.0, 98.0)
+#: Whole states (all variables, not only the three drawn) are kept for the Poincare
+#: section of at most this many trajectories (the seeded ones first: 16 clicks' worth), and
+#: at most this many float32 values of them (16 MB). 128 trajectories of 10 periods give
+#: ~1,300 crossings of a Lorenz section, which take 10-30 ms to find (on a thread of the
+#: widget's own, while the picture's thread waits).
+SECTION_ROWS = 128
+SECTION_FLOATS = 4_000_000
+#: Most points of a section sent to the browser (the first trajectories' are thinned out
+#: beyond it; seeded trajectories' points are kept).
+MAX_SECTION_POINTS = 20_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,33 +171,41 @@ def _plan(system: Any, dt: float, periods: float, samples: int) -> tuple[int, in
 
 
 class Ensemble:
-    """``n_ic`` trajectories of a catalogue system, continued segment by segment.
+    """``n_ic`` trajectories of a flow or map, continued segment by segment.
 
     Args:
-        system, parameters, n_ic, periods, samples, color_by, seed, device, bound: as for
-            :func:`~labkit.widgets._attractor_data.attractor_view` (same checks, same
-            initial conditions, same sampling): a fresh ensemble's first version is that
-            view.
+        system, parameters, n_ic, periods, samples, color_by, seed, device, bound,
+            variables: as for :func:`~labkit.widgets._attractor_data.attractor_view`
+            (same checks, same initial conditions, same sampling): a fresh ensemble's
+            first version is that view. ``system`` is a catalogue name or a
+            :class:`~labkit.dynamics.System` (a user's own).
 
     Raises:
         ConfigError: a bad value, quoting it.
 
     The first version begins at once (the initial states are the ring's first sample);
-    call :meth:`advance` until :attr:`complete`.
+    call :meth:`advance` until :attr:`complete`. :meth:`add` seeds more trajectories (after
+    the ``n_ic`` drawn ones, so :attr:`n_ic` counts both), :meth:`rewind` puts every
+    trajectory back at its initial state at ``t = 0``, :meth:`extend` continues by a few
+    samples (a step).
     """
 
-    def __init__(self, system: str, *, parameters: Mapping[str, Any] | None = None,
+    def __init__(self, system: str | System, *, parameters: Mapping[str, Any] | None = None,
                  n_ic: int = 256, periods: float = 10.0, samples: int = 800,
                  color_by: str = "time", seed: int = 0, device: str = "auto",
-                 bound: float | None = None, version: int = 1) -> None:
-        self.system = get_system(system)
-        self.n_ic = _check_int("n_ic", n_ic, 1, MAX_IC)
+                 bound: float | None = None, variables: Sequence[int] | None = None,
+                 version: int = 1) -> None:
+        self.system = as_system(system)
+        self.n_ic = self.n_drawn = _check_int("n_ic", n_ic, 1, MAX_IC)
         self.seed = seed
         self.bound = bound
         self.device = resolve_device(device)
         self.dtype = _dtype_for(self.device)
-        self.dt = integration_step(self.system.name)
-        self._set_sampling(periods, samples, color_by)
+        self.dt = integration_step(self.system)
+        self.seeds = torch.zeros(0, self.system.dim, dtype=self.dtype, device=self.device)
+        self.group = np.zeros(self.n_ic, dtype=np.int32)  # 0: drawn; k: the k-th seeding
+        self.steps = 0
+        self._set_sampling(periods, samples, color_by, variables)
         self._set_parameters(parameters)
         self.diverged = np.zeros(self.n_ic, dtype=bool)
         self.diverged_at = np.full(self.n_ic, math.nan)
@@ -178,15 +213,20 @@ class Ensemble:
         self.restart(version=version)
 
     # ---- settings -------------------------------------------------------------------------
-    def _set_sampling(self, periods: float, samples: int, color_by: str) -> None:
+    def _set_sampling(self, periods: float, samples: int, color_by: str,
+                      variables: Sequence[int] | None = None) -> None:
         samples = _check_int("samples", samples, 2, MAX_SAMPLES)
         periods = _check_float("periods", periods, 0.01, 1e4)
         if color_by not in COLOR_MODES:
             raise ConfigError(f"color_by must be one of {COLOR_MODES}, got {color_by!r}")
+        dim = self.system.dim
+        drawn = check_variables(list(variables) if variables is not None
+                                else default_variables(dim), dim)
         if self.n_ic * samples * 3 > MAX_BUFFER_FLOATS:
             raise ConfigError(f"n_ic * samples = {self.n_ic * samples} is too many points for "
                               f"one view (at most {MAX_BUFFER_FLOATS // 3})")
         self.periods, self.samples, self.color_by = periods, samples, color_by
+        self.variables = drawn
         self.every, self.capacity = _plan(self.system, self.dt, periods, samples)
         self.gap = float(self.every) if self.system.kind == "map" else self.every * self.dt
 
@@ -204,16 +244,57 @@ class Ensemble:
     # ---- versions -------------------------------------------------------------------------
     def restart(self, *, version: int) -> None:
         """New initial conditions (drawn from ``seed`` with the current parameters, as a
-        fresh viewer would) at ``t = 0`` in a fresh ring."""
+        fresh viewer would; seeded trajectories go back to their seeds) at ``t = 0`` in a
+        fresh ring."""
         with torch.no_grad():
-            y0, self.note = _starting_states(self.system, self.overrides, self.n_ic, self.dt,
-                                             make_generator(self.seed), self.dtype, self.device)
-        self.y0 = y0
-        self.y = y0.clone()
+            y0, self.note = _starting_states(self.system, self.overrides, self.n_drawn,
+                                             self.dt, make_generator(self.seed), self.dtype,
+                                             self.device)
+        self.y0 = torch.cat([y0, self.seeds])
+        self.rewind()
+        self._fresh_ring(version)
+
+    def rewind(self) -> None:
+        """Every trajectory back at its initial state (the drawn ones and the seeds) at
+        ``t = 0``; takes effect in the next fresh ring (:meth:`resample`)."""
+        self.y = self.y0.clone()
         self.t = 0.0
         self.diverged[:] = False
         self.diverged_at[:] = math.nan
-        self._fresh_ring(version)
+
+    def add(self, states: Any, *, group: int) -> None:
+        """Seed trajectories at ``states`` (``[k, dim]``, finite), after the others, in
+        seeding ``group`` (> 0); they start at the present time and go on with the rest
+        from the next fresh ring (:meth:`resample`). A :meth:`rewind` brings them back
+        here.
+
+        Raises:
+            ConfigError: states of the wrong shape or not finite, or more trajectories
+                than :data:`MAX_IC` (or than one view holds).
+        """
+        dim = self.system.dim
+        new = torch.as_tensor(np.asarray(states, dtype=np.float64), dtype=self.dtype,
+                              device=self.device)
+        if new.ndim == 1:
+            new = new[None]
+        if new.ndim != 2 or new.shape[-1] != dim or not len(new):
+            raise ConfigError(f"seed states must have shape [k, {dim}], got "
+                              f"{tuple(np.shape(states))}")
+        if not torch.isfinite(new).all():
+            raise ConfigError(f"seed states must be finite, got {new.tolist()}")
+        total = self.n_ic + len(new)
+        if total > MAX_IC or total * self.samples * 3 > MAX_BUFFER_FLOATS:
+            raise ConfigError(f"{len(new)} more trajectories make {total}: at most {MAX_IC} "
+                              f"(and {MAX_BUFFER_FLOATS // 3 // self.samples} at "
+                              f"{self.samples} samples); restart to clear the seeded ones")
+        self.seeds = torch.cat([self.seeds, new])
+        self.y0 = torch.cat([self.y0, new])
+        self.y = torch.cat([self.y, new])
+        self.n_ic = total
+        self.group = np.concatenate([self.group, np.full(len(new), group, dtype=np.int32)])
+        self.diverged = np.concatenate([self.diverged, np.zeros(len(new), dtype=bool)])
+        self.diverged_at = np.concatenate([self.diverged_at, np.full(len(new), math.nan)])
+        self.last_xyz = np.concatenate([self.last_xyz, self._xyz(new)])
 
     def retune(self, parameters: Mapping[str, Any] | None, *, version: int) -> None:
         """Bind new parameters; the trajectories go on from their present states in the
@@ -226,19 +307,33 @@ class Ensemble:
         self._begin(version, reset=False)
 
     def resample(self, *, parameters: Mapping[str, Any] | None, periods: float, samples: int,
-                 color_by: str, version: int) -> None:
-        """New length, sample count or colour mode (and parameters): the present states go
-        on into a fresh ring (old samples were taken at another spacing or carry another
-        colour value)."""
-        self._set_sampling(periods, samples, color_by)
+                 color_by: str, version: int, variables: Sequence[int] | None = None) -> None:
+        """New length, sample count, colour mode or drawn variables (and parameters): the
+        present states go on into a fresh ring (old samples were taken at another spacing,
+        carry another colour value or other variables)."""
+        self._set_sampling(periods, samples, color_by,
+                           variables if variables is not None else self.variables)
         self._set_parameters(parameters)
         self._fresh_ring(version)
+
+    def extend(self, count: int, *, version: int) -> None:
+        """Continue every trajectory by ``count`` more samples in the same ring (a step
+        forward), keeping the version's start and colour scale."""
+        self.version = version
+        self.left = _check_int("count", count, 1, self.capacity - 1)
+        self.reset_pending = False
+        self.pending_from = self.written
+        self.seconds = 0.0
+        self.steps = 0
 
     def _fresh_ring(self, version: int) -> None:
         self.ring = np.zeros((self.capacity, self.n_ic, SAMPLE_FLOATS), dtype=np.float32)
         self.ring_t = np.zeros(self.capacity)
         self.slot_lo = np.full((self.capacity, 3), np.inf, dtype=np.float32)
         self.slot_hi = np.full((self.capacity, 3), -np.inf, dtype=np.float32)
+        self.rows = self._section_rows()
+        self.full = np.full((self.capacity, len(self.rows), self.system.dim), np.nan,
+                            dtype=np.float32)
         self.written = 0
         # Index of each trajectory's first held sample (after it diverged), -1 if none.
         self.diverged_from = np.where(self.diverged, 0, -1)
@@ -249,7 +344,16 @@ class Ensemble:
         xyz = self._xyz(self.y)
         xyz[gone] = self.last_xyz[gone]
         raw = self._raw_colours(self.y[:, None], self.y, np.array([self.t]))[:, 0]
-        self._write(xyz[:, None], raw[:, None], np.array([self.t]))
+        full = self.y[torch.as_tensor(self.rows, device=self.device)].float().cpu().numpy()
+        self._write(xyz[:, None], raw[:, None], np.array([self.t]), full[:, None])
+
+    def _section_rows(self) -> np.ndarray:
+        """The trajectories whose whole states are kept for the section: the seeded ones,
+        then the first drawn ones, within :data:`SECTION_ROWS` and :data:`SECTION_FLOATS`."""
+        budget = max(1, min(SECTION_ROWS, SECTION_FLOATS // (self.capacity * self.system.dim)))
+        seeded = np.arange(self.n_drawn, self.n_ic)[-budget:]
+        drawn = np.arange(min(self.n_drawn, budget - len(seeded)))
+        return np.concatenate([drawn, seeded]).astype(np.int64)
 
     def _begin(self, version: int, *, reset: bool) -> None:
         self.version = version
@@ -261,6 +365,7 @@ class Ensemble:
         self.range: tuple[float, float] | None = None
         self.diverged_sent: list[int] | None = None
         self.seconds = 0.0
+        self.steps = 0
         if self.color_by == "time":
             self.range = (0.0, (self.capacity - 1) * self.gap)
 
@@ -276,9 +381,9 @@ class Ensemble:
         t_start = time.perf_counter()
         count = max(0, min(int(count), self.left))
         if count:
-            xyz, raw, times = self._integrate(count)
-            self._write(xyz, raw, times)
+            self._write(*self._integrate(count))
             self.left -= count
+            self.steps += count * self.every
         segment = self._segment(self.pending_from, self.written - self.pending_from,
                                 reset=self.reset_pending, snapshot=False)
         self.pending_from = self.written
@@ -286,12 +391,14 @@ class Ensemble:
         self.seconds += time.perf_counter() - t_start
         return segment
 
-    def _integrate(self, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _integrate(self, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``count`` samples of all trajectories: positions ``[n, count, 3]`` (held at the
-        last finite one after a divergence), raw colours ``[n, count]``, times."""
+        last finite one after a divergence), raw colours ``[n, count]``, times, and the
+        whole states of the section's rows ``[rows, count, dim]`` (NaN once diverged)."""
         times = self.t + self.gap * np.arange(1, count + 1)
         xyz = np.repeat(self.last_xyz[:, None], count, axis=1)
         raw = np.zeros((self.n_ic, count), dtype=np.float32)
+        full = np.full((len(self.rows), count, self.system.dim), np.nan, dtype=np.float32)
         live = np.flatnonzero(~self.diverged)
         if len(live):
             idx = torch.as_tensor(live, device=self.device)
@@ -317,6 +424,12 @@ class Ensemble:
             held = np.where((last >= 0)[..., None], held, self.last_xyz[live, None])
             xyz[live] = held
             raw[live] = np.where(finite, live_raw, 0.0)
+            at = np.full(self.n_ic, -1)
+            at[live] = np.arange(len(live))
+            kept = at[self.rows] >= 0
+            if kept.any():
+                pick = torch.as_tensor(at[self.rows][kept], device=y.device)
+                full[kept] = y[pick].float().cpu().numpy()
             hit = traj.diverged.cpu().numpy()
             if hit.any():
                 rows = live[hit]
@@ -327,14 +440,17 @@ class Ensemble:
             new_y = y[:, -1]
             self.y[idx] = new_y
         self.t = float(times[-1])
-        return xyz, raw, times
+        return xyz, raw, times, full
 
     def _xyz(self, y: torch.Tensor) -> np.ndarray:
-        """The first three variables as float32 (zero padded for 2-D systems)."""
-        out = np.zeros((*y.shape[:-1], 3), dtype=np.float32)
-        k = min(3, self.system.dim)
-        out[..., :k] = y[..., :k].float().cpu().numpy()
-        return out
+        """The three drawn variables (:attr:`variables`) as float32, zero on an axis with
+        none."""
+        cols = [k if k != NO_VARIABLE else 0 for k in self.variables]
+        out = y[..., cols].float().cpu().numpy()
+        for axis, k in enumerate(self.variables):
+            if k == NO_VARIABLE:
+                out[..., axis] = 0.0
+        return np.ascontiguousarray(out)
 
     def _raw_colours(self, y: torch.Tensor, before: torch.Tensor, times: np.ndarray) -> np.ndarray:
         """Raw colour values of samples ``y`` ``[n, k, dim]`` that follow the states
@@ -348,13 +464,16 @@ class Ensemble:
             values, _ = _color_values(self.system, self.overrides, ext, self.color_by, t)
         return values[:, 1:].float().cpu().numpy()
 
-    def _write(self, xyz: np.ndarray, raw: np.ndarray, times: np.ndarray) -> None:
-        """Append ``[n, k]`` samples to the ring; update the colour range and bounds."""
+    def _write(self, xyz: np.ndarray, raw: np.ndarray, times: np.ndarray,
+               full: np.ndarray) -> None:
+        """Append ``[n, k]`` samples to the ring (``full``: the section rows' whole states
+        ``[rows, k, dim]``); update the colour range and bounds."""
         k = xyz.shape[1]
         slots = (self.written + np.arange(k)) % self.capacity
         self.ring[slots, :, :3] = xyz.transpose(1, 0, 2)
         self.ring[slots, :, 3] = raw.T
         self.ring_t[slots] = times
+        self.full[slots] = full.transpose(1, 0, 2)
         self.slot_lo[slots] = xyz.min(axis=0)
         self.slot_hi[slots] = xyz.max(axis=0)
         self.last_xyz = xyz[:, -1].copy()
@@ -368,7 +487,6 @@ class Ensemble:
                     lo, hi = min(lo, self.range[0]), max(hi, self.range[1])
                 self.range = (lo, hi if hi > lo else lo + 1.0)
 
-    # ---- what the browser gets ------------------------------------------------------------
     @property
     def oldest(self) -> int:
         """Index of the oldest sample still in the ring."""
@@ -421,10 +539,8 @@ class Ensemble:
 
     @property
     def var_names(self) -> tuple[str, str, str]:
-        """Names of the three drawn variables (``"0"`` pads a 2-D system)."""
-        names = [f"x{i}" for i in range(self.system.dim)][:3]
-        names += ["0"] * (3 - len(names))
-        return names[0], names[1], names[2]
+        """Names of the three drawn variables (``"0"`` on an axis with none)."""
+        return drawn_names(self.variables)
 
     def data(self) -> AttractorData:
         """The ring as an :class:`AttractorData` (oldest sample first), for the static
@@ -446,3 +562,171 @@ class Ensemble:
             color_range=(float(lo), float(hi)), var_names=self.var_names,
             dt=float(self.dt), seconds=self.seconds, message=self.message(),
         )
+
+    def held_states(self) -> SectionInput:
+        """A copy of what the Poincare section is computed from (the kept trajectories'
+        whole states over the held samples), taken under the caller's lock so that the
+        section itself (:func:`compute_section`) can be computed outside it."""
+        filled = min(self.written, self.capacity)
+        slots = (self.oldest + np.arange(filled)) % self.capacity
+        return SectionInput(kind=self.system.kind, dim=self.system.dim,
+                            variables=tuple(self.variables),
+                            states=self.full[slots].transpose(1, 0, 2).astype(np.float64),
+                            t=self.ring_t[slots].copy(), groups=self.group[self.rows].copy())
+
+    def section(self, variable: int, value: float | None = None) -> SectionData:
+        """The Poincare section of the held samples: :func:`compute_section` of
+        :meth:`held_states`."""
+        return compute_section(self.held_states(), variable, value)
+
+
+@dataclasses.dataclass(frozen=True)
+class SectionInput:
+    """What a Poincare section is computed from: the system's ``kind`` and ``dim``, the
+    drawn ``variables``, the kept trajectories' whole ``states`` ``[rows, time, dim]``
+    (NaN once diverged), the sample times ``t`` and each row's seeding group."""
+
+    kind: str
+    dim: int
+    variables: tuple[int, ...]
+    states: np.ndarray
+    t: np.ndarray
+    groups: np.ndarray
+
+
+def compute_section(held: SectionInput, variable: int, value: float | None = None) -> SectionData:
+    """The Poincare section of ``held`` (:func:`section_axes` says which variables it
+    shows): for a flow, where the kept trajectories cross ``y[variable] = value`` upwards
+    (:func:`labkit.dynamics.poincare_section`, linear between samples; ``value`` ``None``:
+    the median of that variable over the held samples); for a map, its iterates
+    themselves. Trajectories that diverged within the ring are left out.
+
+    Raises:
+        ConfigError: ``variable`` not in ``[0, dim)`` (a flow).
+    """
+    dim, kind = held.dim, held.kind
+    axes = section_axes(kind, dim, held.variables, variable)
+    finite = np.isfinite(held.states).all(axis=(1, 2))
+    states, groups = held.states[finite], held.groups[finite]
+    if kind == "flow":
+        variable = _check_int("section variable", variable, 0, dim - 1)
+    span = (0.0, 1.0)
+    if states.size and kind == "flow":
+        column = states[..., variable]
+        span = (float(column.min()), float(column.max()))
+        if value is None:
+            value = float(np.median(column))
+    empty = SectionData(kind=kind, variable=variable if kind == "flow" else NO_VARIABLE,
+                        value=math.nan if value is None or kind == "map" else float(value),
+                        axes=axes or (0, 0), states=np.zeros((0, dim)),
+                        groups=np.zeros(0, dtype=np.int32), span=span, message="")
+    if axes is None:
+        why = ("a map of one variable has no plane to show" if kind == "map" else
+               "a Poincare section needs a flow of at least 3 variables")
+        return dataclasses.replace(empty, message=why)
+    if len(states) == 0 or states.shape[1] < 2:
+        return dataclasses.replace(empty, message="no samples yet")
+    if kind == "map":
+        points = states.reshape(-1, dim)
+        of = np.repeat(groups, states.shape[1])
+    else:
+        normal = np.zeros(dim)
+        normal[variable] = 1.0
+        crossings = poincare_section(torch.from_numpy(states), torch.from_numpy(held.t),
+                                     torch.from_numpy(normal), float(empty.value), direction=1)
+        counts = crossings.counts
+        points = torch.cat(crossings.points).numpy() if sum(counts) else np.zeros((0, dim))
+        of = np.repeat(groups, counts)
+    keep = _thin(of)
+    message = "" if len(points) else (f"no trajectory crosses {_name(variable)} = "
+                                      f"{empty.value:.4g} upwards: choose another value")
+    return dataclasses.replace(empty, states=points[keep], groups=of[keep].astype(np.int32),
+                               message=message)
+
+
+def _name(k: int) -> str:
+    return f"x{k}"
+
+
+def _thin(groups: np.ndarray) -> np.ndarray:
+    """Indices of at most :data:`MAX_SECTION_POINTS` points: every seeded one (group > 0),
+    then the drawn trajectories' evenly thinned."""
+    seeded = np.flatnonzero(groups > 0)[-MAX_SECTION_POINTS:]
+    drawn = np.flatnonzero(groups == 0)
+    room = MAX_SECTION_POINTS - len(seeded)
+    if len(drawn) > room:
+        drawn = drawn[np.linspace(0, len(drawn) - 1, max(room, 0)).astype(np.int64)] \
+            if room > 0 else drawn[:0]
+    return np.sort(np.concatenate([drawn, seeded]))
+
+
+@dataclasses.dataclass(frozen=True)
+class SectionData:
+    """A Poincare section of the viewer's trajectories.
+
+    Attributes:
+        kind: the system's kind: ``"flow"`` (crossings of ``y[variable] = value``) or
+            ``"map"`` (the iterates themselves; ``variable`` -1, ``value`` NaN).
+        axes: the two variables shown, horizontal and vertical.
+        states: ``[k, dim]`` the whole states at the crossings (iterates of a map).
+        groups: ``[k]`` 0 for the drawn trajectories, ``g`` for those of the ``g``-th
+            seeding.
+        span: the range of ``y[variable]`` over the held samples (for choosing ``value``).
+        message: empty, or why there are no points.
+    """
+
+    kind: str
+    variable: int
+    value: float
+    axes: tuple[int, int]
+    states: np.ndarray
+    groups: np.ndarray
+    span: tuple[float, float]
+    message: str
+
+    def points(self) -> np.ndarray:
+        """``[k, 3]`` float32: the two shown variables and the group (what the browser
+        draws)."""
+        u, v = self.axes
+        return np.ascontiguousarray(np.stack([self.states[:, u], self.states[:, v],
+                                              self.groups], -1), dtype=np.float32)
+
+
+def section_axes(kind: str, dim: int, variables: Sequence[int],
+                 variable: int) -> tuple[int, int] | None:
+    """The two variables a section shows: a flow's drawn variables other than the
+    section's ``variable`` (then the rest in order); a map's first two drawn variables.
+    None where there are not two."""
+    drawn = [k for k in variables if k != NO_VARIABLE]
+    if kind == "map":
+        return (drawn[0], drawn[1]) if len(drawn) >= 2 else None
+    if dim < 3:
+        return None
+    others = [k for k in drawn if k != variable]
+    others += [k for k in range(dim) if k != variable and k not in others]
+    return others[0], others[1]
+
+
+def section_seed(section: SectionData, u: float, v: float,
+                 fallback: np.ndarray) -> np.ndarray:
+    """The whole state a click at ``(u, v)`` on ``section`` stands for: ``u`` and ``v`` in
+    the shown variables, the section's value in its variable (a flow), and the other
+    variables of the nearest point of the section (or of ``fallback`` when it has none).
+
+    Raises:
+        ConfigError: ``u`` or ``v`` not a finite number.
+    """
+    for name, x in (("u", u), ("v", v)):
+        if isinstance(x, bool) or not isinstance(x, int | float | np.floating) \
+                or not math.isfinite(x):
+            raise ConfigError(f"a section point must be two finite numbers; {name} = {x!r}")
+    a, b = section.axes
+    if len(section.states):
+        near = np.argmin((section.states[:, a] - u) ** 2 + (section.states[:, b] - v) ** 2)
+        state = section.states[near].astype(np.float64).copy()
+    else:
+        state = np.asarray(fallback, dtype=np.float64).copy()
+    state[a], state[b] = float(u), float(v)
+    if section.kind == "flow":
+        state[section.variable] = section.value
+    return state

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from labkit.core.integrate import Trajectory
 from labkit.errors import ConfigError
-from labkit.widgets._attractor_data import AttractorData, OrbitData
+from labkit.widgets._attractor_data import AttractorData, OrbitData, color_quantity
 
 __all__ = ["attractor_figure", "gallery_figure", "growth_figure", "orbit_figure", "spectrum_figure", "trajectories_figure"]
 
@@ -86,12 +86,20 @@ def spectrum_figure(
 
 def attractor_figure(data: AttractorData, *, max_lines: int = 64, title: str = "") -> go.Figure:
     """The attractor viewer's picture as a static 3D plotly figure: up to ``max_lines``
-    whole trajectories coloured like the live view, diverged ones in red."""
+    whole trajectories coloured like the live view, diverged ones in red, with a colour bar
+    titled with the quantity and ticked in its units (:attr:`AttractorData.color_range`)."""
     if not isinstance(max_lines, int) or max_lines < 1:
         raise ConfigError(f"max_lines must be an int >= 1, got {max_lines!r}")
     fig = go.Figure()
     n = min(max_lines, data.positions.shape[0])
     mode = "markers" if data.kind == "map" else "lines"
+    lo, hi = data.color_range
+    scale = {"showscale": True, "colorbar": {
+        "title": {"text": color_quantity("series" if data.series else data.kind, data.color_by)},
+        "tickvals": [0.0, 0.25, 0.5, 0.75, 1.0],
+        "ticktext": [f"{lo + f * (hi - lo):.4g}" for f in (0.0, 0.25, 0.5, 0.75, 1.0)]}}
+    if data.color_by in ("series", "codes"):  # palette colours: the legend is the key
+        scale = {}
     for i in range(n):
         k = int(data.valid[i])
         if k < 1:
@@ -101,7 +109,9 @@ def attractor_figure(data: AttractorData, *, max_lines: int = 64, title: str = "
         if data.diverged[i]:
             style = {"color": "#d62728"}
         else:
-            style = {"color": data.colors[i, :k], "colorscale": "Viridis", "cmin": 0, "cmax": 1}
+            style = {"color": data.colors[i, :k], "colorscale": "Viridis", "cmin": 0, "cmax": 1,
+                     **scale}
+            scale = {}  # one colour bar
         if mode == "lines":
             style["width"] = 2
             extra = {"line": style}
@@ -141,6 +151,7 @@ def gallery_figure(views: Sequence[AttractorData], *, cols: int = 3,
     for k, view in enumerate(views):
         single = attractor_figure(view, max_lines=max_lines)
         for trace in single.data:
+            trace.update(line_showscale=False, marker_showscale=False)  # no stacked colour bars
             fig.add_trace(trace, row=k // cols + 1, col=k % cols + 1)
     fig.update_scenes(xaxis_visible=False, yaxis_visible=False, zaxis_visible=False)
     fig.update_layout(height=320 * rows, margin={"l": 0, "r": 0, "t": 30, "b": 0},

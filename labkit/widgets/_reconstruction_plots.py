@@ -291,13 +291,24 @@ def symbolic_code_figure(
                              colour=CODE_COLOURS[int(k) % len(CODE_COLOURS)], mode="markers",
                              size=2.5, opacity=0.9))
     labels = _axis_labels(x.shape[1])
+    # Explicit ranges (5% padding) and a camera a little further out than plotly's: the
+    # whole orbit stays in frame however the codes split it; the legend goes below the
+    # scene so that long code names do not narrow it.
+    lo, hi = x[:, :3].min(0), x[:, :3].max(0)
+    pad = 0.05 * np.maximum(hi - lo, 1e-9)
+    ranges = [[float(a - p), float(b + p)] for a, b, p in zip(lo, hi, pad, strict=True)]
     if x.shape[1] >= 3:
-        fig.update_layout(scene={"xaxis_title": labels[0], "yaxis_title": labels[1],
-                                 "zaxis_title": labels[2]})
+        fig.update_layout(scene={
+            "xaxis": {"title": labels[0], "range": ranges[0]},
+            "yaxis": {"title": labels[1], "range": ranges[1]},
+            "zaxis": {"title": labels[2], "range": ranges[2]},
+            "aspectmode": "cube", "camera": {"eye": {"x": 1.6, "y": 1.6, "z": 1.1}}})
     else:
-        fig.update_layout(xaxis_title=labels[0], yaxis_title=labels[1])
-    fig.update_layout(title=f"{title} ({len(np.unique(c))} regions visited)", height=480,
-                      legend={"itemsizing": "constant", "title": "code [ReLU on]"},
+        fig.update_layout(xaxis={"title": labels[0], "range": ranges[0]},
+                          yaxis={"title": labels[1], "range": ranges[1]})
+    fig.update_layout(title=f"{title} ({len(np.unique(c))} regions visited)", height=560,
+                      legend={"itemsizing": "constant", "title": "code [ReLU on]",
+                              "orientation": "h", "y": -0.02, "yanchor": "top"},
                       margin={"l": 0, "r": 0, "t": 50, "b": 0})
     return fig
 

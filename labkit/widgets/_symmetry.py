@@ -508,7 +508,9 @@ def symmetry_figure(heatmap: Mapping[str, Any], traces: Mapping[str, Any],
         if mats:
             fig.add_trace(go.Heatmap(z=mats[0], zmin=-1, zmax=1, colorscale="RdBu_r",
                                      showscale=col == 2), row=1, col=col)
-            fig.update_yaxes(autorange="reversed", row=1, col=col)
+            fig.update_yaxes(autorange="reversed", tickmode="linear", tick0=0, dtick=1,
+                             row=1, col=col)  # matrix axes: integer indices only
+            fig.update_xaxes(tickmode="linear", tick0=0, dtick=1, row=1, col=col)
     if traces.get("cosine_steps"):
         fig.add_trace(go.Scatter(x=traces["cosine_steps"], y=traces["cosine"], name="cosine"),
                       row=1, col=3)

@@ -38,8 +38,10 @@ def discovery_figure(result: Any, *, title: str = "", threshold: float = 0.99,
     if ref:
         fig.add_trace(go.Heatmap(z=ref[0], zmin=-1, zmax=1, colorscale="RdBu_r"),
                       row=1, col=k + 1)
-    for col in range(1, k + 2):
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col}", row=1, col=col)
+    for col in range(1, k + 2):  # matrix axes: integer row and column indices only
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col}", tickmode="linear",
+                         tick0=0, dtick=1, row=1, col=col)
+        fig.update_xaxes(tickmode="linear", tick0=0, dtick=1, row=1, col=col)
     if has_trace:
         tr = trace_payload(result.history.snapshot(), threshold=threshold, window=window)
         fig.add_trace(go.Scatter(x=tr["cosine_steps"], y=tr["cosine"], mode="lines+markers",

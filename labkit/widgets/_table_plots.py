@@ -54,10 +54,14 @@ def invariants_scatter_figure(comparison: Comparison, *, quantity: str = "max_ly
         if not keep.any():
             continue
         lo, hi = min(lo, x[keep].min(), y[keep].min()), max(hi, x[keep].max(), y[keep].max())
+        # The legend counts every system of the group, as the table does, and says how many
+        # cannot be drawn (no value, or a non-positive one on log axes).
+        hidden = len(rows) - int(keep.sum())
+        count = f"{len(rows)}; {hidden} not drawn" if hidden else f"{len(rows)}"
         text = [f"{r.name}<br>{', '.join(r.reasons) or 'agrees'}"
                 for r, k in zip(rows, keep, strict=True) if k]
         fig.add_trace(go.Scatter(
-            x=x[keep], y=y[keep], mode="markers", name=f"{label} ({int(keep.sum())})",
+            x=x[keep], y=y[keep], mode="markers", name=f"{label} ({count})",
             error_y={"type": "data", "array": np.nan_to_num(err[keep]), "visible": True,
                      "thickness": 1},
             marker={"color": colour, "size": 7}, text=text,

@@ -2,7 +2,7 @@
 
 Fixtures:
     lab_server  (session) a JupyterLab server with a token, on a free port, serving a
-                temporary copy of tests/browser/notebooks and notebooks/.
+                temporary copy of tests/browser/notebooks and notebooks/ (:func:`start_lab`).
     browser     (session) Chromium launched with :data:`CHROMIUM_FLAGS`.
     page        (test)    a fresh page whose console errors are collected; a screenshot is
                 saved to test-artifacts/<test>.png when the test ends.
@@ -112,12 +112,14 @@ class LabServer:
             return json.loads(resp.read())
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    base = tmp_path_factory.mktemp("jupyterlab")
+@contextlib.contextmanager
+def start_lab(base: Path, folders: dict[str, Path]) -> Iterator[LabServer]:
+    """A JupyterLab server with a token on a free port, serving copies of ``folders``
+    (name in the server's root -> source folder), its settings and runtime under ``base``.
+    Used by the ``lab_server`` fixture and by scripts (docs/gallery/make_gallery.py)."""
     root, config, runtime = base / "root", base / "config", base / "runtime"
-    shutil.copytree(Path(__file__).parent / "notebooks", root / "browser")
-    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    for name, source in folders.items():
+        shutil.copytree(source, root / name)
     (config / "labconfig").mkdir(parents=True)
     # No "would you like news?" prompt: it would cover the notebook.
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
@@ -152,8 +154,18 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
                 proc.kill()
                 raise RuntimeError(f"JupyterLab did not start:\n{log.read_text()[-3000:]}") from None
             time.sleep(0.5)
-    yield server
-    stop_process(proc, grace_s=20)
+    try:
+        yield server
+    finally:
+        stop_process(proc, grace_s=20)
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    with start_lab(tmp_path_factory.mktemp("jupyterlab"),
+                   {"browser": Path(__file__).parent / "notebooks",
+                    "notebooks": REPO / "notebooks"}) as server:
+        yield server
 
 
 @contextlib.contextmanager

@@ -105,6 +105,10 @@ def test_symbolic_code_figure_one_trace_and_colour_per_code():
     assert fig.data[1].name.startswith("code 1 [10]")  # unit 1 on, unit 2 off
     assert len({t.marker.color for t in fig.data}) == 3
     assert "3 regions visited" in fig.layout.title.text
+    # The whole orbit is in frame: every drawn point lies inside the scene's ranges.
+    for axis, column in (("xaxis", 0), ("yaxis", 1), ("zaxis", 2)):
+        lo, hi = fig.layout.scene[axis].range
+        assert lo < x[:, column].min() and x[:, column].max() < hi
 
 
 def test_symbolic_code_figure_errors():

@@ -30,6 +30,10 @@ def test_discovery_figure_shows_generator_truth_and_trace(result):
     assert len(trace.x) == len(trace.y) > 0 and max(trace.y) >= 0.99
     assert result.verdict.label in fig.layout.title.text
     assert any(s.y0 == 0.99 for s in fig.layout.shapes)  # the threshold line
+    # Matrix axes carry integer indices only (no 0.5 ticks between rows).
+    for i in (1, 2):
+        for axis in (fig.layout[f"xaxis{'' if i == 1 else i}"], fig.layout[f"yaxis{'' if i == 1 else i}"]):
+            assert (axis.tickmode, axis.tick0, axis.dtick) == ("linear", 0, 1)
 
 
 def test_table_figure_has_one_row_per_run(result):

@@ -32,6 +32,10 @@ def test_scatter_draws_ours_against_dysts_with_error_bars():
     np.testing.assert_allclose(agree.error_y.array, [0.01])
     np.testing.assert_allclose(disagree.x, [0.6])  # C has no dysts value: not drawn
     assert "dysts_self_inconsistent" in disagree.text[0]
+    # The legend counts what the table counts (B and C), and says C is not drawn.
+    assert agree.name == "agrees (1)" and disagree.name == "disagrees (2; 1 not drawn)"
+    table = disagreement_table_figure(_comparison())
+    assert table.layout.title.text.startswith("2 disagreements")
     assert fig.layout.xaxis.type == "log" and fig.layout.title.text == "t"
     diagonal = fig.data[2]
     np.testing.assert_allclose(diagonal.y, diagonal.x)

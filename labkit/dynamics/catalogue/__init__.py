@@ -21,6 +21,7 @@ from labkit.dynamics.catalogue._converge import (
     converge_spectrum,
     converged_table,
 )
+from labkit.dynamics.catalogue._custom import custom_system
 from labkit.dynamics.catalogue._delay import integrate_delay
 from labkit.dynamics.catalogue._divergence import log_separation, separation_rate
 from labkit.dynamics.catalogue._invariants import (
@@ -47,4 +48,4 @@ from labkit.dynamics.catalogue._table_file import (
     invariants_table,
 )
 
-__all__ = ["Comparison", "ComparisonRow", "ConvergedRow", "ConvergedTable", "ConvergenceSettings", "InvariantsRow", "InvariantsTable", "LyapunovResult", "OrbitDiagram", "PoincareSection", "System", "TableSettings", "build_converged_table", "build_invariants_table", "compare_with_dysts", "compute_invariants", "converge_spectrum", "converged_table", "correlation_dimension", "correlation_sum", "get_system", "integrate_delay", "invariants_table", "kaplan_yorke_dimension", "list_systems", "local_maxima", "log_separation", "lorenz", "lyapunov_spectrum", "lyapunov_spectrum_map", "max_lyapunov_exponent_map", "orbit_diagram", "poincare_section", "power_spectrum", "separation_rate"]
+__all__ = ["Comparison", "ComparisonRow", "ConvergedRow", "ConvergedTable", "ConvergenceSettings", "InvariantsRow", "InvariantsTable", "LyapunovResult", "OrbitDiagram", "PoincareSection", "System", "TableSettings", "build_converged_table", "build_invariants_table", "compare_with_dysts", "compute_invariants", "converge_spectrum", "converged_table", "correlation_dimension", "correlation_sum", "custom_system", "get_system", "integrate_delay", "invariants_table", "kaplan_yorke_dimension", "list_systems", "local_maxima", "log_separation", "lorenz", "lyapunov_spectrum", "lyapunov_spectrum_map", "max_lyapunov_exponent_map", "orbit_diagram", "poincare_section", "power_spectrum", "separation_rate"]
