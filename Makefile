@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install report test test-fast lab lint browser constraints clean bench-env
+.PHONY: install report test test-fast lab lint browser constraints clean bench-env gallery
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
 	touch $@
+
+# Screenshots of the tour report and of every widget, from real runs (docs/gallery/).
+gallery: $(STAMP) browser
+	$(BIN)/python docs/gallery/make_gallery.py
 
 report: $(STAMP)
 	$(BIN)/labkit run notebooks/00_tour.ipynb --out reports/00_tour

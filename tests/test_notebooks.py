@@ -394,6 +394,56 @@ def test_a_private_import_would_be_caught():
         ("labkit.core.integrate", "_rk4_step")]
 
 
+#: A cell that runs longer than this at the small defaults must show progress as it goes.
+SLOW_CELL_S = 20.0
+
+
+def stated_seconds(nb: Any) -> float:
+    """The run time a notebook states for its small defaults on 2 CPU cores: the metadata
+    ``labkit.stated_seconds``, which its first markdown cell must say in words too."""
+    stated = nb.metadata.get("labkit", {}).get("stated_seconds")
+    assert isinstance(stated, int | float) and stated > 0, "no labkit.stated_seconds metadata"
+    return float(stated)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_states_its_run_time_where_a_reader_sees_it(path):
+    nb = nbformat.read(path, as_version=4)
+    stated = stated_seconds(nb)
+    intro = next(c for c in nb.cells if c.cell_type == "markdown").source
+    words = (f"about {stated / 60:g} min" if stated >= 120 else f"about {stated:g} s")
+    assert f"{words} on 2 CPU cores" in intro, f"the first markdown cell must say '{words} on 2 CPU cores'"
+
+
+def silent_slow_cells(nb: Any) -> list[str]:
+    """Cells of an executed notebook that ran over :data:`SLOW_CELL_S` without showing
+    progress: a progress bar (tqdm's, as labkit's ``progress=True`` draws it) or at least
+    two lines printed while they ran."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        duration = cell.get("metadata", {}).get("papermill", {}).get("duration") or 0.0
+        if cell.cell_type != "code" or duration <= SLOW_CELL_S:
+            continue
+        outputs = cell.get("outputs", [])
+        lines = sum(o.get("text", "").count("\n") for o in outputs
+                    if o.get("output_type") == "stream")
+        bar = any("it/s]" in str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+        if lines < 2 and not bar:
+            found.append(f"cell {index} ran {duration:.0f} s without progress: {cell.source[:60]!r}")
+    return found
+
+
+def test_a_silent_slow_cell_is_caught():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("train()")])
+    nb.cells[0].metadata["papermill"] = {"duration": 45.0}
+    assert silent_slow_cells(nb) and "ran 45 s without progress" in silent_slow_cells(nb)[0]
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1/2\n2/2\n")]
+    assert silent_slow_cells(nb) == []
+    nb.cells[0].outputs = [nbformat.v4.new_output(
+        "display_data", data={"text/plain": "  0%|          | 0/300 [00:00<?, ?it/s]"})]
+    assert silent_slow_cells(nb) == []
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_runs_with_small_defaults(path, tmp_path):
@@ -403,3 +453,8 @@ def test_runs_with_small_defaults(path, tmp_path):
     assert result.report.stat().st_size > 0
     found = problems(notebook, result.records, result.parameters)
     assert not found, f"{notebook}: recorded values off their references:\n" + "\n".join(found)
+    # The time it states holds on 2 cores, and a long cell shows progress.
+    stated = stated_seconds(nbformat.read(path, as_version=4))
+    assert result.duration_s <= stated, (f"{notebook} ran {result.duration_s:.0f} s; it states "
+                                         f"{stated:g} s")
+    assert not silent_slow_cells(nbformat.read(result.notebook, as_version=4))
