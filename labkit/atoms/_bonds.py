@@ -29,6 +29,7 @@ import functools
 import itertools
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -126,6 +127,21 @@ class CrystalBonds:
         return sorted(out, key=lambda t: (t[2], t[0], t[1]))
 
 
+def structure_arrays(species: Any, frac: Any, lattice: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``species [N]``, ``frac [N, 3]`` (float64) and ``lattice [3, 3]`` (float64) as arrays.
+
+    Raises:
+        DataError: other shapes, named.
+    """
+    z = np.asarray(species)
+    x = np.asarray(frac, dtype=np.float64)
+    lat = np.asarray(lattice, dtype=np.float64)
+    if z.ndim != 1 or x.shape != (z.shape[0], 3) or lat.shape != (3, 3):
+        raise DataError(f"expected species [N], frac [N, 3], lattice [3, 3]; got "
+                        f"{z.shape}, {x.shape}, {lat.shape}")
+    return z, x, lat
+
+
 def crystal_bonds(species: np.ndarray, frac: np.ndarray, lattice: np.ndarray, *,
                   scale: float = 1.0) -> CrystalBonds:
     """The bonds of a crystal by VESTA's element-pair cut-offs (:func:`bond_cutoffs`).
@@ -162,12 +178,7 @@ def crystal_bonds(species: np.ndarray, frac: np.ndarray, lattice: np.ndarray, *,
         [(2, (-1, 0, 0), 1.9525), (2, (0, 0, 0), 1.9525)]
     """
     check_range("scale", scale, 0.0, 2.0)
-    z = np.asarray(species)
-    x = np.asarray(frac, dtype=np.float64)
-    lat = np.asarray(lattice, dtype=np.float64)
-    if z.ndim != 1 or x.shape != (z.shape[0], 3) or lat.shape != (3, 3):
-        raise DataError(f"expected species [N], frac [N, 3], lattice [3, 3]; got "
-                        f"{z.shape}, {x.shape}, {lat.shape}")
+    z, x, lat = structure_arrays(species, frac, lattice)
     if z.size and (z.dtype.kind not in "iu" or z.min() < 1 or z.max() > MAX_Z):
         raise DataError(f"species must be atomic numbers in [1, {MAX_Z}], got {z.tolist()}")
     volume = abs(float(np.linalg.det(lat)))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit.atoms._bonds import structure_arrays
 from labkit.core.config import check_positive
 from labkit.errors import DataError
 
@@ -124,12 +125,7 @@ def cell_info(species: np.ndarray, frac: np.ndarray, lattice: np.ndarray, *,
         'Pm-3m (221) · a=3.90 b=3.90 c=3.90 Å, α=90.0° β=90.0° γ=90.0°, V=59.5 Å³'
     """
     check_positive("symprec", symprec)
-    z = np.asarray(species)
-    x = np.asarray(frac, dtype=np.float64)
-    lat = np.asarray(lattice, dtype=np.float64)
-    if z.ndim != 1 or x.shape != (z.shape[0], 3) or lat.shape != (3, 3):
-        raise DataError(f"expected species [N], frac [N, 3], lattice [3, 3]; got "
-                        f"{z.shape}, {x.shape}, {lat.shape}")
+    z, x, lat = structure_arrays(species, frac, lattice)
     volume = abs(float(np.linalg.det(lat)))
     if volume < 1e-9:
         raise DataError(f"the cell is singular (volume {volume:.3g} Å^3)")
